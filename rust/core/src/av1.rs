@@ -1,0 +1,330 @@
+//! The little AV1 bitstream knowledge the muxer needs (AV1 spec §5, AV1-in-Matroska §2):
+//! walking OBUs, dropping Temporal Delimiters from blocks, and building the `av1C` CodecPrivate
+//! from a Sequence Header OBU. Every backend hands us plain low-overhead OBU streams, so this is
+//! shared by all of them.
+
+const OBU_SEQUENCE_HEADER: u8 = 1;
+const OBU_TEMPORAL_DELIMITER: u8 = 2;
+const OBU_PADDING: u8 = 15;
+
+#[derive(Debug, Clone, Copy)]
+struct Obu {
+    kind: u8,
+    /// Range of the whole OBU (header + size field + payload) in the buffer.
+    start: usize,
+    end: usize,
+    payload_start: usize,
+}
+
+fn read_leb128(data: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for i in 0..8 {
+        let byte = *data.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn obus(data: &[u8]) -> impl Iterator<Item = Option<Obu>> + '_ {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= data.len() {
+            return None;
+        }
+        let start = pos;
+        let parse = |pos: &mut usize| -> Option<Obu> {
+            let header = *data.get(*pos)?;
+            *pos += 1;
+            let kind = (header >> 3) & 0x0f;
+            if header & 0x04 != 0 {
+                *pos += 1; // extension header
+            }
+            let size = if header & 0x02 != 0 {
+                read_leb128(data, pos)? as usize
+            } else {
+                data.len().checked_sub(*pos)?
+            };
+            let payload_start = *pos;
+            let end = payload_start.checked_add(size).filter(|&e| e <= data.len())?;
+            *pos = end;
+            Some(Obu {
+                kind,
+                start,
+                end,
+                payload_start,
+            })
+        };
+        let obu = parse(&mut pos);
+        if obu.is_none() {
+            pos = data.len(); // malformed: stop after reporting it
+        }
+        Some(obu)
+    })
+}
+
+/// Copies `packet` into `out` without Temporal Delimiter and Padding OBUs, which the Matroska
+/// mapping says a Block should not carry. Malformed input is passed through unchanged: the
+/// decoder, not the muxer, is the judge of a bitstream.
+pub fn strip_temporal_delimiters(packet: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let all: Option<Vec<Obu>> = obus(packet).collect();
+    match all {
+        Some(list) => {
+            for obu in list {
+                if obu.kind != OBU_TEMPORAL_DELIMITER && obu.kind != OBU_PADDING {
+                    out.extend_from_slice(&packet[obu.start..obu.end]);
+                }
+            }
+        }
+        None => out.extend_from_slice(packet),
+    }
+}
+
+/// Returns the first Sequence Header OBU in `data` (whole OBU, as av1C's configOBUs wants it).
+pub fn find_sequence_header(data: &[u8]) -> Option<&[u8]> {
+    obus(data)
+        .map_while(|o| o)
+        .find(|o| o.kind == OBU_SEQUENCE_HEADER)
+        .map(|o| &data[o.start..o.end])
+}
+
+struct BitReader<'a> {
+    data: &'a [u8],
+    bit: usize,
+}
+
+impl BitReader<'_> {
+    fn f(&mut self, n: u32) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..n {
+            let byte = *self.data.get(self.bit / 8)?;
+            v = (v << 1) | u32::from((byte >> (7 - self.bit % 8)) & 1);
+            self.bit += 1;
+        }
+        Some(v)
+    }
+
+    fn uvlc(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.f(1)? == 0 {
+            zeros += 1;
+            if zeros >= 32 {
+                return None;
+            }
+        }
+        Some(self.f(zeros)? + ((1u64 << zeros) - 1) as u32)
+    }
+}
+
+/// The fields of a sequence header that `av1C` repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceInfo {
+    pub profile: u8,
+    pub level: u8,
+    pub tier: u8,
+    pub high_bitdepth: bool,
+    pub twelve_bit: bool,
+    pub monochrome: bool,
+    pub subsampling_x: bool,
+    pub subsampling_y: bool,
+    pub chroma_sample_position: u8,
+    pub max_width: u32,
+    pub max_height: u32,
+}
+
+/// Parses a Sequence Header OBU (AV1 spec §5.5) up to the colour config.
+pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
+    let first = obus(obu).next()??;
+    if first.kind != OBU_SEQUENCE_HEADER {
+        return None;
+    }
+    let mut r = BitReader {
+        data: &obu[first.payload_start..first.end],
+        bit: 0,
+    };
+    let profile = r.f(3)? as u8;
+    let _still_picture = r.f(1)?;
+    let reduced = r.f(1)? == 1;
+    let (level, tier);
+    if reduced {
+        level = r.f(5)? as u8;
+        tier = 0;
+    } else {
+        let mut decoder_model_info = false;
+        let mut buffer_delay_len = 0;
+        if r.f(1)? == 1 {
+            // timing_info
+            r.f(32)?;
+            r.f(32)?;
+            if r.f(1)? == 1 {
+                r.uvlc()?;
+            }
+            decoder_model_info = r.f(1)? == 1;
+            if decoder_model_info {
+                buffer_delay_len = r.f(5)? + 1;
+                r.f(32)?;
+                r.f(5)?;
+                r.f(5)?;
+            }
+        }
+        let initial_display_delay = r.f(1)? == 1;
+        let op_count = r.f(5)? + 1;
+        let mut first_level = None;
+        let mut first_tier = 0;
+        for _ in 0..op_count {
+            r.f(12)?;
+            let lvl = r.f(5)? as u8;
+            let t = if lvl > 7 { r.f(1)? as u8 } else { 0 };
+            if first_level.is_none() {
+                first_level = Some(lvl);
+                first_tier = t;
+            }
+            if decoder_model_info && r.f(1)? == 1 {
+                r.f(buffer_delay_len)?;
+                r.f(buffer_delay_len)?;
+                r.f(1)?;
+            }
+            if initial_display_delay && r.f(1)? == 1 {
+                r.f(4)?;
+            }
+        }
+        level = first_level?;
+        tier = first_tier;
+    }
+    let wbits = r.f(4)? + 1;
+    let hbits = r.f(4)? + 1;
+    let max_width = r.f(wbits)? + 1;
+    let max_height = r.f(hbits)? + 1;
+    if !reduced && r.f(1)? == 1 {
+        // frame_id_numbers_present
+        r.f(4)?;
+        r.f(3)?;
+    }
+    r.f(3)?; // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
+    if !reduced {
+        r.f(4)?; // interintra, masked compound, warped motion, dual filter
+        let order_hint = r.f(1)? == 1;
+        if order_hint {
+            r.f(2)?; // jnt_comp, ref_frame_mvs
+        }
+        let force_screen_content = if r.f(1)? == 1 { 2 } else { r.f(1)? };
+        if force_screen_content > 0 && r.f(1)? == 0 {
+            r.f(1)?; // seq_force_integer_mv
+        }
+        if order_hint {
+            r.f(3)?;
+        }
+    }
+    r.f(3)?; // superres, cdef, restoration
+             // color_config (§5.5.2)
+    let high_bitdepth = r.f(1)? == 1;
+    let twelve_bit = profile == 2 && high_bitdepth && r.f(1)? == 1;
+    let monochrome = profile != 1 && r.f(1)? == 1;
+    let (mut cp, mut tc, mut mc) = (2, 2, 2);
+    if r.f(1)? == 1 {
+        cp = r.f(8)?;
+        tc = r.f(8)?;
+        mc = r.f(8)?;
+    }
+    let (sx, sy, csp);
+    if monochrome {
+        r.f(1)?;
+        (sx, sy, csp) = (true, true, 0);
+    } else if cp == 1 && tc == 13 && mc == 0 {
+        (sx, sy, csp) = (false, false, 0);
+    } else {
+        r.f(1)?; // color_range
+        (sx, sy) = match profile {
+            0 => (true, true),
+            1 => (false, false),
+            _ if twelve_bit => {
+                let x = r.f(1)? == 1;
+                (x, x && r.f(1)? == 1)
+            }
+            _ => (true, false),
+        };
+        csp = if sx && sy { r.f(2)? as u8 } else { 0 };
+    }
+    Some(SequenceInfo {
+        profile,
+        level,
+        tier,
+        high_bitdepth,
+        twelve_bit,
+        monochrome,
+        subsampling_x: sx,
+        subsampling_y: sy,
+        chroma_sample_position: csp,
+        max_width,
+        max_height,
+    })
+}
+
+/// Builds the AV1CodecConfigurationRecord (`av1C`) for Matroska's CodecPrivate.
+pub fn av1c(sequence_header: &[u8]) -> Option<Vec<u8>> {
+    let s = parse_sequence_header(sequence_header)?;
+    let mut out = vec![
+        0x81, // marker + version 1
+        (s.profile << 5) | s.level,
+        (s.tier << 7)
+            | (u8::from(s.high_bitdepth) << 6)
+            | (u8::from(s.twelve_bit) << 5)
+            | (u8::from(s.monochrome) << 4)
+            | (u8::from(s.subsampling_x) << 3)
+            | (u8::from(s.subsampling_y) << 2)
+            | s.chroma_sample_position,
+        0, // no initial_presentation_delay
+    ];
+    out.extend_from_slice(sequence_header);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A real sequence header OBU from SVT-AV1 1.4.1 (`ffmpeg -c:v libsvtav1 -f obu`, 1280×720,
+    // BT.709 limited); ffprobe reads it as profile Main, level 5.
+    const SEQ_720P: [u8; 16] = [
+        0x0a, 0x0e, 0x00, 0x00, 0x00, 0x2d, 0x4c, 0xff, 0xb3, 0xcf, 0xbf, 0x91, 0x01, 0x01, 0x01, 0x04,
+    ];
+
+    #[test]
+    fn parses_svt_sequence_header_into_av1c() {
+        let info = parse_sequence_header(&SEQ_720P).unwrap();
+        assert_eq!((info.profile, info.level, info.tier), (0, 5, 0));
+        assert_eq!((info.max_width, info.max_height), (1280, 720));
+        assert!(info.subsampling_x && info.subsampling_y && !info.high_bitdepth && !info.monochrome);
+        let c = av1c(&SEQ_720P).unwrap();
+        assert_eq!(&c[..4], &[0x81, 0x05, 0x0c | info.chroma_sample_position, 0]);
+        assert_eq!(&c[4..], &SEQ_720P);
+    }
+
+    #[test]
+    fn strips_temporal_delimiters_and_padding() {
+        let mut tu = vec![0x12, 0x00]; // temporal delimiter, size 0
+        tu.extend_from_slice(&SEQ_720P);
+        tu.extend_from_slice(&[0x7a, 0x02, 0xaa, 0xbb]); // padding OBU
+        tu.extend_from_slice(&[0x32, 0x01, 0x55]); // frame OBU
+        let mut out = Vec::new();
+        strip_temporal_delimiters(&tu, &mut out);
+        let mut expected = SEQ_720P.to_vec();
+        expected.extend_from_slice(&[0x32, 0x01, 0x55]);
+        assert_eq!(out, expected);
+        assert_eq!(find_sequence_header(&tu), Some(&SEQ_720P[..]));
+    }
+
+    #[test]
+    fn malformed_packets_pass_through() {
+        let bad = [0x32, 0x09, 0x01];
+        let mut out = Vec::new();
+        strip_temporal_delimiters(&bad, &mut out);
+        assert_eq!(out, bad);
+        assert_eq!(find_sequence_header(&bad), None);
+        assert_eq!(parse_sequence_header(&bad), None);
+    }
+}

@@ -1,0 +1,152 @@
+//! `mwav1`: the core's command line. Records the built-in test scene through the very pipeline
+//! the Godot extension uses, and prints what the backends' probes found.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use movie_writer_av1_core::backend::{auto_choice, probe_all};
+use movie_writer_av1_core::scene::TestScene;
+use movie_writer_av1_core::{BackendPreference, PixelFormat, RateControl, Recorder, RecordingConfig, RgbImage};
+
+const USAGE: &str = "usage:
+  mwav1 record [--out PATH.webm|.mkv] [--size WxH] [--fps N] [--frames N | --seconds S]
+               [--quality 0..1] [--preset 0..13] [--keyint SECONDS] [--rate-control crf|cqp|vbr|cbr]
+               [--bitrate KBPS] [--max-bitrate KBPS] [--backend auto|software|hardware|ID]
+               [--queue N] [--seed N]
+  mwav1 probe";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("record") => record(&args[1..]),
+        Some("probe") => {
+            probe();
+            Ok(())
+        }
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mwav1: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn probe() {
+    let probes = probe_all();
+    for p in &probes {
+        let state = if p.available {
+            "available".to_string()
+        } else {
+            format!("unavailable: {}", p.reason)
+        };
+        println!("{:<28} {state}", p.kind.to_string());
+        if !p.version.is_empty() {
+            println!("{:<28} version {}", "", p.version);
+        }
+    }
+    println!("auto would use: {}", auto_choice(&probes));
+}
+
+fn parse<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {
+    let v = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    v.parse().map_err(|_| format!("{flag}: cannot read '{v}'"))
+}
+
+fn record(args: &[String]) -> Result<(), String> {
+    let mut config = RecordingConfig::new("out/demo.webm", 1280, 720, 60);
+    let mut frames: Option<u64> = None;
+    let mut seconds = 5.0f64;
+    let mut seed = 1u64;
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let v = &mut config.video;
+        match flag.as_str() {
+            "--out" => config.path = parse::<String>(flag, it.next())?.into(),
+            "--size" => {
+                let s: String = parse(flag, it.next())?;
+                let (w, h) = s.split_once('x').ok_or("--size takes WxH, e.g. 1280x720")?;
+                v.width = w.parse().map_err(|_| "--size: bad width")?;
+                v.height = h.parse().map_err(|_| "--size: bad height")?;
+            }
+            "--fps" => v.fps = parse(flag, it.next())?,
+            "--frames" => frames = Some(parse(flag, it.next())?),
+            "--seconds" => seconds = parse(flag, it.next())?,
+            "--quality" => v.quality = parse(flag, it.next())?,
+            "--preset" => v.preset = parse(flag, it.next())?,
+            "--keyint" => v.keyframe_interval_s = parse(flag, it.next())?,
+            "--rate-control" => {
+                let s: String = parse(flag, it.next())?;
+                v.rate_control = RateControl::from_name(&s).ok_or("--rate-control takes crf, cqp, vbr or cbr")?;
+            }
+            "--bitrate" => v.bitrate_kbps = parse(flag, it.next())?,
+            "--max-bitrate" => v.max_bitrate_kbps = parse(flag, it.next())?,
+            "--backend" => {
+                let s: String = parse(flag, it.next())?;
+                config.backend = BackendPreference::from_id(&s).ok_or_else(|| format!("--backend: unknown '{s}'"))?;
+            }
+            "--queue" => config.max_queued_frames = parse(flag, it.next())?,
+            "--seed" => seed = parse(flag, it.next())?,
+            other => return Err(format!("unknown option '{other}'\n{USAGE}")),
+        }
+    }
+    let (w, h, fps) = (config.video.width, config.video.height, config.video.fps);
+    let frames = frames.unwrap_or((seconds * f64::from(fps)).round() as u64);
+    let path = config.path.clone();
+    println!(
+        "recording the built-in test scene: {frames} frames of {w}x{h} at {fps} fps to {}",
+        path.display()
+    );
+    let rss_start = rss_kib();
+    let started = Instant::now();
+    let mut recorder = Recorder::start(config).map_err(|e| e.to_string())?;
+    if let Some(note) = recorder.fallback_note() {
+        println!("note: {note}");
+    }
+    let scene = TestScene::new(w, h, fps, seed);
+    let (mut pixels, mut audio) = (Vec::new(), Vec::new());
+    for i in 0..frames {
+        scene.render(i, &mut pixels);
+        scene.audio_block(i, &mut audio);
+        let image = RgbImage::packed(w, h, PixelFormat::Rgba8, &pixels).map_err(|e| e.to_string())?;
+        recorder.push_frame(&image, &audio).map_err(|e| e.to_string())?;
+    }
+    let stats = recorder.finish().map_err(|e| e.to_string())?;
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "done: {} frames, {:.2} s of video, {} bytes ({:.0} kbit/s), backend {}, encode {:.1} fps, wall {:.2} s",
+        stats.frames,
+        stats.duration_s,
+        stats.bytes,
+        stats.average_bitrate_kbps,
+        stats.backend.map(|b| b.to_string()).unwrap_or_default(),
+        stats.encode_fps,
+        wall
+    );
+    println!(
+        "audio samples {}, queue high-water {}, dropped {}, duplicated {}",
+        stats.audio_samples, stats.queue_high_water, stats.frames_dropped, stats.frames_duplicated
+    );
+    println!(
+        "memory: RSS at start {} KiB, at end {} KiB, peak {} KiB",
+        rss_start.0,
+        rss_kib().0,
+        rss_kib().1
+    );
+    Ok(())
+}
+
+/// (current, peak) resident set size in KiB, from /proc (0 where unavailable).
+fn rss_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}

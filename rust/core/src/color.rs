@@ -1,0 +1,223 @@
+//! RGB(A)8 → YUV 4:2:0, BT.709 coefficients, limited ("TV") range — the colour space browsers
+//! assume for HD video and the one the container's Colour element declares.
+//!
+//! Runs on the encode thread, never the engine's main thread, split over row pairs with rayon
+//! because on large frames it is the biggest CPU cost outside the encoder itself. The image is
+//! padded to the encoder's coded size by repeating the last column and row: edge replication
+//! keeps the padding cheap to encode and invisible once the container crops it away.
+
+use rayon::prelude::*;
+
+use crate::frame::{I420Planes, RgbImage};
+
+const FRAC: u32 = 16;
+
+/// `coefficient × range / 255` in 16-bit fixed point.
+const fn fix(coefficient: f64, range: f64) -> i32 {
+    let v = coefficient * range / 255.0 * (1 << FRAC) as f64;
+    (if v < 0.0 { v - 0.5 } else { v + 0.5 }) as i32
+}
+
+const KR: f64 = 0.2126;
+const KB: f64 = 0.0722;
+const KG: f64 = 1.0 - KR - KB;
+const Y_R: i32 = fix(KR, 219.0);
+const Y_G: i32 = fix(KG, 219.0);
+const Y_B: i32 = fix(KB, 219.0);
+const U_R: i32 = fix(-KR / (2.0 * (1.0 - KB)), 224.0);
+const U_G: i32 = fix(-KG / (2.0 * (1.0 - KB)), 224.0);
+const U_B: i32 = fix(0.5, 224.0);
+const V_R: i32 = fix(0.5, 224.0);
+const V_G: i32 = fix(-KG / (2.0 * (1.0 - KR)), 224.0);
+const V_B: i32 = fix(-KB / (2.0 * (1.0 - KR)), 224.0);
+const HALF: i32 = 1 << (FRAC - 1);
+
+#[inline(always)]
+fn luma(r: i32, g: i32, b: i32) -> u8 {
+    ((Y_R * r + Y_G * g + Y_B * b + HALF) >> FRAC) as u8 + 16
+}
+
+/// Chroma from the sum of a 2×2 block (so the inputs are 4× the average).
+#[inline(always)]
+fn chroma(r4: i32, g4: i32, b4: i32) -> (u8, u8) {
+    let u = (U_R * r4 + U_G * g4 + U_B * b4 + (HALF << 2)) >> (FRAC + 2);
+    let v = (V_R * r4 + V_G * g4 + V_B * b4 + (HALF << 2)) >> (FRAC + 2);
+    ((u + 128) as u8, (v + 128) as u8)
+}
+
+/// Converts `src` into `dst`, whose size may exceed the source's (it is then padded by edge
+/// replication). `dst` width and height must be even. `parallel` = false keeps the work on the
+/// calling thread (benchmarks compare both).
+pub fn rgb_to_i420(src: &RgbImage<'_>, dst: &mut I420Planes<'_>, parallel: bool) {
+    assert!(dst.width % 2 == 0 && dst.height % 2 == 0, "coded size must be even");
+    assert!(dst.width >= src.width && dst.height >= src.height);
+    let (cw, ch) = (dst.width as usize, dst.height as usize);
+    let (ys, us, vs) = (dst.y_stride, dst.u_stride, dst.v_stride);
+    let convert = |(pair, ((y, u), v)): (usize, ((&mut [u8], &mut [u8]), &mut [u8]))| {
+        let (y0, y1) = y.split_at_mut(ys);
+        let top = src.row(((2 * pair) as u32).min(src.height - 1));
+        let bottom = src.row(((2 * pair + 1) as u32).min(src.height - 1));
+        convert_row_pair(
+            src,
+            top,
+            bottom,
+            &mut y0[..cw],
+            &mut y1[..cw],
+            &mut u[..cw / 2],
+            &mut v[..cw / 2],
+        );
+    };
+    if parallel {
+        // Row pairs are independent; rayon's adaptive splitting keeps chunks large enough that
+        // scheduling costs nothing measurable even at 720p.
+        (dst.y
+            .par_chunks_mut(2 * ys)
+            .zip(dst.u.par_chunks_mut(us))
+            .zip(dst.v.par_chunks_mut(vs)))
+        .take(ch / 2)
+        .enumerate()
+        .for_each(convert);
+    } else {
+        (dst.y
+            .chunks_mut(2 * ys)
+            .zip(dst.u.chunks_mut(us))
+            .zip(dst.v.chunks_mut(vs)))
+        .take(ch / 2)
+        .enumerate()
+        .for_each(convert);
+    }
+}
+
+fn convert_row_pair(
+    src: &RgbImage<'_>,
+    top: &[u8],
+    bottom: &[u8],
+    y0: &mut [u8],
+    y1: &mut [u8],
+    u: &mut [u8],
+    v: &mut [u8],
+) {
+    let bpp = src.format.bytes_per_pixel();
+    let last = src.width as usize - 1;
+    let px = |row: &[u8], x: usize| {
+        let i = x.min(last) * bpp;
+        (row[i] as i32, row[i + 1] as i32, row[i + 2] as i32)
+    };
+    for cx in 0..u.len() {
+        let x = 2 * cx;
+        let (r00, g00, b00) = px(top, x);
+        let (r01, g01, b01) = px(top, x + 1);
+        let (r10, g10, b10) = px(bottom, x);
+        let (r11, g11, b11) = px(bottom, x + 1);
+        y0[x] = luma(r00, g00, b00);
+        y0[x + 1] = luma(r01, g01, b01);
+        y1[x] = luma(r10, g10, b10);
+        y1[x + 1] = luma(r11, g11, b11);
+        let (cu, cv) = chroma(r00 + r01 + r10 + r11, g00 + g01 + g10 + g11, b00 + b01 + b10 + b11);
+        u[cx] = cu;
+        v[cx] = cv;
+    }
+}
+
+/// Owned I420 image, used by tests and benchmarks (backends convert straight into their own
+/// encoder frames).
+pub struct I420Buffer {
+    pub width: u32,
+    pub height: u32,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl I420Buffer {
+    pub fn new(width: u32, height: u32) -> Self {
+        let (w, h) = (width as usize, height as usize);
+        Self {
+            width,
+            height,
+            y: vec![0; w * h],
+            u: vec![0; w * h / 4],
+            v: vec![0; w * h / 4],
+        }
+    }
+
+    pub fn planes(&mut self) -> I420Planes<'_> {
+        let w = self.width as usize;
+        I420Planes {
+            width: self.width,
+            height: self.height,
+            y: &mut self.y,
+            y_stride: w,
+            u: &mut self.u,
+            u_stride: w / 2,
+            v: &mut self.v,
+            v_stride: w / 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::PixelFormat;
+
+    fn convert_solid(rgb: [u8; 3]) -> (u8, u8, u8) {
+        let data: Vec<u8> = (0..16).flat_map(|_| [rgb[0], rgb[1], rgb[2], 255]).collect();
+        let img = RgbImage::packed(4, 4, PixelFormat::Rgba8, &data).unwrap();
+        let mut out = I420Buffer::new(4, 4);
+        rgb_to_i420(&img, &mut out.planes(), false);
+        (out.y[5], out.u[1], out.v[1])
+    }
+
+    #[test]
+    fn bt709_limited_reference_colours() {
+        // Reference values from ITU-R BT.709 with 8-bit limited-range quantisation.
+        assert_eq!(convert_solid([255, 255, 255]), (235, 128, 128));
+        assert_eq!(convert_solid([0, 0, 0]), (16, 128, 128));
+        assert_eq!(convert_solid([255, 0, 0]), (63, 102, 240));
+        assert_eq!(convert_solid([0, 255, 0]), (173, 42, 26));
+        assert_eq!(convert_solid([0, 0, 255]), (32, 240, 118));
+    }
+
+    #[test]
+    fn rgb8_and_rgba8_agree_and_padding_replicates_edges() {
+        let (w, h) = (5u32, 3u32);
+        let rgba: Vec<u8> = (0..w * h)
+            .flat_map(|i| [(i * 13) as u8, (i * 29) as u8, (i * 7) as u8, 0])
+            .collect();
+        let rgb: Vec<u8> = rgba.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        let mut a = I420Buffer::new(6, 4);
+        let mut b = I420Buffer::new(6, 4);
+        rgb_to_i420(
+            &RgbImage::packed(w, h, PixelFormat::Rgba8, &rgba).unwrap(),
+            &mut a.planes(),
+            false,
+        );
+        rgb_to_i420(
+            &RgbImage::packed(w, h, PixelFormat::Rgb8, &rgb).unwrap(),
+            &mut b.planes(),
+            true,
+        );
+        assert_eq!(a.y, b.y);
+        assert_eq!(a.u, b.u);
+        assert_eq!(a.v, b.v);
+        for row in 0..4 {
+            assert_eq!(a.y[row * 6 + 5], a.y[row * 6 + 4], "padded column repeats the last one");
+        }
+        assert_eq!(a.y[18..24], a.y[12..18], "padded row repeats the last one");
+    }
+
+    #[test]
+    fn parallel_matches_serial_on_large_frame() {
+        let (w, h) = (1281u32, 721u32);
+        let data: Vec<u8> = (0..(w * h * 3) as usize)
+            .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+            .collect();
+        let img = RgbImage::packed(w, h, PixelFormat::Rgb8, &data).unwrap();
+        let mut a = I420Buffer::new(1282, 722);
+        let mut b = I420Buffer::new(1282, 722);
+        rgb_to_i420(&img, &mut a.planes(), false);
+        rgb_to_i420(&img, &mut b.planes(), true);
+        assert!(a.y == b.y && a.u == b.u && a.v == b.v);
+    }
+}

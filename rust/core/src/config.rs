@@ -1,0 +1,356 @@
+//! Recording configuration and its validation.
+//!
+//! Every knob a user can set lives here with its allowed range, so the Godot project settings,
+//! the CLI and the tests share one definition. `validate()` names the Godot setting, the value and
+//! the allowed range in its error.
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::BackendPreference;
+use crate::error::ConfigError;
+
+/// Matroska flavour, chosen by the output path's extension (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// `.webm`: DocType "webm", the subset browsers play.
+    WebM,
+    /// `.mkv`: DocType "matroska".
+    Matroska,
+}
+
+impl Container {
+    pub const EXTENSIONS: [&'static str; 2] = ["webm", "mkv"];
+
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "webm" => Some(Self::WebM),
+            "mkv" => Some(Self::Matroska),
+            _ => None,
+        }
+    }
+
+    pub fn doc_type(self) -> &'static str {
+        match self {
+            Self::WebM => "webm",
+            Self::Matroska => "matroska",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateControl {
+    /// Constant quality (SVT-AV1's CRF): the default, best size for a given look.
+    Crf,
+    /// Constant quantizer: every frame at the same QP, no adaptive quantization.
+    Cqp,
+    /// Average bitrate `bitrate_kbps`, bounded by `max_bitrate_kbps` where the backend can.
+    Vbr,
+    /// Constant bitrate `bitrate_kbps` (low-delay prediction on SVT-AV1).
+    Cbr,
+}
+
+impl RateControl {
+    pub const NAMES: [&'static str; 4] = ["crf", "cqp", "vbr", "cbr"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "crf" => Some(Self::Crf),
+            "cqp" => Some(Self::Cqp),
+            "vbr" => Some(Self::Vbr),
+            "cbr" => Some(Self::Cbr),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoConfig {
+    /// Size of the frames the engine hands over; the encoder may pad, the file shows exactly this.
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub rate_control: RateControl,
+    /// 0–1, Godot's `editor/movie_writer/video_quality`. Mapped to CRF/QP by [`quality_to_qindex`].
+    pub quality: f32,
+    pub bitrate_kbps: u32,
+    /// 0 = no cap.
+    pub max_bitrate_kbps: u32,
+    /// SVT-AV1 preset, 0 (slowest, smallest) – 13 (fastest). Hardware backends map it to their own.
+    pub preset: u8,
+    pub keyframe_interval_s: f32,
+    pub tile_columns_log2: u8,
+    pub tile_rows_log2: u8,
+    /// AV1 film-grain synthesis denoising level, 0 = off.
+    pub film_grain: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioConfig {
+    pub sample_rate: u32,
+    pub channels: u32,
+    pub bitrate_kbps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingConfig {
+    pub path: PathBuf,
+    pub video: VideoConfig,
+    pub audio: AudioConfig,
+    pub backend: BackendPreference,
+    /// Frames that may wait between the engine and the encoder before `write_frame` blocks.
+    pub max_queued_frames: u32,
+}
+
+/// Largest frame we accept: 8K UHD-1 width by DCI 4K height, which every AV1 level-6.x decoder
+/// handles and still fits comfortably in memory for a queue of a few frames.
+pub const MAX_WIDTH: u32 = 8192;
+pub const MAX_HEIGHT: u32 = 4320;
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self {
+            width: 1280,
+            height: 720,
+            fps: 60,
+            rate_control: RateControl::Crf,
+            quality: 0.75,
+            bitrate_kbps: 6000,
+            max_bitrate_kbps: 0,
+            preset: 10,
+            keyframe_interval_s: 2.0,
+            tile_columns_log2: 0,
+            tile_rows_log2: 0,
+            film_grain: 0,
+        }
+    }
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: 48_000,
+            channels: 2,
+            bitrate_kbps: 128,
+        }
+    }
+}
+
+impl RecordingConfig {
+    pub fn new(path: impl Into<PathBuf>, width: u32, height: u32, fps: u32) -> Self {
+        Self {
+            path: path.into(),
+            video: VideoConfig {
+                width,
+                height,
+                fps,
+                ..VideoConfig::default()
+            },
+            audio: AudioConfig::default(),
+            backend: BackendPreference::Auto,
+            max_queued_frames: 8,
+        }
+    }
+
+    pub fn container(&self) -> Option<Container> {
+        Container::from_path(&self.path)
+    }
+
+    /// Checks every value against its allowed range. The first error wins; its text names the
+    /// Godot project setting so a user knows which field to fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let v = &self.video;
+        let a = &self.audio;
+        if self.container().is_none() {
+            return Err(ConfigError::new(
+                "movie file",
+                self.path.display(),
+                "the path must end in .webm or .mkv",
+            ));
+        }
+        check_range("movie width", v.width, 1, MAX_WIDTH)?;
+        check_range("movie height", v.height, 1, MAX_HEIGHT)?;
+        check_range("fixed fps", v.fps, 1, 1000)?;
+        if !(0.0..=1.0).contains(&v.quality) {
+            return Err(ConfigError::new(
+                "editor/movie_writer/video_quality",
+                v.quality,
+                "0.0 to 1.0",
+            ));
+        }
+        check_range("editor/movie_writer/av1/speed_preset", v.preset, 0, 13)?;
+        if !(v.keyframe_interval_s > 0.0 && v.keyframe_interval_s <= 300.0) {
+            return Err(ConfigError::new(
+                "editor/movie_writer/av1/keyframe_interval",
+                v.keyframe_interval_s,
+                "more than 0 and at most 300 seconds",
+            ));
+        }
+        check_range("editor/movie_writer/av1/tile_columns", v.tile_columns_log2, 0, 4)?;
+        check_range("editor/movie_writer/av1/tile_rows", v.tile_rows_log2, 0, 4)?;
+        check_range("editor/movie_writer/av1/film_grain", v.film_grain, 0, 50)?;
+        if matches!(v.rate_control, RateControl::Vbr | RateControl::Cbr) {
+            check_range("editor/movie_writer/av1/bitrate_kbps", v.bitrate_kbps, 50, 500_000)?;
+        }
+        if v.max_bitrate_kbps != 0 {
+            check_range(
+                "editor/movie_writer/av1/max_bitrate_kbps",
+                v.max_bitrate_kbps,
+                50,
+                500_000,
+            )?;
+            if v.rate_control == RateControl::Vbr && v.max_bitrate_kbps < v.bitrate_kbps {
+                return Err(ConfigError::new(
+                    "editor/movie_writer/av1/max_bitrate_kbps",
+                    v.max_bitrate_kbps,
+                    format!("0 (no cap) or at least the bitrate ({} kbps)", v.bitrate_kbps),
+                ));
+            }
+        }
+        if a.sample_rate != 48_000 {
+            return Err(ConfigError::new(
+                "editor/movie_writer/mix_rate",
+                a.sample_rate,
+                "48000 (Opus encodes at 48 kHz; MovieWriterAV1 asks the engine for it)",
+            ));
+        }
+        if a.channels != 2 {
+            return Err(ConfigError::new(
+                "editor/movie_writer/speaker_mode",
+                a.channels,
+                "stereo (2 channels)",
+            ));
+        }
+        check_range("editor/movie_writer/av1/audio_bitrate_kbps", a.bitrate_kbps, 6, 510)?;
+        check_range(
+            "editor/movie_writer/av1/max_queued_frames",
+            self.max_queued_frames,
+            1,
+            120,
+        )?;
+        Ok(())
+    }
+}
+
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    setting: &'static str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::new(setting, &value, format!("{min} to {max}")));
+    }
+    Ok(())
+}
+
+/// Maps Godot's 0–1 `video_quality` to an AV1 quantizer index on SVT-AV1's 0–63 CRF/QP scale.
+///
+/// Two straight segments meeting at Godot's default: 0.75 → 32 (visually clean for game
+/// footage at a fraction of MJPEG's size), 1.0 → 10 (near-transparent), 0.0 → 63 (smallest).
+/// The steeper top segment gives the last quarter of the slider the range where quality is
+/// still visibly gained.
+pub fn quality_to_qindex(quality: f32) -> u8 {
+    let q = quality.clamp(0.0, 1.0);
+    let crf = if q >= 0.75 {
+        32.0 - (q - 0.75) / 0.25 * 22.0
+    } else {
+        63.0 - q / 0.75 * 31.0
+    };
+    crf.round() as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> RecordingConfig {
+        RecordingConfig::new("/tmp/x.webm", 1281, 721, 144)
+    }
+
+    #[test]
+    fn defaults_validate() {
+        cfg().validate().unwrap();
+    }
+
+    #[test]
+    fn container_from_extension_is_case_insensitive() {
+        assert_eq!(Container::from_path(Path::new("a/B.WebM")), Some(Container::WebM));
+        assert_eq!(Container::from_path(Path::new("c.MKV")), Some(Container::Matroska));
+        assert_eq!(Container::from_path(Path::new("c.avi")), None);
+        assert_eq!(Container::from_path(Path::new("webm")), None);
+    }
+
+    #[test]
+    fn errors_name_setting_value_and_range() {
+        let mut c = cfg();
+        c.video.preset = 14;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.setting, "editor/movie_writer/av1/speed_preset");
+        assert_eq!(
+            e.to_string(),
+            "editor/movie_writer/av1/speed_preset = 14 is not allowed: 0 to 13"
+        );
+
+        let mut c = cfg();
+        c.path = "/tmp/out.avi".into();
+        assert!(c.validate().unwrap_err().to_string().contains(".webm or .mkv"));
+
+        let mut c = cfg();
+        c.video.width = MAX_WIDTH + 1;
+        assert!(c.validate().unwrap_err().to_string().contains("1 to 8192"));
+    }
+
+    #[test]
+    fn every_bound_is_checked() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut RecordingConfig)>)> = vec![
+            ("video_quality", Box::new(|c| c.video.quality = 1.5)),
+            ("keyframe_interval", Box::new(|c| c.video.keyframe_interval_s = 0.0)),
+            ("tile_columns", Box::new(|c| c.video.tile_columns_log2 = 5)),
+            ("tile_rows", Box::new(|c| c.video.tile_rows_log2 = 5)),
+            ("film_grain", Box::new(|c| c.video.film_grain = 51)),
+            ("audio_bitrate_kbps", Box::new(|c| c.audio.bitrate_kbps = 5)),
+            ("max_queued_frames", Box::new(|c| c.max_queued_frames = 0)),
+            ("mix_rate", Box::new(|c| c.audio.sample_rate = 44_100)),
+            ("fixed fps", Box::new(|c| c.video.fps = 0)),
+            (
+                "bitrate_kbps",
+                Box::new(|c| {
+                    c.video.rate_control = RateControl::Cbr;
+                    c.video.bitrate_kbps = 10;
+                }),
+            ),
+            (
+                "max_bitrate_kbps",
+                Box::new(|c| {
+                    c.video.rate_control = RateControl::Vbr;
+                    c.video.bitrate_kbps = 4000;
+                    c.video.max_bitrate_kbps = 3000;
+                }),
+            ),
+        ];
+        for (name, mutate) in cases {
+            let mut c = cfg();
+            mutate(&mut c);
+            let e = c.validate().expect_err(name);
+            assert!(e.setting.ends_with(name), "{name}: {e}");
+        }
+    }
+
+    #[test]
+    fn quality_mapping_is_monotonic_with_documented_anchors() {
+        assert_eq!(quality_to_qindex(0.0), 63);
+        assert_eq!(quality_to_qindex(0.75), 32);
+        assert_eq!(quality_to_qindex(1.0), 10);
+        let mut last = u8::MAX;
+        for i in 0..=100 {
+            let q = quality_to_qindex(i as f32 / 100.0);
+            assert!(q <= last);
+            last = q;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Typed errors of the core. The gdext crate translates them into Godot errors exactly once, at
+//! the engine boundary; everything here carries enough context (setting, path, backend) for the
+//! message to tell a user what went wrong and what is allowed.
+
+use std::path::PathBuf;
+
+use crate::backend::BackendKind;
+
+/// A setting that is out of range or inconsistent. `setting` uses the Godot project-setting name
+/// so the message points the user at the exact field to change.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{setting} = {value} is not allowed: {allowed}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub value: String,
+    pub allowed: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: &'static str, value: impl ToString, allowed: impl Into<String>) -> Self {
+        Self {
+            setting,
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    #[error("cannot write '{path}': {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the {backend} encoder is not available: {reason}")]
+    Unavailable { backend: BackendKind, reason: String },
+
+    #[error("the {backend} encoder failed: {message}")]
+    Encoder { backend: BackendKind, message: String },
+
+    #[error("the Opus audio encoder failed: {0}")]
+    Audio(String),
+
+    #[error("bad frame: {0}")]
+    Frame(String),
+
+    #[error("the encode thread stopped unexpectedly: {0}")]
+    Thread(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
