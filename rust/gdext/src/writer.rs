@@ -1,0 +1,244 @@
+//! `MovieWriterAV1`: Godot's `MovieWriter` interface over the core's `Recorder`.
+//!
+//! Runs on the engine's main thread and does only cheap work there: copy the frame and the
+//! audio block into the recorder's pooled buffers. Everything else happens on the encode thread.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use godot::classes::audio_server::SpeakerMode;
+use godot::classes::image::Format;
+use godot::classes::{IMovieWriter, Image, MovieWriter, ProjectSettings};
+use godot::global::Error as GdError;
+use godot::prelude::*;
+use godot_core::meta::RawPtr;
+use movie_writer_av1_core::audio::AudioEncoder;
+use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig, RgbImage};
+
+use crate::{capabilities, errors};
+
+const MIX_RATE: u32 = 48_000;
+const CHANNELS: usize = 2;
+
+/// Records Movie Maker output as AV1 video with Opus audio in WebM (`.webm`) or Matroska
+/// (`.mkv`). Godot uses it automatically for movie paths with those extensions, e.g.
+/// `godot --write-movie out.webm --fixed-fps 60`.
+#[derive(GodotClass)]
+#[class(base=MovieWriter, init, tool)]
+pub struct MovieWriterAV1 {
+    base: Base<MovieWriter>,
+    recorder: Option<Recorder>,
+    audio_block: usize,
+    /// The first error of the current recording; later frames fail quietly so the log shows the
+    /// cause once instead of once per frame.
+    failed: bool,
+}
+
+#[godot_api]
+impl IMovieWriter for MovieWriterAV1 {
+    fn get_audio_mix_rate(&self) -> u32 {
+        MIX_RATE
+    }
+
+    fn get_audio_speaker_mode(&self) -> SpeakerMode {
+        SpeakerMode::STEREO
+    }
+
+    fn handles_file(&self, path: GString) -> bool {
+        Container::from_path(Path::new(&path.to_string())).is_some()
+    }
+
+    fn write_begin(&mut self, movie_size: Vector2i, fps: u32, base_path: GString) -> GdError {
+        self.recorder = None;
+        self.failed = false;
+        let path = resolve_path(&base_path.to_string());
+        let config = config_from_project(&path, movie_size, fps);
+        let started = guarded("write_begin", || Recorder::start(config));
+        match started {
+            Ok(recorder) => {
+                if let Some(note) = recorder.fallback_note() {
+                    godot_print!("MovieWriterAV1: {note}");
+                }
+                godot_print!(
+                    "MovieWriterAV1: recording {}x{} at {fps} fps with {} to {}",
+                    movie_size.x,
+                    movie_size.y,
+                    recorder.backend(),
+                    path.display()
+                );
+                self.audio_block = AudioEncoder::engine_block_frames(MIX_RATE, fps.max(1)) * CHANNELS;
+                self.recorder = Some(recorder);
+                GdError::OK
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    unsafe fn write_frame_rawptr(
+        &mut self,
+        frame_image: Option<Gd<Image>>,
+        audio_frame_block: RawPtr<*const c_void>,
+    ) -> GdError {
+        if self.failed {
+            return GdError::FAILED;
+        }
+        let Some(recorder) = self.recorder.as_mut() else {
+            return GdError::ERR_UNCONFIGURED;
+        };
+        let Some(image) = frame_image else {
+            return self.fail(&Error::Frame("the engine passed no image".into()));
+        };
+        let ptr = audio_frame_block.ptr() as *const i32;
+        let audio: &[i32] = if ptr.is_null() {
+            &[]
+        } else {
+            // SAFETY: the engine passes its mix buffer of `mix_rate / fps` stereo frames of int32
+            // (MovieWriter::add_frame), valid for the duration of this call.
+            unsafe { std::slice::from_raw_parts(ptr, self.audio_block) }
+        };
+        let result = guarded("write_frame", || {
+            let (image, format) = match image.get_format() {
+                Format::RGBA8 => (image, PixelFormat::Rgba8),
+                Format::RGB8 => (image, PixelFormat::Rgb8),
+                // Rare (the engine hands over RGB8/RGBA8); converting a copy keeps it working.
+                _ => {
+                    let mut copy = image.duplicate_resource();
+                    copy.convert(Format::RGBA8);
+                    (copy, PixelFormat::Rgba8)
+                }
+            };
+            let data = image.get_data();
+            let frame = RgbImage::packed(
+                image.get_width() as u32,
+                image.get_height() as u32,
+                format,
+                data.as_slice(),
+            )?;
+            recorder.push_frame(&frame, audio)
+        });
+        for warning in recorder.take_warnings() {
+            godot_warn!("MovieWriterAV1: {warning}");
+        }
+        match result {
+            Ok(()) => GdError::OK,
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    fn write_end(&mut self) {
+        let Some(recorder) = self.recorder.take() else { return };
+        let path = recorder.path().to_path_buf();
+        let warnings = recorder.take_warnings();
+        for warning in warnings {
+            godot_warn!("MovieWriterAV1: {warning}");
+        }
+        match guarded("write_end", || recorder.finish()) {
+            Ok(stats) => {
+                godot_print!(
+                    "MovieWriterAV1: wrote {} ({} frames, {:.2} s, {} bytes, {:.0} kbit/s, {}, encoder {:.1} fps)",
+                    path.display(),
+                    stats.frames,
+                    stats.duration_s,
+                    stats.bytes,
+                    stats.average_bitrate_kbps,
+                    stats.backend.map(|b| b.to_string()).unwrap_or_default(),
+                    stats.encode_fps
+                );
+                capabilities::store_stats(path.display().to_string(), stats);
+            }
+            Err(e) => {
+                if !self.failed {
+                    self.fail(&e);
+                }
+            }
+        }
+    }
+}
+
+#[godot_api]
+impl MovieWriterAV1 {
+    /// True when at least one hardware AV1 encoder (NVENC, Vulkan Video, FFmpeg hardware
+    /// encoders) is usable on this machine. Probed once per run; see
+    /// [method refresh_encoding_capabilities].
+    #[func]
+    fn is_hardware_encoding_supported() -> bool {
+        capabilities::probes()
+            .iter()
+            .any(|p| p.available && p.kind.is_hardware())
+    }
+
+    /// What each AV1 backend can do here: `{"backends": {id: {name, hardware, available, reason,
+    /// version, max_width, max_height, rate_controls, ten_bit}}, "auto_backend": id}`.
+    /// `reason` says why a backend is unavailable; `auto_backend` is what "auto" would use now.
+    #[func]
+    fn get_encoding_capabilities() -> VarDictionary {
+        capabilities::to_dictionary(&capabilities::probes())
+    }
+
+    /// Probes the backends again (after a driver install, say) and returns the new report.
+    #[func]
+    fn refresh_encoding_capabilities() -> VarDictionary {
+        capabilities::refresh();
+        Self::get_encoding_capabilities()
+    }
+
+    /// Figures about the last finished recording: path, backend, frames, duration_s, bytes,
+    /// average_bitrate_kbps, encode_fps, frames_dropped, frames_duplicated, frames_rescaled,
+    /// queue_high_water, audio_samples. Empty before the first recording ends.
+    #[func]
+    fn get_last_recording_stats() -> VarDictionary {
+        capabilities::last_stats()
+    }
+}
+
+impl MovieWriterAV1 {
+    /// Logs `e` once (the first error of a recording) and returns its Godot error code.
+    fn fail(&mut self, e: &Error) -> GdError {
+        let (code, message) = errors::to_godot(e);
+        if !self.failed {
+            godot_error!("{message}");
+        }
+        self.failed = true;
+        code
+    }
+}
+
+/// Runs core code so that no panic crosses into the engine: a panic becomes an error.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::Thread(format!("internal error in {what}: {msg}")))
+    })
+}
+
+/// Resolves a movie path as Godot's own writers do: relative paths are relative to the project
+/// folder (res://); res://, user:// and absolute paths work as usual.
+fn resolve_path(path: &str) -> PathBuf {
+    if Path::new(path).is_absolute() {
+        return path.into();
+    }
+    let godot_path = if path.starts_with("res://") || path.starts_with("user://") {
+        path.to_string()
+    } else {
+        format!("res://{path}")
+    };
+    ProjectSettings::singleton()
+        .globalize_path(&godot_path)
+        .to_string()
+        .into()
+}
+
+fn config_from_project(path: &Path, size: Vector2i, fps: u32) -> RecordingConfig {
+    let mut config = RecordingConfig::new(path, size.x.max(0) as u32, size.y.max(0) as u32, fps);
+    let settings = ProjectSettings::singleton();
+    let quality = settings.get_setting("editor/movie_writer/video_quality");
+    if let Ok(q) = quality.try_to::<f64>() {
+        config.video.quality = q as f32;
+    }
+    config
+}
