@@ -11,15 +11,15 @@ use crate::backend::BackendKind;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{setting} = {value} is not allowed: {allowed}")]
 pub struct ConfigError {
-    pub setting: &'static str,
+    pub setting: String,
     pub value: String,
     pub allowed: String,
 }
 
 impl ConfigError {
-    pub fn new(setting: &'static str, value: impl ToString, allowed: impl Into<String>) -> Self {
+    pub fn new(setting: impl Into<String>, value: impl ToString, allowed: impl Into<String>) -> Self {
         Self {
-            setting,
+            setting: setting.into(),
             value: value.to_string(),
             allowed: allowed.into(),
         }

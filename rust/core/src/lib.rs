@@ -15,6 +15,7 @@ mod pool;
 mod quiet;
 pub mod scale;
 pub mod scene;
+pub mod settings;
 
 pub use backend::{BackendKind, BackendPreference, Probe};
 pub use config::{Container, RateControl, RecordingConfig};

@@ -4,6 +4,7 @@
 mod capabilities;
 mod errors;
 mod extensions_hint;
+mod settings;
 mod writer;
 
 use std::cell::RefCell;
@@ -27,6 +28,7 @@ unsafe impl ExtensionLibrary for MovieWriterAV1Extension {
         match stage {
             // The engine looks writers up right after the Scene level, so register there.
             InitStage::Scene => {
+                settings::register();
                 let writer = MovieWriterAV1::new_alloc();
                 MovieWriter::add_writer(&writer);
                 WRITER.with_borrow_mut(|w| *w = Some(writer));

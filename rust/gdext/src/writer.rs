@@ -16,7 +16,7 @@ use godot_core::meta::RawPtr;
 use movie_writer_av1_core::audio::AudioEncoder;
 use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig, RgbImage};
 
-use crate::{capabilities, errors};
+use crate::{capabilities, errors, settings};
 
 const MIX_RATE: u32 = 48_000;
 const CHANNELS: usize = 2;
@@ -53,8 +53,9 @@ impl IMovieWriter for MovieWriterAV1 {
         self.recorder = None;
         self.failed = false;
         let path = resolve_path(&base_path.to_string());
-        let config = config_from_project(&path, movie_size, fps);
-        let started = guarded("write_begin", || Recorder::start(config));
+        let started = guarded("write_begin", || {
+            Recorder::start(config_from_project(&path, movie_size, fps)?)
+        });
         match started {
             Ok(recorder) => {
                 if let Some(note) = recorder.fallback_note() {
@@ -233,12 +234,8 @@ fn resolve_path(path: &str) -> PathBuf {
         .into()
 }
 
-fn config_from_project(path: &Path, size: Vector2i, fps: u32) -> RecordingConfig {
+fn config_from_project(path: &Path, size: Vector2i, fps: u32) -> Result<RecordingConfig, Error> {
     let mut config = RecordingConfig::new(path, size.x.max(0) as u32, size.y.max(0) as u32, fps);
-    let settings = ProjectSettings::singleton();
-    let quality = settings.get_setting("editor/movie_writer/video_quality");
-    if let Ok(q) = quality.try_to::<f64>() {
-        config.video.quality = q as f32;
-    }
-    config
+    settings::apply_project_settings(&mut config)?;
+    Ok(config)
 }

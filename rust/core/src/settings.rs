@@ -1,0 +1,295 @@
+//! The user-facing settings, in one table: Godot project-setting name, type, allowed range,
+//! default and documentation. The extension registers Project Settings from it, `apply`
+//! validates raw values from any source against it, and the README's settings table mirrors it.
+
+use crate::backend::{BackendKind, BackendPreference};
+use crate::config::{RateControl, RecordingConfig};
+use crate::error::ConfigError;
+
+/// Where our settings live in Project Settings.
+pub const PREFIX: &str = "editor/movie_writer/av1/";
+/// Godot's own quality knob, which this writer honours as its default quality.
+pub const VIDEO_QUALITY: &str = "editor/movie_writer/video_quality";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Int {
+        min: i64,
+        max: i64,
+        default: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+        default: f64,
+    },
+    Choice {
+        options: Vec<&'static str>,
+        default: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// Full Project Settings path.
+    pub name: String,
+    pub kind: Kind,
+    pub doc: &'static str,
+    /// Registered by the engine itself (we only read it).
+    pub engine_owned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Int(v) => write!(f, "{v}"),
+            Self::Float(v) => write!(f, "{v}"),
+            Self::Text(v) => write!(f, "\"{v}\""),
+        }
+    }
+}
+
+fn ours(name: &str, kind: Kind, doc: &'static str) -> Setting {
+    Setting {
+        name: format!("{PREFIX}{name}"),
+        kind,
+        doc,
+        engine_owned: false,
+    }
+}
+
+fn int(min: i64, max: i64, default: i64) -> Kind {
+    Kind::Int { min, max, default }
+}
+
+/// Every setting, in the order the Project Settings dialog shows them.
+pub fn all() -> Vec<Setting> {
+    let mut encoders = vec!["auto", "hardware", "software"];
+    encoders.extend(BackendKind::ALL.iter().map(|k| k.id()));
+    vec![
+        Setting {
+            name: VIDEO_QUALITY.into(),
+            kind: Kind::Float { min: 0.0, max: 1.0, default: 0.75 },
+            doc: "Godot's quality knob: 0.75 → CRF 32, 1.0 → CRF 10, 0.0 → CRF 63 (linear between). Used by crf and cqp.",
+            engine_owned: true,
+        },
+        ours(
+            "encoder",
+            Kind::Choice { options: encoders, default: "auto" },
+            "auto: best hardware encoder, else SVT-AV1. hardware: fail if no hardware encoder. software: SVT-AV1. Or one backend by id.",
+        ),
+        ours(
+            "rate_control",
+            Kind::Choice { options: RateControl::NAMES.to_vec(), default: "crf" },
+            "crf: constant quality (best size for the look). cqp: constant quantizer. vbr: average bitrate. cbr: constant bitrate.",
+        ),
+        ours("bitrate_kbps", int(50, 500_000, 6000), "Target bitrate for vbr and cbr, in kbit/s."),
+        ours("max_bitrate_kbps", int(0, 500_000, 0), "Peak bitrate cap for vbr (0 = no cap), in kbit/s."),
+        ours("speed_preset", int(0, 13, 10), "SVT-AV1 preset: 0 slowest/smallest … 13 fastest. Hardware encoders map it to their own presets."),
+        ours(
+            "keyframe_interval",
+            Kind::Float { min: 0.1, max: 300.0, default: 2.0 },
+            "Seconds between keyframes: seeking granularity in players.",
+        ),
+        ours("tile_columns", int(0, 4, 0), "log2 of AV1 tile columns (0 = 1 tile): more tiles, more encoder/decoder threads."),
+        ours("tile_rows", int(0, 4, 0), "log2 of AV1 tile rows."),
+        ours("film_grain", int(0, 50, 0), "AV1 film-grain synthesis denoising level (0 = off)."),
+        ours("audio_bitrate_kbps", int(6, 510, 128), "Opus bitrate for the stereo track, in kbit/s."),
+        ours("max_queued_frames", int(1, 120, 8), "Frames that may wait for the encoder before the game is held back."),
+    ]
+}
+
+/// Validates `value` for the setting `name` and stores it in `config`.
+pub fn apply(config: &mut RecordingConfig, name: &str, value: Value) -> Result<(), ConfigError> {
+    let settings = all();
+    let Some(setting) = settings.iter().find(|s| s.name == name) else {
+        return Err(ConfigError::new(
+            "setting",
+            name,
+            "one of the names listed in the README",
+        ));
+    };
+    let field = name.strip_prefix(PREFIX).unwrap_or(name);
+    match check(setting, value)? {
+        Value::Int(v) => store_int(config, field, v),
+        Value::Float(v) => store_float(config, field, v),
+        Value::Text(v) => store_choice(config, field, &v),
+    }
+    Ok(())
+}
+
+/// Checks every table-backed field of `config` against the table (used by `validate`).
+pub fn check_config(config: &RecordingConfig) -> Result<(), ConfigError> {
+    for setting in all() {
+        let field = setting.name.strip_prefix(PREFIX).unwrap_or(&setting.name);
+        check(&setting, read(config, field))?;
+    }
+    Ok(())
+}
+
+/// The value normalised to the setting's type (ints accepted for floats, choices lowercased),
+/// or an error naming the setting, the value and what is allowed.
+fn check(setting: &Setting, value: Value) -> Result<Value, ConfigError> {
+    let err = |allowed: String| ConfigError::new(&setting.name, &value, allowed);
+    match &setting.kind {
+        Kind::Int { min, max, .. } => {
+            let Value::Int(v) = value else {
+                return Err(err("must be a whole number".into()));
+            };
+            if v < *min || v > *max {
+                return Err(err(format!("{min} to {max}")));
+            }
+            Ok(Value::Int(v))
+        }
+        Kind::Float { min, max, .. } => {
+            let v = match value {
+                Value::Float(v) => v,
+                Value::Int(v) => v as f64,
+                Value::Text(_) => return Err(err("must be a number".into())),
+            };
+            if !(v >= *min && v <= *max) {
+                return Err(err(format!("{min} to {max}")));
+            }
+            Ok(Value::Float(v))
+        }
+        Kind::Choice { options, .. } => {
+            let Value::Text(v) = &value else {
+                return Err(err("must be text".into()));
+            };
+            let v = v.to_ascii_lowercase();
+            if !options.contains(&v.as_str()) {
+                return Err(err(format!("one of {}", options.join(", "))));
+            }
+            Ok(Value::Text(v))
+        }
+    }
+}
+
+fn read(c: &RecordingConfig, field: &str) -> Value {
+    let v = &c.video;
+    match field {
+        "bitrate_kbps" => Value::Int(v.bitrate_kbps.into()),
+        "max_bitrate_kbps" => Value::Int(v.max_bitrate_kbps.into()),
+        "speed_preset" => Value::Int(v.preset.into()),
+        "tile_columns" => Value::Int(v.tile_columns_log2.into()),
+        "tile_rows" => Value::Int(v.tile_rows_log2.into()),
+        "film_grain" => Value::Int(v.film_grain.into()),
+        "audio_bitrate_kbps" => Value::Int(c.audio.bitrate_kbps.into()),
+        "max_queued_frames" => Value::Int(c.max_queued_frames.into()),
+        "keyframe_interval" => Value::Float(v.keyframe_interval_s.into()),
+        VIDEO_QUALITY => Value::Float(v.quality.into()),
+        "encoder" => Value::Text(c.backend.id().into()),
+        "rate_control" => Value::Text(v.rate_control.name().into()),
+        other => unreachable!("setting {other} has no field"),
+    }
+}
+
+// The ranges were checked by `apply`, so the narrowing casts below cannot truncate.
+fn store_int(c: &mut RecordingConfig, field: &str, v: i64) {
+    match field {
+        "bitrate_kbps" => c.video.bitrate_kbps = v as u32,
+        "max_bitrate_kbps" => c.video.max_bitrate_kbps = v as u32,
+        "speed_preset" => c.video.preset = v as u8,
+        "tile_columns" => c.video.tile_columns_log2 = v as u8,
+        "tile_rows" => c.video.tile_rows_log2 = v as u8,
+        "film_grain" => c.video.film_grain = v as u8,
+        "audio_bitrate_kbps" => c.audio.bitrate_kbps = v as u32,
+        "max_queued_frames" => c.max_queued_frames = v as u32,
+        other => unreachable!("integer setting {other} has no field"),
+    }
+}
+
+fn store_float(c: &mut RecordingConfig, field: &str, v: f64) {
+    match field {
+        "keyframe_interval" => c.video.keyframe_interval_s = v as f32,
+        VIDEO_QUALITY => c.video.quality = v as f32,
+        other => unreachable!("float setting {other} has no field"),
+    }
+}
+
+fn store_choice(c: &mut RecordingConfig, field: &str, v: &str) {
+    match field {
+        "encoder" => c.backend = BackendPreference::from_id(v).expect("the option list comes from from_id's ids"),
+        "rate_control" => {
+            c.video.rate_control = RateControl::from_name(v).expect("the option list is RateControl::NAMES")
+        }
+        other => unreachable!("choice setting {other} has no field"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> RecordingConfig {
+        RecordingConfig::new("/tmp/x.webm", 640, 360, 60)
+    }
+
+    #[test]
+    fn defaults_apply_and_match_the_config_defaults() {
+        let mut c = cfg();
+        for s in all() {
+            let v = match &s.kind {
+                Kind::Int { default, .. } => Value::Int(*default),
+                Kind::Float { default, .. } => Value::Float(*default),
+                Kind::Choice { default, .. } => Value::Text(default.to_string()),
+            };
+            apply(&mut c, &s.name, v).unwrap();
+        }
+        assert_eq!(c, cfg(), "the table's defaults are the config's defaults");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_values_name_setting_value_and_range() {
+        for s in all() {
+            let mut c = cfg();
+            let bad = match &s.kind {
+                Kind::Int { max, .. } => Value::Int(max + 1),
+                Kind::Float { max, .. } => Value::Float(max + 1.0),
+                Kind::Choice { .. } => Value::Text("warp_drive".into()),
+            };
+            let e = apply(&mut c, &s.name, bad.clone()).unwrap_err();
+            assert_eq!(e.setting, s.name);
+            assert_eq!(e.value, bad.to_string());
+            assert!(!e.allowed.is_empty());
+        }
+        let e = apply(&mut cfg(), "editor/movie_writer/av1/speed_preset", Value::Int(-1)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "editor/movie_writer/av1/speed_preset = -1 is not allowed: 0 to 13"
+        );
+        let e = apply(&mut cfg(), "editor/movie_writer/av1/encoder", Value::Text("vp9".into())).unwrap_err();
+        assert!(
+            e.to_string().contains("one of auto, hardware, software, svt_av1"),
+            "{e}"
+        );
+        let e = apply(&mut cfg(), "editor/movie_writer/av1/rate_control", Value::Int(2)).unwrap_err();
+        assert!(e.to_string().ends_with("must be text"), "{e}");
+    }
+
+    #[test]
+    fn values_land_in_the_config() {
+        let mut c = cfg();
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/rate_control",
+            Value::Text("VBR".into()),
+        )
+        .unwrap();
+        apply(&mut c, "editor/movie_writer/av1/bitrate_kbps", Value::Int(2500)).unwrap();
+        apply(&mut c, "editor/movie_writer/av1/keyframe_interval", Value::Int(5)).unwrap();
+        apply(&mut c, VIDEO_QUALITY, Value::Float(0.5)).unwrap();
+        assert_eq!(c.video.rate_control, RateControl::Vbr);
+        assert_eq!(c.video.bitrate_kbps, 2500);
+        assert_eq!(c.video.keyframe_interval_s, 5.0);
+        assert_eq!(c.video.quality, 0.5);
+    }
+}
