@@ -1,1 +1,21 @@
+//! Independent checks of files recorded by MovieWriterAV1. Each check calls a real external
+//! tool that shares no code with the recorder (ffprobe, mkvmerge/mkvinfo, FFmpeg with libdav1d,
+//! headless Chromium), so a file passes only if others read it as intended.
+//!
+//! [`check_recording`] runs them all and returns a [`Report`]; the integration tests use it on
+//! files recorded from the core's test scene, and engine tests on files recorded by Godot.
 
+pub mod audio;
+pub mod browser;
+pub mod check;
+pub mod decode;
+pub mod mkv;
+pub mod mwav1;
+pub mod probe;
+pub mod record;
+pub mod ssim;
+pub mod tool;
+
+pub use check::{check_recording, Expected, Report};
+pub use record::{record_scene, SceneSpec};
+pub use tool::with_time_limit;

@@ -96,7 +96,7 @@ impl AudioEncoder {
 
     /// Takes one video frame's interleaved int32 PCM block and emits every packet it completes.
     pub fn push_frame(&mut self, block: &[i32], mut emit: impl FnMut(AudioPacket<'_>) -> Result<()>) -> Result<()> {
-        if block.len() % self.channels != 0 {
+        if !block.len().is_multiple_of(self.channels) {
             return Err(Error::Audio(format!(
                 "an audio block of {} samples is not a whole number of {}-channel frames",
                 block.len(),

@@ -46,25 +46,32 @@ fn chroma(r4: i32, g4: i32, b4: i32) -> (u8, u8) {
 }
 
 /// Converts `src` into `dst`, whose size may exceed the source's (it is then padded by edge
-/// replication). `dst` width and height must be even. `parallel` = false keeps the work on the
-/// calling thread (benchmarks compare both).
+/// replication). Odd sizes are fine: the last chroma row/column then covers one luma row/column,
+/// as in every 4:2:0 format. `parallel` = false keeps the work on the calling thread
+/// (benchmarks compare both).
 pub fn rgb_to_i420(src: &RgbImage<'_>, dst: &mut I420Planes<'_>, parallel: bool) {
-    assert!(dst.width % 2 == 0 && dst.height % 2 == 0, "coded size must be even");
     assert!(dst.width >= src.width && dst.height >= src.height);
     let (cw, ch) = (dst.width as usize, dst.height as usize);
     let (ys, us, vs) = (dst.y_stride, dst.u_stride, dst.v_stride);
-    let convert = |(pair, ((y, u), v)): (usize, ((&mut [u8], &mut [u8]), &mut [u8]))| {
-        let (y0, y1) = y.split_at_mut(ys);
+    type RowPair<'p> = (usize, ((&'p mut [u8], &'p mut [u8]), &'p mut [u8]));
+    let convert = |(pair, ((y, u), v)): RowPair<'_>| {
+        // The last "pair" of an odd height is a single row; its chroma still reads two rows.
+        let (y0, y1) = if y.len() > ys {
+            y.split_at_mut(ys)
+        } else {
+            (y, &mut [][..])
+        };
         let top = src.row(((2 * pair) as u32).min(src.height - 1));
         let bottom = src.row(((2 * pair + 1) as u32).min(src.height - 1));
+        let cc = cw.div_ceil(2);
         convert_row_pair(
             src,
             top,
             bottom,
             &mut y0[..cw],
-            &mut y1[..cw],
-            &mut u[..cw / 2],
-            &mut v[..cw / 2],
+            y1.get_mut(..cw),
+            &mut u[..cc],
+            &mut v[..cc],
         );
     };
     if parallel {
@@ -74,7 +81,7 @@ pub fn rgb_to_i420(src: &RgbImage<'_>, dst: &mut I420Planes<'_>, parallel: bool)
             .par_chunks_mut(2 * ys)
             .zip(dst.u.par_chunks_mut(us))
             .zip(dst.v.par_chunks_mut(vs)))
-        .take(ch / 2)
+        .take(ch.div_ceil(2))
         .enumerate()
         .for_each(convert);
     } else {
@@ -82,7 +89,7 @@ pub fn rgb_to_i420(src: &RgbImage<'_>, dst: &mut I420Planes<'_>, parallel: bool)
             .chunks_mut(2 * ys)
             .zip(dst.u.chunks_mut(us))
             .zip(dst.v.chunks_mut(vs)))
-        .take(ch / 2)
+        .take(ch.div_ceil(2))
         .enumerate()
         .for_each(convert);
     }
@@ -93,7 +100,7 @@ fn convert_row_pair(
     top: &[u8],
     bottom: &[u8],
     y0: &mut [u8],
-    y1: &mut [u8],
+    mut y1: Option<&mut [u8]>,
     u: &mut [u8],
     v: &mut [u8],
 ) {
@@ -103,6 +110,7 @@ fn convert_row_pair(
         let i = x.min(last) * bpp;
         (row[i] as i32, row[i + 1] as i32, row[i + 2] as i32)
     };
+    let width = y0.len();
     for cx in 0..u.len() {
         let x = 2 * cx;
         let (r00, g00, b00) = px(top, x);
@@ -110,9 +118,16 @@ fn convert_row_pair(
         let (r10, g10, b10) = px(bottom, x);
         let (r11, g11, b11) = px(bottom, x + 1);
         y0[x] = luma(r00, g00, b00);
-        y0[x + 1] = luma(r01, g01, b01);
-        y1[x] = luma(r10, g10, b10);
-        y1[x + 1] = luma(r11, g11, b11);
+        let second = x + 1 < width;
+        if second {
+            y0[x + 1] = luma(r01, g01, b01);
+        }
+        if let Some(y1) = y1.as_deref_mut() {
+            y1[x] = luma(r10, g10, b10);
+            if second {
+                y1[x + 1] = luma(r11, g11, b11);
+            }
+        }
         let (cu, cv) = chroma(r00 + r01 + r10 + r11, g00 + g01 + g10 + g11, b00 + b01 + b10 + b11);
         u[cx] = cu;
         v[cx] = cv;
@@ -132,12 +147,13 @@ pub struct I420Buffer {
 impl I420Buffer {
     pub fn new(width: u32, height: u32) -> Self {
         let (w, h) = (width as usize, height as usize);
+        let chroma = w.div_ceil(2) * h.div_ceil(2);
         Self {
             width,
             height,
             y: vec![0; w * h],
-            u: vec![0; w * h / 4],
-            v: vec![0; w * h / 4],
+            u: vec![0; chroma],
+            v: vec![0; chroma],
         }
     }
 
@@ -149,9 +165,9 @@ impl I420Buffer {
             y: &mut self.y,
             y_stride: w,
             u: &mut self.u,
-            u_stride: w / 2,
+            u_stride: w.div_ceil(2),
             v: &mut self.v,
-            v_stride: w / 2,
+            v_stride: w.div_ceil(2),
         }
     }
 }
@@ -205,6 +221,25 @@ mod tests {
             assert_eq!(a.y[row * 6 + 5], a.y[row * 6 + 4], "padded column repeats the last one");
         }
         assert_eq!(a.y[18..24], a.y[12..18], "padded row repeats the last one");
+    }
+
+    #[test]
+    fn odd_sizes_convert_exactly_with_edge_chroma() {
+        for (w, h) in [(1, 1), (3, 1), (1, 5), (7, 3), (1281, 721)] {
+            let data: Vec<u8> = (0..(w * h * 3) as usize).map(|i| (i * 31 % 251) as u8).collect();
+            let img = RgbImage::packed(w, h, PixelFormat::Rgb8, &data).unwrap();
+            let (mut a, mut b) = (I420Buffer::new(w, h), I420Buffer::new(w, h));
+            rgb_to_i420(&img, &mut a.planes(), false);
+            rgb_to_i420(&img, &mut b.planes(), true);
+            assert!(a.y == b.y && a.u == b.u && a.v == b.v, "{w}x{h}");
+            let last = ((h - 1) * w + w - 1) as usize;
+            let p = &data[last * 3..last * 3 + 3];
+            assert_eq!(
+                a.y[last],
+                luma(p[0] as i32, p[1] as i32, p[2] as i32),
+                "{w}x{h}: last pixel"
+            );
+        }
     }
 
     #[test]

@@ -272,7 +272,8 @@ mod tests {
 
     #[test]
     fn every_bound_is_checked() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut RecordingConfig)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut RecordingConfig)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("video_quality", Box::new(|c| c.video.quality = 1.5)),
             ("keyframe_interval", Box::new(|c| c.video.keyframe_interval_s = 0.0)),
             ("speed_preset", Box::new(|c| c.video.preset = 14)),

@@ -20,7 +20,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
-use crate::audio::AudioEncoder;
+use crate::audio::{AudioEncoder, AudioPacket, PACKET_SAMPLES};
 use crate::av1;
 use crate::backend::{self, BackendKind, Received, VideoEncoder};
 use crate::config::RecordingConfig;
@@ -304,11 +304,12 @@ impl Worker {
             });
         }
         let audio = &mut self.audio;
+        let pre_skip = audio.pre_skip();
         let il = &mut self.interleaver;
         audio.push_frame(&job.audio, |p| {
             let mut data = il.buffer();
             data.extend_from_slice(p.data);
-            il.push(audio_packet(p.pts_samples, data, None));
+            il.push(audio_packet(&p, pre_skip, data));
             Ok(())
         })?;
         let image = RgbImage::packed(job.width, job.height, job.format, &job.pixels)?;
@@ -348,7 +349,7 @@ impl Worker {
                     self.interleaver.push(MuxPacket {
                         track: Track::Video,
                         ts_ms: ((pts * 1000 + fps / 2) / fps) as i64,
-                        duration_ms: 1000.0 / fps as f64,
+                        end_ms: (pts + 1) as f64 * 1000.0 / fps as f64,
                         keyframe,
                         data,
                         discard_padding_ns: None,
@@ -362,11 +363,11 @@ impl Worker {
 
     fn finish_audio(&mut self) -> Result<()> {
         let il = &mut self.interleaver;
+        let pre_skip = self.audio.pre_skip();
         self.audio.finish(|p| {
             let mut data = il.buffer();
             data.extend_from_slice(p.data);
-            let trim_ns = p.end_trim_samples.map(|s| i64::from(s) * 1_000_000_000 / 48_000);
-            il.push(audio_packet(p.pts_samples, data, trim_ns));
+            il.push(audio_packet(&p, pre_skip, data));
             Ok(())
         })?;
         self.stats.audio_samples = self.audio.samples_in();
@@ -404,8 +405,8 @@ impl Worker {
         let Some(mux) = self.mux.as_mut() else { return Ok(()) };
         while let Some(p) = self.interleaver.pop(draining) {
             let r = match p.track {
-                Track::Video => mux.write_video(p.ts_ms, p.duration_ms, p.keyframe, &p.data),
-                Track::Audio => mux.write_audio(p.ts_ms, p.duration_ms, &p.data, p.discard_padding_ns),
+                Track::Video => mux.write_video(p.ts_ms, p.end_ms, p.keyframe, &p.data),
+                Track::Audio => mux.write_audio(p.ts_ms, p.end_ms, &p.data, p.discard_padding_ns),
             };
             self.interleaver.recycle(p.data);
             if let Err(e) = r {
@@ -425,11 +426,11 @@ impl Worker {
             let _ = fs::remove_file(&self.config.path);
             return drained;
         };
-        let file = mux.finish().map_err(|e| self.io_err(e))?;
+        let (file, finished) = mux.finish();
         self.stats.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         self.stats.duration_s = self.stats.frames as f64 / f64::from(self.config.video.fps);
         self.stats.average_bitrate_kbps = self.stats.bytes as f64 * 8.0 / 1000.0 / self.stats.duration_s.max(1e-9);
-        drained
+        drained.and(finished.map_err(|e| self.io_err(e)))
     }
 
     fn io_err(&self, e: std::io::Error) -> Error {
@@ -437,13 +438,16 @@ impl Worker {
     }
 }
 
-fn audio_packet(pts_samples: u64, data: Vec<u8>, discard_padding_ns: Option<i64>) -> MuxPacket {
+/// An Opus packet for the muxer. Validation guarantees 48 kHz, so samples/48 are milliseconds.
+fn audio_packet(p: &AudioPacket<'_>, pre_skip: u32, data: Vec<u8>) -> MuxPacket {
+    let trim = u64::from(p.end_trim_samples.unwrap_or(0));
+    let audible_end = (p.pts_samples + PACKET_SAMPLES as u64).saturating_sub(u64::from(pre_skip) + trim);
     MuxPacket {
         track: Track::Audio,
-        ts_ms: (pts_samples / 48) as i64,
-        duration_ms: 20.0,
+        ts_ms: (p.pts_samples / 48) as i64,
+        end_ms: audible_end as f64 / 48.0,
         keyframe: true,
         data,
-        discard_padding_ns,
+        discard_padding_ns: p.end_trim_samples.map(|s| i64::from(s) * 1_000_000_000 / 48_000),
     }
 }

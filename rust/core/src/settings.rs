@@ -267,8 +267,10 @@ mod tests {
             "editor/movie_writer/av1/speed_preset = -1 is not allowed: 0 to 13"
         );
         let e = apply(&mut cfg(), "editor/movie_writer/av1/encoder", Value::Text("vp9".into())).unwrap_err();
+        let ids: Vec<&str> = BackendKind::ALL.iter().map(|k| k.id()).collect();
         assert!(
-            e.to_string().contains("one of auto, hardware, software, svt_av1"),
+            e.to_string()
+                .ends_with(&format!("one of auto, hardware, software, {}", ids.join(", "))),
             "{e}"
         );
         let e = apply(&mut cfg(), "editor/movie_writer/av1/rate_control", Value::Int(2)).unwrap_err();

@@ -4,28 +4,81 @@
 //!
 //! Selection: compiled in → probed at run time → user preference → software fallback, and a
 //! [`Probe`] per backend that says why it is or is not usable.
+//!
+//! `auto` tries the hardware backends in the order of [`BackendKind::ALL`] and takes the first
+//! whose probe passes, that honours the configured rate control and size, and that opens;
+//! SVT-AV1 is the fallback, with a note giving each hardware backend's reason:
+//!
+//! 1. `nvenc`: NVENC through shiguredo_nvcodec. RGBA goes to the GPU as is (NVENC converts
+//!    colour), so it costs the least CPU; first for that reason.
+//! 2. `ffmpeg_nvenc`: the same NVENC through FFmpeg's `av1_nvenc` (FFmpeg ≥ 6.1). Second because
+//!    it converts colour on the CPU, but it has the constant-quality mode the crate lacks, so a
+//!    CRF recording on NVIDIA lands here.
+//! 3. `ffmpeg_qsv`, 4. `ffmpeg_amf`: the vendors' own encoders (Intel Arc / Core Ultra, AMD
+//!    RDNA3+), before the generic path to the same hardware.
+//! 5. `ffmpeg_vaapi`: VA-API, the generic Linux path (Mesa or Intel's media driver).
+//! 6. `vulkan`: Vulkan Video, vendor neutral; last because it is the newest driver path. Its
+//!    probe checks everything up to the capabilities, but its encode path is not written yet,
+//!    so it never reports itself available (see `vulkan/mod.rs`).
 
-mod svt;
+mod ffmpeg_hw;
+mod nvenc;
+mod software;
+mod vulkan;
+
+pub use software::Codec as SoftwareCodec;
 
 use std::fmt;
 
-use crate::config::{RateControl, RecordingConfig};
+use crate::config::{RateControl, RecordingConfig, VideoConfig};
 use crate::error::{Error, Result};
 use crate::frame::RgbImage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackendKind {
-    /// SVT-AV1 on the CPU through FFmpeg's libsvtav1: always the fallback.
+    /// NVIDIA NVENC through the shiguredo_nvcodec crate (RTX 40 / Ada and newer have AV1).
+    Nvenc,
+    /// NVIDIA NVENC through FFmpeg's `av1_nvenc`.
+    FfmpegNvenc,
+    /// Intel Quick Sync Video through FFmpeg's `av1_qsv`.
+    FfmpegQsv,
+    /// AMD AMF through FFmpeg's `av1_amf`.
+    FfmpegAmf,
+    /// VA-API through FFmpeg's `av1_vaapi`.
+    FfmpegVaapi,
+    /// Vulkan Video (VK_KHR_video_encode_av1) on a VkDevice of its own.
+    Vulkan,
+    /// SVT-AV1 on the CPU through FFmpeg's libsvtav1: the fallback for even sizes ≥ 64×64.
     SvtAv1,
+    /// libaom on the CPU through FFmpeg's libaom-av1: the fallback for the sizes SVT-AV1 cannot
+    /// encode exactly (odd, or below 64).
+    Aom,
 }
 
 impl BackendKind {
-    pub const ALL: [BackendKind; 1] = [BackendKind::SvtAv1];
+    /// Every backend, in the order `auto` prefers them (see the module documentation).
+    pub const ALL: [BackendKind; 8] = [
+        BackendKind::Nvenc,
+        BackendKind::FfmpegNvenc,
+        BackendKind::FfmpegQsv,
+        BackendKind::FfmpegAmf,
+        BackendKind::FfmpegVaapi,
+        BackendKind::Vulkan,
+        BackendKind::SvtAv1,
+        BackendKind::Aom,
+    ];
 
     /// Stable identifier used in settings, the CLI and the capability report.
     pub fn id(self) -> &'static str {
         match self {
+            Self::Nvenc => "nvenc",
+            Self::FfmpegNvenc => "ffmpeg_nvenc",
+            Self::FfmpegQsv => "ffmpeg_qsv",
+            Self::FfmpegAmf => "ffmpeg_amf",
+            Self::FfmpegVaapi => "ffmpeg_vaapi",
+            Self::Vulkan => "vulkan",
             Self::SvtAv1 => "svt_av1",
+            Self::Aom => "aom",
         }
     }
 
@@ -34,14 +87,21 @@ impl BackendKind {
     }
 
     pub fn is_hardware(self) -> bool {
-        !matches!(self, Self::SvtAv1)
+        !matches!(self, Self::SvtAv1 | Self::Aom)
     }
 }
 
 impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Self::Nvenc => "NVENC",
+            Self::FfmpegNvenc => "NVENC (FFmpeg av1_nvenc)",
+            Self::FfmpegQsv => "Quick Sync (FFmpeg av1_qsv)",
+            Self::FfmpegAmf => "AMF (FFmpeg av1_amf)",
+            Self::FfmpegVaapi => "VA-API (FFmpeg av1_vaapi)",
+            Self::Vulkan => "Vulkan Video",
             Self::SvtAv1 => "SVT-AV1 (software)",
+            Self::Aom => "libaom (software)",
         })
     }
 }
@@ -131,11 +191,19 @@ pub fn probe_all() -> Vec<Probe> {
 
 pub fn probe(kind: BackendKind) -> Probe {
     match kind {
-        BackendKind::SvtAv1 => svt::probe(),
+        BackendKind::Nvenc => nvenc::probe(),
+        BackendKind::FfmpegNvenc | BackendKind::FfmpegQsv | BackendKind::FfmpegAmf | BackendKind::FfmpegVaapi => {
+            ffmpeg_hw::probe(kind)
+        }
+        BackendKind::Vulkan => vulkan::probe(),
+        BackendKind::SvtAv1 => software::probe(SoftwareCodec::Svt),
+        BackendKind::Aom => software::probe(SoftwareCodec::Aom),
     }
 }
 
-/// The backend `auto` would pick from these probe results, in order of preference.
+/// The first available hardware backend in `auto`'s order, else SVT-AV1. This ignores the
+/// recording's settings; [`open`] also skips backends that cannot honour its rate control or
+/// size, and says so in its note.
 pub fn auto_choice(probes: &[Probe]) -> BackendKind {
     probes
         .iter()
@@ -147,63 +215,280 @@ pub fn auto_choice(probes: &[Probe]) -> BackendKind {
 /// when `auto` had to fall back (once per recording, with the reasons).
 pub fn open(config: &RecordingConfig) -> Result<(Box<dyn VideoEncoder>, Option<String>)> {
     let probes = probe_all();
-    let pick = |kind: BackendKind| -> Result<Box<dyn VideoEncoder>> {
-        let p = probes.iter().find(|p| p.kind == kind).expect("every kind is probed");
-        if !p.available {
-            return Err(Error::Unavailable {
-                backend: kind,
-                reason: p.reason.clone(),
-            });
-        }
-        open_kind(kind, config)
-    };
     match config.backend {
-        BackendPreference::Only(kind) => Ok((pick(kind)?, None)),
-        BackendPreference::Software => Ok((pick(BackendKind::SvtAv1)?, None)),
-        BackendPreference::HardwareOnly => {
-            let hw = auto_choice(&probes);
-            if hw.is_hardware() {
-                Ok((pick(hw)?, None))
-            } else {
-                Err(Error::Unavailable {
-                    backend: BackendKind::SvtAv1,
-                    reason: format!(
-                        "hardware encoding was required but none is available ({})",
-                        unavailable_summary(&probes)
-                    ),
-                })
+        BackendPreference::Only(kind) => Ok((open_usable(&probes, kind, config)?, None)),
+        BackendPreference::Software => Ok((open_usable(&probes, software_kind(config), config)?, None)),
+        BackendPreference::HardwareOnly => match open_hardware(&probes, config) {
+            Ok(encoder) => Ok((encoder, None)),
+            Err(reasons) => Err(Error::Unavailable {
+                backend: BackendKind::SvtAv1,
+                reason: format!(
+                    "hardware encoding was required but none is available ({})",
+                    reasons.join("; ")
+                ),
+            }),
+        },
+        BackendPreference::Auto => match open_hardware(&probes, config) {
+            Ok(encoder) => Ok((encoder, None)),
+            Err(reasons) => {
+                let software = software_kind(config);
+                let note = format!(
+                    "no hardware AV1 encoder usable, recording with {software}. Why: {}",
+                    reasons.join("; ")
+                );
+                Ok((open_usable(&probes, software, config)?, Some(note)))
             }
-        }
-        BackendPreference::Auto => {
-            let choice = auto_choice(&probes);
-            let note = (!choice.is_hardware() && probes.iter().any(|p| p.kind.is_hardware())).then(|| {
-                format!(
-                    "no hardware AV1 encoder usable, recording with SVT-AV1 ({})",
-                    unavailable_summary(&probes)
-                )
-            });
-            Ok((pick(choice)?, note))
-        }
+        },
     }
 }
 
-fn unavailable_summary(probes: &[Probe]) -> String {
+/// The first hardware encoder, in `auto`'s order, that passes its probe, can record `config`
+/// and opens; else why each one could not. A probe can pass and the open still fail (a consumer
+/// GPU's session limit, a driver error): the next one is tried rather than failing the recording.
+fn open_hardware(probes: &[Probe], config: &RecordingConfig) -> Result<Box<dyn VideoEncoder>, Vec<String>> {
+    let mut reasons = Vec::new();
+    for verdict in hardware_verdicts(probes, &config.video) {
+        match verdict.and_then(|kind| open_kind(kind, config).map_err(|e| e.to_string())) {
+            Ok(encoder) => return Ok(encoder),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    Err(reasons)
+}
+
+/// Why the backend of probe `p` cannot record `video`; `None` when it can.
+fn unusable(p: &Probe, video: &VideoConfig) -> Option<String> {
+    if !p.available {
+        return Some(p.reason.clone());
+    }
+    if !p.rate_controls.contains(&video.rate_control) {
+        let names: Vec<&str> = p.rate_controls.iter().map(|r| r.name()).collect();
+        return Some(format!(
+            "it cannot do rate control {} (it does: {})",
+            video.rate_control.name(),
+            names.join(", ")
+        ));
+    }
+    if video.width > p.max_width || video.height > p.max_height {
+        return Some(format!(
+            "{}x{} is larger than its maximum of {}x{}",
+            video.width, video.height, p.max_width, p.max_height
+        ));
+    }
+    None
+}
+
+/// Each hardware backend in `auto`'s order: its kind when it can record `video`, else why not.
+fn hardware_verdicts(probes: &[Probe], video: &VideoConfig) -> Vec<Result<BackendKind, String>> {
     probes
         .iter()
-        .filter(|p| p.kind.is_hardware() && !p.available)
-        .map(|p| format!("{}: {}", p.kind, p.reason))
-        .collect::<Vec<_>>()
-        .join("; ")
+        .filter(|p| p.kind.is_hardware())
+        .map(|p| match unusable(p, video) {
+            None => Ok(p.kind),
+            Some(reason) => Err(format!("{}: {reason}", p.kind)),
+        })
+        .collect()
+}
+
+fn open_usable(probes: &[Probe], kind: BackendKind, config: &RecordingConfig) -> Result<Box<dyn VideoEncoder>> {
+    let p = probes.iter().find(|p| p.kind == kind).expect("every kind is probed");
+    if let Some(reason) = unusable(p, &config.video) {
+        return Err(Error::Unavailable { backend: kind, reason });
+    }
+    open_kind(kind, config)
 }
 
 fn open_kind(kind: BackendKind, config: &RecordingConfig) -> Result<Box<dyn VideoEncoder>> {
     Ok(match kind {
-        BackendKind::SvtAv1 => Box::new(svt::SvtEncoder::new(config)?),
+        BackendKind::Nvenc => Box::new(nvenc::NvencEncoder::new(config)?),
+        BackendKind::FfmpegNvenc | BackendKind::FfmpegQsv | BackendKind::FfmpegAmf | BackendKind::FfmpegVaapi => {
+            Box::new(ffmpeg_hw::HwEncoder::new(kind, config)?)
+        }
+        // Its probe never passes (the encode path is not written), so `open_usable` stops first.
+        BackendKind::Vulkan => {
+            return Err(Error::Unavailable {
+                backend: kind,
+                reason: vulkan::probe().reason,
+            })
+        }
+        BackendKind::SvtAv1 => Box::new(software::SoftwareEncoder::new(SoftwareCodec::Svt, config)?),
+        BackendKind::Aom => Box::new(software::SoftwareEncoder::new(SoftwareCodec::Aom, config)?),
     })
+}
+
+/// The software encoder for this recording: SVT-AV1 where it encodes the size exactly, else
+/// libaom (browsers ignore a container's crop, so padding would show).
+pub fn software_kind(config: &RecordingConfig) -> BackendKind {
+    SoftwareCodec::for_size(config.video.width, config.video.height).kind()
 }
 
 /// The smallest even size ≥ (width, height) and ≥ `min`: what 4:2:0 encoders accept.
 pub fn coded_size(width: u32, height: u32, min: u32) -> (u32, u32) {
     let even = |v: u32| (v + 1) & !1;
     (even(width).max(min), even(height).max(min))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe_of(kind: BackendKind, available: bool, rate_controls: &[RateControl]) -> Probe {
+        Probe {
+            kind,
+            available,
+            reason: if available {
+                String::new()
+            } else {
+                format!("{} is absent", kind.id())
+            },
+            version: String::new(),
+            max_width: 4096,
+            max_height: 2304,
+            rate_controls: rate_controls.to_vec(),
+            ten_bit: false,
+        }
+    }
+
+    #[test]
+    fn software_choice_follows_what_svt_can_encode_exactly() {
+        let pick = |w, h| software_kind(&RecordingConfig::new("/tmp/x.webm", w, h, 30));
+        assert_eq!(pick(1280, 720), BackendKind::SvtAv1);
+        assert_eq!(pick(64, 64), BackendKind::SvtAv1);
+        assert_eq!(pick(1281, 721), BackendKind::Aom);
+        assert_eq!(pick(1280, 721), BackendKind::Aom);
+        assert_eq!(pick(62, 64), BackendKind::Aom);
+        assert_eq!(pick(1, 1), BackendKind::Aom);
+    }
+
+    #[test]
+    fn ids_round_trip_and_only_the_cpu_encoders_are_software() {
+        for kind in BackendKind::ALL {
+            assert_eq!(BackendKind::from_id(kind.id()), Some(kind));
+            assert_eq!(
+                BackendPreference::from_id(kind.id()),
+                Some(BackendPreference::Only(kind))
+            );
+            assert_eq!(
+                kind.is_hardware(),
+                !matches!(kind, BackendKind::SvtAv1 | BackendKind::Aom)
+            );
+        }
+        assert_eq!(
+            BackendKind::ALL[BackendKind::ALL.len() - 2..],
+            [BackendKind::SvtAv1, BackendKind::Aom],
+            "software is the last resort"
+        );
+    }
+
+    /// `auto` takes hardware in ALL's order, skipping what cannot do the rate control or size,
+    /// and names every reason.
+    #[test]
+    fn hardware_verdicts_respect_order_rate_control_and_size() {
+        use RateControl::{Cbr, Cqp, Crf, Vbr};
+        let probes = [
+            probe_of(BackendKind::Nvenc, true, &[Vbr, Cbr]),
+            probe_of(BackendKind::FfmpegNvenc, false, &[]),
+            probe_of(BackendKind::FfmpegVaapi, true, &[Cqp, Vbr, Cbr]),
+            probe_of(BackendKind::Vulkan, false, &[]),
+            probe_of(BackendKind::SvtAv1, true, &[Crf, Cqp, Vbr, Cbr]),
+        ];
+        let usable = |video: &VideoConfig| -> Vec<BackendKind> {
+            hardware_verdicts(&probes, video)
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect()
+        };
+        let mut video = VideoConfig {
+            rate_control: Vbr,
+            ..VideoConfig::default()
+        };
+        assert_eq!(usable(&video), [BackendKind::Nvenc, BackendKind::FfmpegVaapi]);
+        video.rate_control = Cqp;
+        assert_eq!(usable(&video), [BackendKind::FfmpegVaapi]);
+        video.rate_control = Crf;
+        assert_eq!(
+            hardware_verdicts(&probes, &video),
+            [
+                Err("NVENC: it cannot do rate control crf (it does: vbr, cbr)".to_string()),
+                Err("NVENC (FFmpeg av1_nvenc): ffmpeg_nvenc is absent".to_string()),
+                Err("VA-API (FFmpeg av1_vaapi): it cannot do rate control crf (it does: cqp, vbr, cbr)".to_string()),
+                Err("Vulkan Video: vulkan is absent".to_string()),
+            ]
+        );
+        video.rate_control = Vbr;
+        (video.width, video.height) = (8192, 4320);
+        assert_eq!(
+            hardware_verdicts(&probes, &video)[0],
+            Err("NVENC: 8192x4320 is larger than its maximum of 4096x2304".to_string())
+        );
+    }
+
+    /// A backend asked for by name that this machine cannot use fails with its probe's reason.
+    /// Vulkan never passes its probe (its encode path is not implemented), so this holds on
+    /// every machine.
+    #[test]
+    fn forced_unavailable_backend_fails_with_its_reason() {
+        let mut config = RecordingConfig::new("/tmp/mwav1-forced.webm", 320, 240, 30);
+        config.backend = BackendPreference::Only(BackendKind::Vulkan);
+        let expected = probe(BackendKind::Vulkan).reason;
+        match open(&config) {
+            Err(Error::Unavailable { backend, reason }) => {
+                assert_eq!(backend, BackendKind::Vulkan);
+                assert_eq!(reason, expected);
+                assert!(!reason.is_empty());
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("Vulkan must not open"),
+        }
+        for p in probe_all().into_iter().filter(|p| !p.available) {
+            config.backend = BackendPreference::Only(p.kind);
+            let e = open(&config).err().expect("an unavailable backend must not open");
+            assert_eq!(
+                e.to_string(),
+                format!("the {} encoder is not available: {}", p.kind, p.reason)
+            );
+        }
+    }
+
+    /// Without usable hardware, `auto` records with SVT-AV1 and its note gives every hardware
+    /// backend's reason; with usable hardware it takes the first.
+    #[test]
+    fn auto_falls_back_with_the_reasons() {
+        let config = RecordingConfig::new("/tmp/mwav1-auto.webm", 320, 240, 30);
+        let probes = probe_all();
+        let (mut encoder, note) = open(&config).expect("auto always opens something");
+        // One frame through and out: the chosen encoder works. (libsvtav1 in FFmpeg 5.1 hangs
+        // when closed, or drained, without having seen a frame, so the frame is needed.)
+        let pixels = vec![128; 320 * 240 * 4];
+        let frame = RgbImage::packed(320, 240, crate::frame::PixelFormat::Rgba8, &pixels).unwrap();
+        encoder.send_frame(&frame, 0).unwrap();
+        encoder.flush().unwrap();
+        let mut packets = 0;
+        while let Received::Packet { pts, keyframe } = encoder.receive_packet(&mut Vec::new()).unwrap() {
+            assert_eq!((pts, keyframe), (0, true));
+            packets += 1;
+        }
+        assert_eq!(packets, 1);
+        let verdicts = hardware_verdicts(&probes, &config.video);
+        if verdicts.iter().all(Result::is_err) {
+            assert_eq!(encoder.kind(), BackendKind::SvtAv1);
+            let note = note.expect("a fallback is noted");
+            println!("{note}");
+            let reasons: Vec<String> = verdicts.into_iter().filter_map(Result::err).collect();
+            assert_eq!(
+                reasons.len(),
+                BackendKind::ALL.len() - 2,
+                "every hardware backend is named"
+            );
+            assert_eq!(
+                note,
+                format!(
+                    "no hardware AV1 encoder usable, recording with SVT-AV1 (software). Why: {}",
+                    reasons.join("; ")
+                )
+            );
+        } else {
+            assert!(encoder.kind().is_hardware() || note.is_some());
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `mwav1`: the core's command line. Records the built-in test scene through the very pipeline
 //! the Godot extension uses, and prints what the backends' probes found.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -112,6 +113,11 @@ fn record(args: &[String]) -> Result<(), String> {
         scene.audio_block(i, &mut audio);
         let image = RgbImage::packed(w, h, PixelFormat::Rgba8, &pixels).map_err(|e| e.to_string())?;
         recorder.push_frame(&image, &audio).map_err(|e| e.to_string())?;
+        if (i + 1) % u64::from(fps) == 0 {
+            // Lets a test (or a user) see how far a recording got before it was interrupted.
+            println!("progress: {} frames queued", i + 1);
+            let _ = std::io::stdout().flush();
+        }
     }
     let stats = recorder.finish().map_err(|e| e.to_string())?;
     let wall = started.elapsed().as_secs_f64();

@@ -16,7 +16,9 @@ pub enum Track {
 pub struct MuxPacket {
     pub track: Track,
     pub ts_ms: i64,
-    pub duration_ms: f64,
+    /// Where this packet's content ends on the presentation timeline (for Opus: after
+    /// CodecDelay and end trimming), in ms; the file's Duration is the latest of these.
+    pub end_ms: f64,
     pub keyframe: bool,
     pub data: Vec<u8>,
     /// Only for the last Opus packet: decoded samples to drop at its end.
@@ -74,7 +76,7 @@ mod tests {
         MuxPacket {
             track,
             ts_ms,
-            duration_ms: 0.0,
+            end_ms: 0.0,
             keyframe: false,
             data: Vec::new(),
             discard_padding_ns: None,

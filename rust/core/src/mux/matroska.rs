@@ -8,11 +8,13 @@
 //! * the Segment starts with an unknown size, SeekHead and Duration go into reserved Void space,
 //!   and all three are patched in by [`MatroskaWriter::finish`]: a file that never gets there is
 //!   still a valid live-style Matroska file;
-//! * each Cluster is written in one piece as soon as it is complete, and clusters never span more
-//!   than [`CLUSTER_MAX_MS`], so a killed recording loses at most that much;
+//! * each Cluster is written with a single `write` as soon as it is complete, and clusters never
+//!   span more than [`CLUSTER_MAX_MS`], so a killed recording loses at most that much;
+//! * if a write fails (disk full, file-size limit), the file is cut back to its last complete
+//!   cluster and its header is still patched, so what was written stays playable;
 //! * every video keyframe opens a Cluster and gets a CuePoint, so the finished file seeks.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Cursor, Seek, SeekFrom, Write};
 
 use super::ebml::{self, id};
 use crate::config::Container;
@@ -22,6 +24,9 @@ pub const AUDIO_TRACK: u64 = 2;
 /// Longest a cluster may run before it is written out; bounds what a crash can lose.
 pub const CLUSTER_MAX_MS: i64 = 1000;
 const SEEK_HEAD_RESERVE: usize = 96;
+/// Cluster ID (4 bytes) + 8-byte size, reserved at the front of the cluster buffer so the whole
+/// cluster goes out in one write.
+const CLUSTER_HEAD: usize = 12;
 const DURATION_RESERVE: usize = 11;
 const OPUS_SEEK_PRE_ROLL_NS: u64 = 80_000_000;
 
@@ -48,8 +53,28 @@ pub struct AudioTrack {
     pub pre_skip: u32,
 }
 
-pub struct MatroskaWriter<W: Write + Seek> {
+/// Outputs that can be cut back after a failed write.
+pub trait Truncate {
+    fn truncate(&mut self, len: u64) -> std::io::Result<()>;
+}
+
+impl Truncate for std::fs::File {
+    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        self.set_len(len)
+    }
+}
+
+impl Truncate for Cursor<Vec<u8>> {
+    fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        self.get_mut().truncate(len as usize);
+        Ok(())
+    }
+}
+
+pub struct MatroskaWriter<W: Write + Seek + Truncate> {
     out: W,
+    /// End of the last element written completely; the file is cut back here after a failure.
+    committed: u64,
     segment_size_pos: u64,
     segment_data_start: u64,
     seek_head_pos: u64,
@@ -66,7 +91,7 @@ fn frame_duration_ns(fps: u32) -> u64 {
     (1_000_000_000 + u64::from(fps) / 2) / u64::from(fps)
 }
 
-impl<W: Write + Seek> MatroskaWriter<W> {
+impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
     /// Writes the EBML header, Segment start, Info and Tracks, and flushes them to `out`.
     pub fn new(
         mut out: W,
@@ -115,15 +140,19 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         });
         out.write_all(&head)?;
         out.flush()?;
+        let committed = out.stream_position()?;
+        let mut cluster = Vec::with_capacity(1 << 20);
+        cluster.resize(CLUSTER_HEAD, 0);
         Ok(Self {
             out,
+            committed,
             segment_size_pos,
             segment_data_start,
             seek_head_pos,
             duration_pos,
             info_pos,
             tracks_pos,
-            cluster: Vec::with_capacity(1 << 20),
+            cluster,
             cluster_ts: None,
             cues: Vec::new(),
             end_ms: 0.0,
@@ -131,27 +160,27 @@ impl<W: Write + Seek> MatroskaWriter<W> {
     }
 
     /// Adds a video block. A keyframe always opens a new cluster and gets a CuePoint.
-    pub fn write_video(&mut self, ts_ms: i64, duration_ms: f64, keyframe: bool, data: &[u8]) -> std::io::Result<()> {
+    pub fn write_video(&mut self, ts_ms: i64, end_ms: f64, keyframe: bool, data: &[u8]) -> std::io::Result<()> {
         if keyframe {
             self.close_cluster()?;
-            let pos = self.out.stream_position()? - self.segment_data_start;
-            self.cues.push((ts_ms, pos));
+            self.cues.push((ts_ms, self.committed - self.segment_data_start));
         }
         self.write_block(VIDEO_TRACK, ts_ms, keyframe, data, None)?;
-        self.end_ms = self.end_ms.max(ts_ms as f64 + duration_ms);
+        self.end_ms = self.end_ms.max(end_ms);
         Ok(())
     }
 
     /// Adds an audio block; `discard_padding_ns` trims the decoded end of the last packet.
+    /// `end_ms` is where its audible content ends (after CodecDelay and trimming).
     pub fn write_audio(
         &mut self,
         ts_ms: i64,
-        duration_ms: f64,
+        end_ms: f64,
         data: &[u8],
         discard_padding_ns: Option<i64>,
     ) -> std::io::Result<()> {
         self.write_block(AUDIO_TRACK, ts_ms, true, data, discard_padding_ns)?;
-        self.end_ms = self.end_ms.max(ts_ms as f64 + duration_ms);
+        self.end_ms = self.end_ms.max(end_ms);
         Ok(())
     }
 
@@ -195,25 +224,63 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         Ok(())
     }
 
-    /// Writes the pending cluster in one piece, with its real size.
+    /// Writes the pending cluster with one `write`, with its real size. On failure the file is
+    /// cut back to the previous cluster, so it never ends in half a cluster.
     fn close_cluster(&mut self) -> std::io::Result<()> {
         if self.cluster_ts.take().is_none() {
             return Ok(());
         }
-        let mut head = Vec::with_capacity(12);
+        let body = (self.cluster.len() - CLUSTER_HEAD) as u64;
+        let mut head = Vec::with_capacity(CLUSTER_HEAD);
         ebml::put_id(&mut head, id::CLUSTER);
-        ebml::put_size(&mut head, self.cluster.len() as u64);
-        self.out.write_all(&head)?;
-        self.out.write_all(&self.cluster)?;
-        self.out.flush()?;
-        self.cluster.clear();
-        Ok(())
+        ebml::put_size_fixed(&mut head, body, 8);
+        self.cluster[..CLUSTER_HEAD].copy_from_slice(&head);
+        let written = self.out.write_all(&self.cluster).and_then(|()| self.out.flush());
+        self.cluster.truncate(CLUSTER_HEAD);
+        self.commit_or_rollback(written, CLUSTER_HEAD as u64 + body)
+    }
+
+    fn commit_or_rollback(&mut self, written: std::io::Result<()>, len: u64) -> std::io::Result<()> {
+        match written {
+            Ok(()) => {
+                self.committed += len;
+                Ok(())
+            }
+            Err(e) => {
+                // Best effort: if even the cut fails, the unknown-size Segment still parses.
+                let _ = self.out.truncate(self.committed);
+                let _ = self.out.seek(SeekFrom::Start(self.committed));
+                Err(e)
+            }
+        }
     }
 
     /// Writes the last cluster and the Cues, then patches Segment size, SeekHead and Duration.
-    pub fn finish(mut self) -> std::io::Result<W> {
-        self.close_cluster()?;
-        let cues_pos = self.out.stream_position()?;
+    ///
+    /// Also after a failed write (disk full): the file is then cut back to its last complete
+    /// cluster and the header still patched in place (which needs no new space), so the
+    /// recording up to that point stays playable and seekable; the first error is returned with
+    /// the output.
+    pub fn finish(mut self) -> (W, std::io::Result<()>) {
+        let mut first_error = self.close_cluster().err();
+        let cues_pos = self.committed;
+        let mut with_cues = false;
+        if first_error.is_none() && !self.cues.is_empty() {
+            let cues = self.cues_element();
+            let written = self.out.write_all(&cues).and_then(|()| self.out.flush());
+            match self.commit_or_rollback(written, cues.len() as u64) {
+                Ok(()) => with_cues = true,
+                Err(e) => first_error = Some(e),
+            }
+        }
+        let patched = self.patch_header(with_cues.then_some(cues_pos));
+        if first_error.is_none() {
+            first_error = patched.err();
+        }
+        (self.out, first_error.map_or(Ok(()), Err))
+    }
+
+    fn cues_element(&self) -> Vec<u8> {
         let mut cues = Vec::new();
         ebml::put_master(&mut cues, id::CUES, |b| {
             for &(time, pos) in &self.cues {
@@ -226,22 +293,23 @@ impl<W: Write + Seek> MatroskaWriter<W> {
                 });
             }
         });
-        if !self.cues.is_empty() {
-            self.out.write_all(&cues)?;
-        }
-        let end = self.out.stream_position()?;
+        cues
+    }
 
+    /// Overwrites the reserved header space: Segment size, SeekHead, Duration.
+    fn patch_header(&mut self, cues_pos: Option<u64>) -> std::io::Result<()> {
+        let end = self.committed;
         let mut size = Vec::new();
         ebml::put_size_fixed(&mut size, end - self.segment_data_start, 8);
         self.patch(self.segment_size_pos, &size)?;
 
         let rel = |pos: u64| pos - self.segment_data_start;
+        let mut entries = vec![(id::INFO, rel(self.info_pos)), (id::TRACKS, rel(self.tracks_pos))];
+        if let Some(pos) = cues_pos {
+            entries.push((id::CUES, rel(pos)));
+        }
         let mut seek_head = Vec::new();
         ebml::put_master(&mut seek_head, id::SEEK_HEAD, |b| {
-            let mut entries = vec![(id::INFO, rel(self.info_pos)), (id::TRACKS, rel(self.tracks_pos))];
-            if !self.cues.is_empty() {
-                entries.push((id::CUES, rel(cues_pos)));
-            }
             for (element, pos) in entries {
                 ebml::put_master(b, id::SEEK, |s| {
                     let mut raw = Vec::new();
@@ -258,19 +326,13 @@ impl<W: Write + Seek> MatroskaWriter<W> {
         let mut duration = Vec::new();
         ebml::put_float(&mut duration, id::DURATION, self.end_ms);
         self.patch(self.duration_pos, &duration)?;
-
         self.out.seek(SeekFrom::Start(end))?;
-        self.out.flush()?;
-        Ok(self.out)
+        self.out.flush()
     }
 
     fn patch(&mut self, pos: u64, bytes: &[u8]) -> std::io::Result<()> {
         self.out.seek(SeekFrom::Start(pos))?;
         self.out.write_all(bytes)
-    }
-
-    pub fn get_ref(&self) -> &W {
-        &self.out
     }
 }
 
@@ -324,4 +386,152 @@ fn write_audio_track(t: &mut Vec<u8>, a: &AudioTrack) {
         ebml::put_float(b, id::SAMPLING_FREQUENCY, f64::from(a.sample_rate));
         ebml::put_uint(b, id::CHANNELS, a.channels.into());
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts `limit` bytes, then fails like a full disk (after a partial write).
+    struct FullDisk {
+        inner: Cursor<Vec<u8>>,
+        limit: u64,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = self.limit.saturating_sub(self.inner.position()) as usize;
+            if room == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left"));
+            }
+            self.inner.write(&buf[..buf.len().min(room)])
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for FullDisk {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    impl Truncate for FullDisk {
+        fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+            self.inner.truncate(len)
+        }
+    }
+
+    fn tracks() -> (VideoTrack, AudioTrack) {
+        let video = VideoTrack {
+            coded_width: 1282,
+            coded_height: 722,
+            display_width: 1281,
+            display_height: 721,
+            fps: 30,
+            av1c: vec![0x81, 0, 0x0c, 0],
+        };
+        let audio = AudioTrack {
+            sample_rate: 48_000,
+            channels: 2,
+            codec_private: b"OpusHead".to_vec(),
+            pre_skip: 312,
+        };
+        (video, audio)
+    }
+
+    fn vint(data: &[u8], pos: &mut usize, keep_marker: bool) -> u64 {
+        let first = data[*pos];
+        let len = first.leading_zeros() as usize + 1;
+        let mask = if len >= 8 { 0 } else { 0xffu8 >> len };
+        let mut v = u64::from(if keep_marker { first } else { first & mask });
+        for i in 1..len {
+            v = (v << 8) | u64::from(data[*pos + i]);
+        }
+        *pos += len;
+        v
+    }
+
+    /// Top-level children of the Segment as (id, start, end), checking they tile it exactly.
+    fn segment_children(file: &[u8]) -> Vec<(u64, usize, usize)> {
+        let mut pos = 0;
+        assert_eq!(vint(file, &mut pos, true), u64::from(id::EBML));
+        let size = vint(file, &mut pos, false) as usize;
+        pos += size;
+        assert_eq!(vint(file, &mut pos, true), u64::from(id::SEGMENT));
+        let size = vint(file, &mut pos, false) as usize;
+        assert_eq!(pos + size, file.len(), "the Segment size covers the file exactly");
+        let mut children = Vec::new();
+        while pos < file.len() {
+            let start = pos;
+            let element = vint(file, &mut pos, true);
+            let len = vint(file, &mut pos, false) as usize;
+            pos += len;
+            assert!(pos <= file.len(), "element {element:x} runs past the end");
+            children.push((element, start, pos));
+        }
+        children
+    }
+
+    fn record(out: FullDisk, frames: u64) -> (FullDisk, std::io::Result<()>) {
+        let (video, audio) = tracks();
+        let mut w = MatroskaWriter::new(out, Container::WebM, &video, Some(&audio)).unwrap();
+        let mut result = Ok(());
+        for i in 0..frames {
+            let ts = (i * 1000 / 30) as i64;
+            let r = w
+                .write_audio(ts, ts as f64 + 20.0, &[0xaa; 100], None)
+                .and_then(|()| w.write_video(ts, ts as f64 + 33.3, i % 30 == 0, &vec![i as u8; 2000]));
+            if r.is_err() {
+                result = r;
+                break;
+            }
+        }
+        let (out, finished) = w.finish();
+        (out, result.and(finished))
+    }
+
+    #[test]
+    fn complete_file_has_seek_head_clusters_and_cues() {
+        let (out, result) = record(
+            FullDisk {
+                inner: Cursor::new(Vec::new()),
+                limit: u64::MAX,
+            },
+            95,
+        );
+        result.unwrap();
+        let file = out.inner.into_inner();
+        let kinds: Vec<u64> = segment_children(&file)
+            .iter()
+            .map(|c| c.0)
+            .filter(|&k| k != u64::from(id::VOID))
+            .collect();
+        assert_eq!(kinds[0], u64::from(id::SEEK_HEAD));
+        assert_eq!(kinds[1..3], [u64::from(id::INFO), u64::from(id::TRACKS)]);
+        assert_eq!(*kinds.last().unwrap(), u64::from(id::CUES));
+        assert!(kinds.iter().filter(|&&k| k == u64::from(id::CLUSTER)).count() >= 4);
+    }
+
+    #[test]
+    fn full_disk_cuts_back_to_last_cluster_and_keeps_header_valid() {
+        let (out, result) = record(
+            FullDisk {
+                inner: Cursor::new(Vec::new()),
+                limit: 50_000,
+            },
+            300,
+        );
+        let e = result.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
+        let file = out.inner.into_inner();
+        assert!(file.len() <= 50_000);
+        // segment_children checks that whole elements tile the file to its last byte: the cut-off
+        // cluster is gone, and the Cues (written after the cut, into the room it freed) index
+        // the clusters that remain.
+        let children = segment_children(&file);
+        assert!(children.iter().any(|c| c.0 == u64::from(id::CLUSTER)));
+        assert_eq!(children.last().unwrap().0, u64::from(id::CUES));
+    }
 }

@@ -1,0 +1,368 @@
+//! AV1 on the CPU through FFmpeg's software encoders: the backends that always exist.
+//!
+//! * SVT-AV1 (`libsvtav1`): fast and efficient, but only for even sizes of at least 64×64.
+//! * libaom (`libaom-av1`, realtime usage): any size, used for the sizes SVT-AV1 cannot encode
+//!   exactly. Padding plus a container crop would work in FFmpeg-based players, but browsers
+//!   show the padded size, so odd game windows get an encoder that codes them as they are.
+
+use ffmpeg::{codec, color, encoder, format::Pixel, Dictionary};
+use ffmpeg_next as ffmpeg;
+use parking_lot::Mutex;
+
+use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
+use crate::color::rgb_to_i420;
+use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig};
+use crate::error::{Error, Result};
+use crate::frame::{I420Planes, RgbImage};
+use crate::quiet;
+
+/// SVT-AV1 1.4.1 changes process-wide state without synchronisation while an encoder is set up
+/// or torn down (seen as heap corruption in `svt_av1_enc_init_handle` with two recorders in one
+/// process); every open and close goes through this lock.
+static OPEN_CLOSE: Mutex<()> = Mutex::new(());
+
+/// SVT-AV1 refuses frames below 64×64 ("Source Width must be at least 64") and odd sizes.
+const SVT_MIN_SIZE: u32 = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Svt,
+    Aom,
+}
+
+impl Codec {
+    pub fn kind(self) -> BackendKind {
+        match self {
+            Self::Svt => BackendKind::SvtAv1,
+            Self::Aom => BackendKind::Aom,
+        }
+    }
+
+    fn ffmpeg_name(self) -> &'static str {
+        match self {
+            Self::Svt => "libsvtav1",
+            Self::Aom => "libaom-av1",
+        }
+    }
+
+    /// The encoder's frame size for a `width × height` recording.
+    fn coded_size(self, width: u32, height: u32) -> (u32, u32) {
+        match self {
+            Self::Svt => coded_size(width, height, SVT_MIN_SIZE),
+            Self::Aom => (width, height),
+        }
+    }
+
+    /// The codec that encodes `width × height` exactly: SVT-AV1 where it can.
+    pub fn for_size(width: u32, height: u32) -> Self {
+        if Self::Svt.coded_size(width, height) == (width, height) {
+            Self::Svt
+        } else {
+            Self::Aom
+        }
+    }
+
+    /// Encoder options for `v`. Both take CRF/QP on the same 0–63 scale.
+    fn options(self, v: &VideoConfig, enc: &mut encoder::video::Video) -> Dictionary<'static> {
+        let mut opts = Dictionary::new();
+        let qindex = quality_to_qindex(v.quality).to_string();
+        let bitrate = v.bitrate_kbps as usize * 1000;
+        match self {
+            Self::Svt => {
+                opts.set("preset", &v.preset.to_string());
+                // irefresh-type=2: every keyframe interval starts a closed GOP with a real key
+                // frame (the wrapper's default is open GOP, whose intra frames players cannot seek
+                // to, so only frame 0 would be a keyframe).
+                let mut params = vec![format!("film-grain={}", v.film_grain), "irefresh-type=2".to_string()];
+                if v.tile_columns_log2 > 0 {
+                    params.push(format!("tile-columns={}", v.tile_columns_log2));
+                }
+                if v.tile_rows_log2 > 0 {
+                    params.push(format!("tile-rows={}", v.tile_rows_log2));
+                }
+                match v.rate_control {
+                    RateControl::Crf => opts.set("crf", &qindex),
+                    RateControl::Cqp => {
+                        opts.set("qp", &qindex);
+                        params.push("aq-mode=0".into());
+                    }
+                    RateControl::Vbr => {
+                        enc.set_bit_rate(bitrate);
+                        params.push("rc=1".into());
+                        params.push(format!("tbr={}", v.bitrate_kbps));
+                        if v.max_bitrate_kbps > 0 {
+                            enc.set_max_bit_rate(v.max_bitrate_kbps as usize * 1000);
+                        }
+                    }
+                    RateControl::Cbr => {
+                        enc.set_bit_rate(bitrate);
+                        enc.set_max_bit_rate(bitrate);
+                        // SVT-AV1 runs CBR only with the low-delay prediction structure.
+                        params.push("rc=2".into());
+                        params.push("pred-struct=1".into());
+                        params.push(format!("tbr={}", v.bitrate_kbps));
+                    }
+                }
+                opts.set("svtav1-params", &params.join(":"));
+            }
+            Self::Aom => {
+                // SVT presets 0–13 onto libaom's cpu-used 0–8; the default preset 10 lands on
+                // libaom's fastest, realtime mode, which keeps pace with SVT-AV1 at preset 10.
+                let cpu_used = v.preset.saturating_sub(2).min(8);
+                opts.set("cpu-used", &cpu_used.to_string());
+                opts.set("usage", if cpu_used >= 7 { "realtime" } else { "good" });
+                opts.set("row-mt", "1");
+                opts.set("tile-columns", &v.tile_columns_log2.to_string());
+                opts.set("tile-rows", &v.tile_rows_log2.to_string());
+                if v.film_grain > 0 {
+                    opts.set("denoise-noise-level", &v.film_grain.to_string());
+                }
+                match v.rate_control {
+                    RateControl::Crf => opts.set("crf", &qindex),
+                    RateControl::Cqp => {
+                        opts.set("crf", &qindex);
+                        opts.set("aq-mode", "0");
+                    }
+                    RateControl::Vbr => {
+                        enc.set_bit_rate(bitrate);
+                        if v.max_bitrate_kbps > 0 {
+                            enc.set_max_bit_rate(v.max_bitrate_kbps as usize * 1000);
+                        }
+                    }
+                    RateControl::Cbr => {
+                        enc.set_bit_rate(bitrate);
+                        enc.set_max_bit_rate(bitrate);
+                        // SAFETY: a plain field write on the context we own, before it is opened;
+                        // FFmpeg's libaom wrapper picks CBR when min = max = target rate.
+                        unsafe { (*enc.as_mut_ptr()).rc_min_rate = bitrate as i64 };
+                    }
+                }
+                // FFmpeg gives encoders one thread unless told otherwise; libaom's row-mt needs more.
+                let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+                enc.set_threading(ffmpeg::threading::Config::count(threads));
+            }
+        }
+        opts
+    }
+}
+
+pub fn probe(codec: Codec) -> Probe {
+    let _ = ffmpeg::init();
+    let found = encoder::find_by_name(codec.ffmpeg_name()).is_some();
+    let v = ffmpeg::codec::version();
+    Probe {
+        kind: codec.kind(),
+        available: found,
+        reason: if found {
+            String::new()
+        } else {
+            format!(
+                "the FFmpeg this was linked against has no {} encoder (install an FFmpeg built with it)",
+                codec.ffmpeg_name()
+            )
+        },
+        version: format!(
+            "libavcodec {}.{}.{} ({})",
+            v >> 16,
+            (v >> 8) & 0xff,
+            v & 0xff,
+            codec.ffmpeg_name()
+        ),
+        // SVT-AV1's own limit (16384×8704) and AV1's (65536²) are above the recording limit.
+        max_width: crate::config::MAX_WIDTH,
+        max_height: crate::config::MAX_HEIGHT,
+        rate_controls: vec![RateControl::Crf, RateControl::Cqp, RateControl::Vbr, RateControl::Cbr],
+        ten_bit: true,
+    }
+}
+
+pub struct SoftwareEncoder {
+    codec: Codec,
+    encoder: Option<encoder::video::Encoder>,
+    frame: ffmpeg::frame::Video,
+    packet: ffmpeg::Packet,
+    coded: (u32, u32),
+    sequence_header: Option<Vec<u8>>,
+    frames_sent: u64,
+    /// Set when the encoder was flushed without a single real frame (see `flush`).
+    discard_output: bool,
+}
+
+// SAFETY: the FFmpeg context, frame and packet are owned exclusively by this value and only
+// touched through `&mut self`; libavcodec contexts may move between threads as long as they are
+// not used from two at once.
+unsafe impl Send for SoftwareEncoder {}
+
+impl SoftwareEncoder {
+    pub fn new(codec: Codec, config: &RecordingConfig) -> Result<Self> {
+        quiet::apply();
+        let ff_err = |e| ff_err(codec, e);
+        ffmpeg::init().map_err(ff_err)?;
+        let v = &config.video;
+        let found = encoder::find_by_name(codec.ffmpeg_name()).ok_or_else(|| Error::Unavailable {
+            backend: codec.kind(),
+            reason: probe(codec).reason,
+        })?;
+        let coded = codec.coded_size(v.width, v.height);
+        let mut enc = codec::context::Context::new_with_codec(found)
+            .encoder()
+            .video()
+            .map_err(ff_err)?;
+        enc.set_width(coded.0);
+        enc.set_height(coded.1);
+        enc.set_format(Pixel::YUV420P);
+        enc.set_time_base((1, v.fps as i32));
+        enc.set_frame_rate(Some((v.fps as i32, 1)));
+        // Sequence header as extradata, so the muxer can write av1C before the first packet.
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
+        enc.set_colorspace(color::Space::BT709);
+        enc.set_color_range(color::Range::MPEG);
+        // SAFETY: plain field writes on the context we own, before it is opened.
+        unsafe {
+            let ctx = enc.as_mut_ptr();
+            (*ctx).color_primaries = color::Primaries::BT709.into();
+            (*ctx).color_trc = color::TransferCharacteristic::BT709.into();
+        }
+        enc.set_gop(((v.keyframe_interval_s * v.fps as f32).round() as u32).max(1));
+        let opts = codec.options(v, &mut enc);
+        let encoder = {
+            let _open = OPEN_CLOSE.lock();
+            enc.open_with(opts).map_err(ff_err)?
+        };
+        // SAFETY: extradata/extradata_size describe a buffer owned by the opened context.
+        let sequence_header = unsafe {
+            let ctx = encoder.as_ptr();
+            ((*ctx).extradata_size > 0)
+                .then(|| std::slice::from_raw_parts((*ctx).extradata, (*ctx).extradata_size as usize).to_vec())
+        };
+        let mut frame = ffmpeg::frame::Video::new(Pixel::YUV420P, coded.0, coded.1);
+        frame.set_color_space(color::Space::BT709);
+        frame.set_color_range(color::Range::MPEG);
+        Ok(Self {
+            codec,
+            encoder: Some(encoder),
+            frame,
+            packet: ffmpeg::Packet::empty(),
+            coded,
+            sequence_header,
+            frames_sent: 0,
+            discard_output: false,
+        })
+    }
+
+    fn encoder(&mut self) -> &mut encoder::video::Encoder {
+        self.encoder.as_mut().expect("the encoder lives until drop")
+    }
+
+    fn submit(&mut self, index: u64) -> Result<()> {
+        self.frame.set_pts(Some(index as i64));
+        let codec = self.codec;
+        let frame = &self.frame;
+        self.encoder
+            .as_mut()
+            .expect("open")
+            .send_frame(frame)
+            .map_err(|e| ff_err(codec, e))
+    }
+}
+
+fn ff_err(codec: Codec, e: ffmpeg::Error) -> Error {
+    Error::Encoder {
+        backend: codec.kind(),
+        message: e.to_string(),
+    }
+}
+
+impl VideoEncoder for SoftwareEncoder {
+    fn kind(&self) -> BackendKind {
+        self.codec.kind()
+    }
+
+    fn coded_size(&self) -> (u32, u32) {
+        self.coded
+    }
+
+    fn sequence_header(&self) -> Option<&[u8]> {
+        self.sequence_header.as_deref()
+    }
+
+    fn send_frame(&mut self, image: &RgbImage<'_>, index: u64) -> Result<()> {
+        // The encoder may still hold a reference to the last frame's buffers; FFmpeg's rule is to
+        // make the frame writable (copy-on-write) before reusing it.
+        // SAFETY: the frame pointer is valid and owned by `self.frame`.
+        let rc = unsafe { ffmpeg::ffi::av_frame_make_writable(self.frame.as_mut_ptr()) };
+        if rc < 0 {
+            return Err(ff_err(self.codec, ffmpeg::Error::from(rc)));
+        }
+        let (w, h) = self.coded;
+        let strides = [self.frame.stride(0), self.frame.stride(1), self.frame.stride(2)];
+        let chroma_rows = h.div_ceil(2) as usize;
+        // SAFETY: the three planes of a YUV420P frame are disjoint allocations of at least
+        // stride × rows bytes; we borrow each mutably once, for the duration of the conversion.
+        let (y, u, v) = unsafe {
+            let f = &*self.frame.as_ptr();
+            let plane = |i: usize, rows: usize| std::slice::from_raw_parts_mut(f.data[i], strides[i] * rows);
+            (plane(0, h as usize), plane(1, chroma_rows), plane(2, chroma_rows))
+        };
+        let mut planes = I420Planes {
+            width: w,
+            height: h,
+            y,
+            y_stride: strides[0],
+            u,
+            u_stride: strides[1],
+            v,
+            v_stride: strides[2],
+        };
+        rgb_to_i420(image, &mut planes, true);
+        self.submit(index)?;
+        self.frames_sent += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        // FFmpeg 5.1's libsvtav1 blocks forever when drained or closed without ever having seen a
+        // frame (a recording stopped before its first frame). One black frame, whose output is
+        // thrown away, lets it end normally.
+        if self.frames_sent == 0 {
+            for plane in 0..3 {
+                let fill = if plane == 0 { 16 } else { 128 };
+                self.frame.data_mut(plane).fill(fill);
+            }
+            self.submit(0)?;
+            self.discard_output = true;
+        }
+        let codec = self.codec;
+        self.encoder().send_eof().map_err(|e| ff_err(codec, e))
+    }
+
+    fn receive_packet(&mut self, out: &mut Vec<u8>) -> Result<Received> {
+        loop {
+            let codec = self.codec;
+            let encoder = self.encoder.as_mut().expect("open");
+            return match encoder.receive_packet(&mut self.packet) {
+                Ok(()) if self.discard_output => continue,
+                Ok(()) => {
+                    out.clear();
+                    out.extend_from_slice(self.packet.data().unwrap_or_default());
+                    Ok(Received::Packet {
+                        pts: self.packet.pts().unwrap_or(0).max(0) as u64,
+                        keyframe: self.packet.is_key(),
+                    })
+                }
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
+                    Ok(Received::NeedMoreInput)
+                }
+                Err(ffmpeg::Error::Eof) => Ok(Received::Done),
+                Err(e) => Err(ff_err(codec, e)),
+            };
+        }
+    }
+}
+
+impl Drop for SoftwareEncoder {
+    fn drop(&mut self) {
+        let _close = OPEN_CLOSE.lock();
+        drop(self.encoder.take());
+    }
+}

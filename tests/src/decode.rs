@@ -1,0 +1,108 @@
+//! Full decode of the video track through libdav1d (FFmpeg's `-c:v libdav1d`), frame by frame.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::tool::{self, Result};
+
+/// One decoded I420 frame, planes tightly packed at the decoder's (coded) size.
+pub struct Frame<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub y: &'a [u8],
+    pub u: &'a [u8],
+    pub v: &'a [u8],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub frames: u64,
+    /// What FFmpeg printed at `-v error`: empty when libdav1d decoded everything cleanly.
+    pub errors: String,
+    pub exit_ok: bool,
+    /// Bytes after the last whole frame: non-zero means the size given did not match the stream.
+    pub trailing_bytes: usize,
+}
+
+impl Decoded {
+    pub fn clean(&self) -> bool {
+        self.exit_ok && self.errors.trim().is_empty() && self.trailing_bytes == 0
+    }
+}
+
+/// Decodes every frame of the first video track with libdav1d and hands each to `on_frame`
+/// with its index in decode output order (= presentation order).
+///
+/// `width × height` is the decoder's output size, as ffprobe reports it. `-fps_mode passthrough`
+/// keeps FFmpeg from dropping or duplicating frames to fit a constant rate (Matroska timestamps
+/// are rounded to milliseconds), so frame `i` out is frame `i` of the stream.
+pub fn decode_video(
+    path: &Path,
+    width: u32,
+    height: u32,
+    limit: Duration,
+    mut on_frame: impl FnMut(u64, &Frame<'_>) + Send,
+) -> Result<Decoded> {
+    let (w, h) = (width as usize, height as usize);
+    let (luma, chroma) = (w * h, w.div_ceil(2) * h.div_ceil(2));
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-xerror",
+        "-c:v",
+        "libdav1d",
+        "-i",
+    ])
+    .arg(path)
+    .args([
+        "-map",
+        "0:v:0",
+        "-fps_mode",
+        "passthrough",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "-",
+    ]);
+    let done = tool::run_streaming(&mut cmd, limit, |out| {
+        let mut buf = vec![0u8; luma + 2 * chroma];
+        let mut frames = 0;
+        loop {
+            let got = read_full(out, &mut buf)?;
+            if got < buf.len() {
+                return Ok((frames, got));
+            }
+            let (y, uv) = buf.split_at(luma);
+            let (u, v) = uv.split_at(chroma);
+            on_frame(frames, &Frame { width, height, y, u, v });
+            frames += 1;
+        }
+    })?;
+    let (frames, trailing_bytes) = done.stdout;
+    Ok(Decoded {
+        frames,
+        errors: done.stderr,
+        exit_ok: done.status.success(),
+        trailing_bytes,
+    })
+}
+
+/// Fills `buf` unless the stream ends first; returns how many bytes were read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}

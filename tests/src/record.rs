@@ -1,0 +1,105 @@
+//! Records the core's seeded test scene in-process, and re-renders its source frames for SSIM.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use movie_writer_av1_core::color::{rgb_to_i420, I420Buffer};
+use movie_writer_av1_core::scene::TestScene;
+use movie_writer_av1_core::{Container, PixelFormat, Recorder, RecordingConfig, RecordingStats, RgbImage};
+
+use crate::ssim::Plane;
+
+/// What to record: the scene is fully determined by size, rate and seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SceneSpec {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub frames: u64,
+    pub seed: u64,
+}
+
+impl SceneSpec {
+    pub fn duration_s(&self) -> f64 {
+        self.frames as f64 / f64::from(self.fps)
+    }
+
+    fn scene(&self) -> TestScene {
+        TestScene::new(self.width, self.height, self.fps, self.seed)
+    }
+
+    /// When the source's tone starts, in seconds.
+    pub fn tone_start_s(&self) -> f64 {
+        self.scene().tone_start_frame() as f64 / f64::from(self.fps)
+    }
+
+    /// A file name that says what is in the file.
+    pub fn file_name(&self, container: Container) -> String {
+        let ext = match container {
+            Container::WebM => "webm",
+            Container::Matroska => "mkv",
+        };
+        format!(
+            "scene_{}x{}_{}fps_{}f_seed{}.{ext}",
+            self.width, self.height, self.fps, self.frames, self.seed
+        )
+    }
+}
+
+/// Held for the whole of each in-process recording. SVT-AV1 (1.4.1 in Debian 12) keeps
+/// process-global state that its encoder set-up and tear-down change without synchronisation,
+/// and the core does not serialise them: two recorders starting or finishing at once in one
+/// process (parallel test threads) crash it now and then inside `svt_av1_enc_init_handle` or
+/// corrupt the heap. Recordings in separate processes (the `mwav1` CLI) are not affected.
+static ONE_RECORDER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Records `spec` to `path` (the extension picks WebM or Matroska) through the same
+/// [`Recorder`] the Godot extension drives, with default settings.
+pub fn record_scene(path: &Path, spec: &SceneSpec) -> movie_writer_av1_core::Result<RecordingStats> {
+    let _one = ONE_RECORDER_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let scene = spec.scene();
+    let mut recorder = Recorder::start(RecordingConfig::new(path, spec.width, spec.height, spec.fps))?;
+    let (mut pixels, mut audio) = (Vec::new(), Vec::new());
+    for i in 0..spec.frames {
+        scene.render(i, &mut pixels);
+        scene.audio_block(i, &mut audio);
+        recorder.push_frame(
+            &RgbImage::packed(spec.width, spec.height, PixelFormat::Rgba8, &pixels)?,
+            &audio,
+        )?;
+    }
+    recorder.finish()
+}
+
+/// The source frames of a scene recording in the encoder's input colour space (BT.709 limited
+/// range through the core's own converter), to compare decoded frames with.
+pub struct Reference {
+    scene: TestScene,
+    rgba: Vec<u8>,
+    yuv: I420Buffer,
+}
+
+impl Reference {
+    pub fn new(spec: &SceneSpec) -> Self {
+        // The converter writes 4:2:0 and so needs even sizes; the extra column or row is
+        // padding that the display-size comparison never looks at.
+        let even = |v: u32| v + v % 2;
+        Self {
+            scene: spec.scene(),
+            rgba: Vec::new(),
+            yuv: I420Buffer::new(even(spec.width), even(spec.height)),
+        }
+    }
+
+    /// Luma of source frame `index`.
+    pub fn luma(&mut self, index: u64) -> Plane<'_> {
+        let (w, h) = (self.scene.width, self.scene.height);
+        self.scene.render(index, &mut self.rgba);
+        let image = RgbImage::packed(w, h, PixelFormat::Rgba8, &self.rgba).expect("the scene renders whole frames");
+        rgb_to_i420(&image, &mut self.yuv.planes(), true);
+        Plane {
+            data: &self.yuv.y,
+            stride: self.yuv.width as usize,
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Engine-in-the-loop tests: the real Godot binary records `demo_project` through Movie Maker
+//! with the built extension, under Xvfb with Mesa. They run when `GODOT4_BIN` or
+//! /opt/godot/godot exists and otherwise print one SKIPPED line.
+//!
+//! Each run imports the project first (so the extension list exists), runs under a hard time
+//! limit, and its log is searched for extension-loading errors, errors of ours, and leak
+//! reports beyond those of the same run without the addon.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use movie_writer_av1_tests::tool::{describe, run, run_text};
+use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
+
+const FRAMES: u64 = 120;
+const FPS: u32 = 60;
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+/// The demo starts its 440 Hz tone on frame 30.
+const DEMO_TONE_START_S: f64 = 0.5;
+
+/// Engine runs are heavy (software rendering plus encoding on 2 cores): one at a time.
+static ENGINE: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn godot() -> Option<PathBuf> {
+    let path = std::env::var_os("GODOT4_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/godot/godot".into());
+    if path.is_file() {
+        Some(path)
+    } else {
+        println!(
+            "SKIPPED engine tests: no Godot binary at {} (set GODOT4_BIN to run them)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// A fresh copy of demo_project (addon included, symlink resolved), optionally without the
+/// addon, imported and ready to run.
+fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
+    let lib = repo().join("addons/movie_writer_av1/bin/libmovie_writer_av1.linux.x86_64.so");
+    assert!(lib.is_file(), "{} is missing: run `./dev build` first", lib.display());
+    let dir = std::env::temp_dir().join(format!("mwav1-engine-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let status = Command::new("cp")
+        .arg("-rL")
+        .arg(repo().join("demo_project"))
+        .arg(&dir)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let _ = fs::remove_dir_all(dir.join(".godot"));
+    if !with_addon {
+        fs::remove_dir_all(dir.join("addons")).unwrap();
+        let settings = fs::read_to_string(dir.join("project.godot")).unwrap();
+        let without_plugin = settings.split("[editor_plugins]").next().unwrap().to_string();
+        fs::write(dir.join("project.godot"), without_plugin).unwrap();
+    }
+    let log = godot_run(godot, &dir, &["--headless", "--import"], false);
+    assert_no_loader_errors(&log);
+    dir
+}
+
+/// Runs Godot in `project` and returns everything it printed.
+fn godot_run(godot: &Path, project: &Path, args: &[&str], display: bool) -> String {
+    let mut cmd = if display {
+        let mut c = Command::new("xvfb-run");
+        c.args(["-a", "-s", "-screen 0 1280x720x24"]).arg(godot);
+        c
+    } else {
+        Command::new(godot)
+    };
+    cmd.arg("--path").arg(project).args(args);
+    let done = run(&mut cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
+    let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
+    println!("--- {}\n{log}", describe(&cmd));
+    log
+}
+
+fn record_args<'a>(out: &'a str, renderer: &'a [&'a str], frames: &'a str) -> Vec<&'a str> {
+    let mut args = renderer.to_vec();
+    args.extend(["--write-movie", out, "--fixed-fps", "60", "--quit-after", frames]);
+    args
+}
+
+fn assert_no_loader_errors(log: &str) {
+    for bad in [
+        "Can't open dynamic library",
+        "Failed to load GDExtension",
+        "GDExtension dynamic library not found",
+        "No GDExtension library found",
+        "Can't find movie writer",
+        "panicked",
+    ] {
+        assert!(!log.contains(bad), "the log has '{bad}'");
+    }
+}
+
+fn leak_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("leaked at exit") || l.contains("still in use at exit") || l.contains("Leaked instance"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Lines that report an error (Godot prints them as "ERROR: …" / "SCRIPT ERROR: …").
+fn error_lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains("ERROR:")).collect()
+}
+
+fn record_demo(renderer: &'static [&'static str], label: &'static str) {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(1200), move || {
+        let frames = FRAMES.to_string();
+        // The baseline: the same project and run without the addon, recording with Godot's
+        // own MJPEG writer, for the leak report this engine prints anyway.
+        let base = project(&godot, &format!("{label}-base"), false);
+        let base_out = base.join("base.avi");
+        let base_log = godot_run(
+            &godot,
+            &base,
+            &record_args(base_out.to_str().unwrap(), renderer, &frames),
+            true,
+        );
+
+        let dir = project(&godot, label, true);
+        let out = dir.join("movie.webm");
+        let log = godot_run(
+            &godot,
+            &dir,
+            &record_args(out.to_str().unwrap(), renderer, &frames),
+            true,
+        );
+        assert_no_loader_errors(&log);
+        assert!(
+            log.contains("MovieWriterAV1: recording 1280x720 at 60 fps"),
+            "the writer did not start"
+        );
+        assert!(
+            log.contains("MovieWriterAV1: wrote"),
+            "the writer did not finish the file"
+        );
+        let ours: Vec<_> = error_lines(&log);
+        assert!(ours.is_empty(), "error lines in the log: {ours:#?}");
+        let (leaks, base_leaks) = (leak_lines(&log), leak_lines(&base_log));
+        println!("leak lines: with addon {leaks:?}, without {base_leaks:?}");
+        assert!(
+            leaks.len() <= base_leaks.len(),
+            "the addon adds leak reports: {leaks:#?} vs {base_leaks:#?}"
+        );
+
+        let mut expected = Expected::unknown_source(1280, 720, FPS, Some(FRAMES));
+        expected.browser = true;
+        let report = check_recording(&out, &expected).unwrap_or_else(|e| panic!("{e}"));
+        println!("{report}");
+        report.assert_ok();
+        let tone = report.tone.as_ref().expect("the demo's tone is in the file");
+        assert!(
+            (tone.frequency_hz - 440.0).abs() < 3.0,
+            "tone at {} Hz",
+            tone.frequency_hz
+        );
+        // Movie Maker mixes audio per frame, so the tone can only start on a frame boundary.
+        let frame = 1.0 / f64::from(FPS);
+        assert!(
+            (tone.start_s - DEMO_TONE_START_S).abs() <= frame + 0.005,
+            "tone starts at {:.4} s, expected {DEMO_TONE_START_S} s ± one frame",
+            tone.start_s
+        );
+    });
+}
+
+#[test]
+fn records_demo_with_compatibility_renderer() {
+    record_demo(
+        &[
+            "--rendering-method",
+            "gl_compatibility",
+            "--rendering-driver",
+            "opengl3",
+        ],
+        "opengl3",
+    );
+}
+
+#[test]
+fn records_demo_with_vulkan_renderer_on_lavapipe() {
+    record_demo(
+        &["--rendering-method", "forward_plus", "--rendering-driver", "vulkan"],
+        "vulkan",
+    );
+}
+
+/// Sum of the video packets' sizes, as ffprobe reads them.
+fn video_bytes(path: &Path) -> u64 {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=size",
+        "-of",
+        "csv=p=0",
+    ])
+    .arg(path);
+    let sizes = run_text(&mut cmd, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    sizes.lines().filter_map(|l| l.trim().parse::<u64>().ok()).sum()
+}
+
+const QUERY_SCRIPT: &str = r#"extends SceneTree
+# Calls every MovieWriterAV1 query and checks keys and types.
+func _init() -> void:
+	var problems := PackedStringArray()
+	var hw = ClassDB.class_call_static("MovieWriterAV1", "is_hardware_encoding_supported")
+	if typeof(hw) != TYPE_BOOL: problems.append("is_hardware_encoding_supported is not a bool")
+	for method in ["get_encoding_capabilities", "refresh_encoding_capabilities"]:
+		var caps = ClassDB.class_call_static("MovieWriterAV1", method)
+		if typeof(caps) != TYPE_DICTIONARY: problems.append(method + " is not a Dictionary"); continue
+		if typeof(caps.get("auto_backend")) != TYPE_STRING: problems.append(method + ": auto_backend is not a String")
+		var backends = caps.get("backends")
+		if typeof(backends) != TYPE_DICTIONARY or backends.is_empty(): problems.append(method + ": no backends"); continue
+		if not backends.has(caps["auto_backend"]): problems.append(method + ": auto_backend is not a listed backend")
+		var types := {"name": TYPE_STRING, "hardware": TYPE_BOOL, "available": TYPE_BOOL, "reason": TYPE_STRING,
+			"version": TYPE_STRING, "max_width": TYPE_INT, "max_height": TYPE_INT,
+			"rate_controls": TYPE_PACKED_STRING_ARRAY, "ten_bit": TYPE_BOOL}
+		for id in backends:
+			for key in types:
+				if typeof(backends[id].get(key)) != types[key]: problems.append("%s: %s.%s has the wrong type" % [method, id, key])
+			if not backends[id]["available"] and backends[id]["reason"].is_empty(): problems.append(id + " is unavailable without a reason")
+		print("CAPABILITIES ", caps)
+	var stats = ClassDB.class_call_static("MovieWriterAV1", "get_last_recording_stats")
+	if typeof(stats) != TYPE_DICTIONARY or not stats.is_empty(): problems.append("stats before any recording are not an empty Dictionary")
+	print("QUERY_RESULT ", "PASS" if problems.is_empty() else "FAIL " + ", ".join(problems))
+	quit()
+"#;
+
+#[test]
+fn gdscript_queries_return_the_documented_keys_and_types() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(600), move || {
+        let dir = project(&godot, "queries", true);
+        fs::write(dir.join("query_test.gd"), QUERY_SCRIPT).unwrap();
+        let log = godot_run(&godot, &dir, &["--headless", "--script", "res://query_test.gd"], false);
+        assert_no_loader_errors(&log);
+        assert!(log.contains("QUERY_RESULT PASS"), "queries failed: see the log above");
+        assert!(log.contains("\"svt_av1\""), "the software backend is listed");
+    });
+}
+
+#[test]
+fn out_of_range_settings_refuse_to_record_with_the_setting_named() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(900), move || {
+        let dir = project(&godot, "settings", true);
+        let out = dir.join("refused.webm");
+        let mut checked = 0;
+        for s in movie_writer_av1_core::settings::all() {
+            use movie_writer_av1_core::settings::Kind;
+            let (value, shown) = match &s.kind {
+                Kind::Int { max, .. } => (format!("{}", max + 1), format!("{}", max + 1)),
+                Kind::Float { max, .. } => (format!("{:.1}", max + 1.0), format!("{}", max + 1.0)),
+                Kind::Choice { .. } => ("\"warp_drive\"".into(), "\"warp_drive\"".into()),
+            };
+            let (section, key) = s.name.split_once('/').unwrap();
+            fs::write(dir.join("override.cfg"), format!("[{section}]\n{key}={value}\n")).unwrap();
+            let log = godot_run(
+                &godot,
+                &dir,
+                &[
+                    "--headless",
+                    "--write-movie",
+                    out.to_str().unwrap(),
+                    "--fixed-fps",
+                    "60",
+                    "--quit-after",
+                    "3",
+                ],
+                false,
+            );
+            let expected = format!("{} = {shown} is not allowed", s.name);
+            assert!(log.contains(&expected), "no '{expected}' in the log");
+            assert!(!out.exists(), "a refused recording left a file");
+            assert!(!log.contains("panicked"));
+            checked += 1;
+        }
+        println!("{checked} settings refused out-of-range values with their names");
+    });
+}
+
+#[test]
+fn rate_control_modes_behave_as_set() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(900), move || {
+        let dir = project(&godot, "ratecontrol", true);
+        let renderer = [
+            "--rendering-method",
+            "gl_compatibility",
+            "--rendering-driver",
+            "opengl3",
+        ];
+        let mut bitrates = Vec::new();
+        for (mode, extra) in [
+            ("cbr", "movie_writer/av1/bitrate_kbps=400\n"),
+            ("cqp", "movie_writer/video_quality=1.0\n"),
+        ] {
+            fs::write(
+                dir.join("override.cfg"),
+                format!("[editor]\nmovie_writer/av1/rate_control=\"{mode}\"\n{extra}"),
+            )
+            .unwrap();
+            let out = dir.join(format!("{mode}.webm"));
+            let log = godot_run(
+                &godot,
+                &dir,
+                &record_args(out.to_str().unwrap(), &renderer, "180"),
+                true,
+            );
+            assert!(error_lines(&log).is_empty(), "errors recording {mode}");
+            let report = check_recording(&out, &Expected::unknown_source(1280, 720, FPS, Some(180))).unwrap();
+            report.assert_ok();
+            let kbps = video_bytes(&out) as f64 * 8.0 / 1000.0 / report.video_duration_s();
+            println!("{mode}: video {kbps:.0} kbit/s");
+            bitrates.push(kbps);
+        }
+        let (cbr, cqp) = (bitrates[0], bitrates[1]);
+        assert!((200.0..=600.0).contains(&cbr), "CBR at 400 kbit/s gave {cbr:.0} kbit/s");
+        assert!(
+            cqp > 3.0 * cbr,
+            "top-quality CQP ({cqp:.0} kbit/s) should far exceed 400 kbit/s CBR"
+        );
+    });
+}

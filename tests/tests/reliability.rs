@@ -1,0 +1,257 @@
+//! Reliability: whatever happens to the process, the disk or the input, what was recorded up to
+//! then stays playable and the user gets one clear message. Real processes, real signals, a real
+//! file-size limit; every file is judged by ffprobe, libdav1d and (for WebM) Chromium.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use movie_writer_av1_core::scene::TestScene;
+use movie_writer_av1_core::{PixelFormat, Recorder, RecordingConfig, RgbImage};
+use movie_writer_av1_tests::tool::run;
+use movie_writer_av1_tests::{browser, check_recording, decode, mwav1, probe, with_time_limit, Expected};
+
+const FPS: u32 = 30;
+
+fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("reliability");
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Decodes every frame with libdav1d (no error allowed) and, for WebM, plays the file to its end
+/// in Chromium. Returns the number of frames decoded.
+fn assert_playable(path: &Path) -> u64 {
+    let p = probe::ffprobe(path).unwrap_or_else(|e| panic!("{e}"));
+    let v = p
+        .video
+        .first()
+        .unwrap_or_else(|| panic!("{}: no video stream", path.display()));
+    let decoded = decode::decode_video(path, v.width, v.height, Duration::from_secs(300), |_, _| {}).unwrap();
+    assert!(
+        decoded.clean(),
+        "{}: libdav1d reported: {}",
+        path.display(),
+        decoded.errors
+    );
+    if path.extension().is_some_and(|e| e == "webm") {
+        let played = browser::play(path, Duration::from_secs(90)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            played.ended && !played.error_event,
+            "{}: Chromium playback {played:?}",
+            path.display()
+        );
+    }
+    decoded.frames
+}
+
+/// Starts a long CLI recording, waits until `after` frames are queued, then sends `signal`.
+fn interrupted_recording(name: &str, signal: i32, after: u64) -> (PathBuf, u64) {
+    let path = out_dir().join(name);
+    let _ = fs::remove_file(&path);
+    let mut child = Command::new(mwav1::binary())
+        .args([
+            "record",
+            "--size",
+            "320x180",
+            "--fps",
+            &FPS.to_string(),
+            "--frames",
+            "100000",
+            "--out",
+        ])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker = format!("progress: {after} frames queued");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let reached = lines.map_while(Result::ok).any(|l| l == marker);
+    assert!(reached, "mwav1 ended before queuing {after} frames");
+    // SAFETY: plain kill(2) on the child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the signal ended the recording");
+    (path, after)
+}
+
+fn interrupted_stays_playable(ext: &'static str, signal: i32, label: &'static str) {
+    with_time_limit(Duration::from_secs(400), move || {
+        let (path, queued) = interrupted_recording(&format!("{label}.{ext}"), signal, 6 * u64::from(FPS));
+        let frames = assert_playable(&path);
+        println!("{label}.{ext}: {queued} frames queued at the signal, {frames} decodable");
+        // Lost: the current cluster (≤ 1 s), the queue and the encoder's look-ahead.
+        assert!(
+            frames + 2 * u64::from(FPS) >= queued,
+            "only {frames} of {queued} frames survived"
+        );
+    });
+}
+
+#[test]
+fn sigkill_mid_recording_leaves_a_playable_webm() {
+    interrupted_stays_playable("webm", libc::SIGKILL, "sigkill");
+}
+
+#[test]
+fn sigkill_mid_recording_leaves_a_playable_mkv() {
+    interrupted_stays_playable("mkv", libc::SIGKILL, "sigkill");
+}
+
+#[test]
+fn ctrl_c_mid_recording_leaves_a_playable_webm() {
+    interrupted_stays_playable("webm", libc::SIGINT, "sigint");
+}
+
+#[test]
+fn ctrl_c_mid_recording_leaves_a_playable_mkv() {
+    interrupted_stays_playable("mkv", libc::SIGINT, "sigint");
+}
+
+#[test]
+fn full_disk_fails_once_with_path_and_cause_and_keeps_the_file_playable() {
+    with_time_limit(Duration::from_secs(400), || {
+        let path = out_dir().join("full_disk.webm");
+        let _ = fs::remove_file(&path);
+        // A 1 MiB file-size limit stands in for a full disk (same write failure, no mount needed).
+        // SIGXFSZ is ignored so the write fails with EFBIG instead of killing the process.
+        let script = format!(
+            "trap '' XFSZ; ulimit -f 1024; exec '{}' record --size 320x180 --fps 30 --frames 1800 --out '{}'",
+            mwav1::binary().display(),
+            path.display()
+        );
+        let done = run(Command::new("bash").args(["-c", &script]), Duration::from_secs(300)).unwrap();
+        assert!(!done.status.success());
+        let errors: Vec<&str> = done.stderr.lines().filter(|l| l.starts_with("mwav1:")).collect();
+        println!("{}", done.stderr);
+        assert_eq!(errors.len(), 1, "one error line");
+        assert!(
+            errors[0].contains(&path.display().to_string()),
+            "names the path: {}",
+            errors[0]
+        );
+        assert!(errors[0].contains("File too large"), "names the cause: {}", errors[0]);
+        assert!(fs::metadata(&path).unwrap().len() <= 1024 * 1024);
+        let frames = assert_playable(&path);
+        println!("full disk: {frames} frames kept");
+        assert!(frames > 0);
+    });
+}
+
+fn start_error(path: &Path) -> String {
+    let config = RecordingConfig::new(path, 64, 64, 30);
+    match Recorder::start(config) {
+        Ok(_) => panic!("{} was accepted", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_paths_fail_at_start_with_a_clear_error_and_leave_no_file() {
+    with_time_limit(Duration::from_secs(120), || {
+        let dir = out_dir().join("bad_paths");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("a_folder.webm")).unwrap();
+
+        let e = start_error(&dir.join("a_folder.webm"));
+        assert!(e.contains("is a folder"), "{e}");
+        let e = start_error(Path::new("/proc/mwav1-no-such-place/out.webm"));
+        assert!(e.contains("cannot write '/proc/mwav1-no-such-place'"), "{e}");
+        let e = start_error(&dir.join("movie.avi"));
+        assert!(e.contains("must end in .webm or .mkv"), "{e}");
+        assert!(!dir.join("movie.avi").exists());
+
+        // A missing folder is created, as Godot's own writers do.
+        let nested = dir.join("new/sub/folder/out.webm");
+        let mut rec = Recorder::start(RecordingConfig::new(&nested, 64, 64, 30)).unwrap();
+        let scene = TestScene::new(64, 64, 30, 3);
+        let (mut px, mut pcm) = (Vec::new(), Vec::new());
+        for i in 0..15 {
+            scene.render(i, &mut px);
+            scene.audio_block(i, &mut pcm);
+            rec.push_frame(&RgbImage::packed(64, 64, PixelFormat::Rgba8, &px).unwrap(), &pcm)
+                .unwrap();
+        }
+        rec.finish().unwrap();
+        assert_eq!(assert_playable(&nested), 15);
+    });
+}
+
+#[test]
+fn a_window_resized_mid_recording_is_letterboxed_into_the_first_size() {
+    with_time_limit(Duration::from_secs(300), || {
+        let path = out_dir().join("resized.webm");
+        let mut rec = Recorder::start(RecordingConfig::new(&path, 320, 180, FPS)).unwrap();
+        let (mut px, mut pcm) = (Vec::new(), Vec::new());
+        let sizes = [(320, 180), (400, 300), (1280, 720), (320, 180)];
+        let mut warnings = Vec::new();
+        for (i, &(w, h)) in sizes.iter().cycle().take(40).enumerate() {
+            let scene = TestScene::new(w, h, FPS, 5);
+            scene.render(i as u64, &mut px);
+            scene.audio_block(i as u64, &mut pcm);
+            rec.push_frame(&RgbImage::packed(w, h, PixelFormat::Rgba8, &px).unwrap(), &pcm)
+                .unwrap();
+            warnings.extend(rec.take_warnings());
+        }
+        warnings.extend(rec.take_warnings());
+        let stats = rec.finish().unwrap();
+        assert_eq!(stats.frames_rescaled, 20);
+        assert_eq!(warnings.len(), 1, "warned once: {warnings:?}");
+        println!("{}", warnings[0]);
+        let mut expected = Expected::unknown_source(320, 180, FPS, Some(40));
+        expected.browser = true;
+        check_recording(&path, &expected).unwrap().assert_ok();
+    });
+}
+
+#[test]
+fn encoder_failure_mid_stream_reports_the_backend_message_and_keeps_the_file() {
+    with_time_limit(Duration::from_secs(300), || {
+        let path = out_dir().join("encoder_fault.webm");
+        let mut cmd = Command::new(mwav1::binary());
+        cmd.env("MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES", "90")
+            .args(["record", "--size", "320x180", "--fps", "30", "--frames", "300", "--out"])
+            .arg(&path);
+        let done = run(&mut cmd, Duration::from_secs(200)).unwrap();
+        assert!(!done.status.success());
+        println!("{}", done.stderr);
+        assert!(done
+            .stderr
+            .contains("the SVT-AV1 (software) encoder failed: injected fault after 90 frames"));
+        let frames = assert_playable(&path);
+        assert!(
+            (60..=90).contains(&frames),
+            "{frames} frames kept of the 90 before the fault"
+        );
+    });
+}
+
+#[test]
+fn thirty_minutes_at_60_fps_keep_memory_flat_and_audio_exact() {
+    with_time_limit(Duration::from_secs(1500), || {
+        let path = out_dir().join("thirty_minutes.webm");
+        let frames: u64 = 30 * 60 * 60;
+        let mut cmd = Command::new(mwav1::binary());
+        cmd.args(["record", "--size", "96x64", "--fps", "60", "--preset", "12", "--frames"])
+            .arg(frames.to_string())
+            .arg("--out")
+            .arg(&path);
+        let done = run(&mut cmd, Duration::from_secs(1400)).unwrap();
+        let stdout = String::from_utf8_lossy(&done.stdout);
+        assert!(done.status.success(), "{stdout}{}", done.stderr);
+        let summary: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("progress:")).collect();
+        println!("{}", summary.join("\n"));
+        assert!(stdout.contains(&format!("done: {frames} frames")));
+        assert!(
+            stdout.contains(&format!("audio samples {}", frames * 48_000 / 60)),
+            "audio samples == duration × 48 kHz"
+        );
+        assert!(stdout.contains("dropped 0, duplicated 0"));
+        let report = check_recording(&path, &Expected::unknown_source(96, 64, 60, Some(frames))).unwrap();
+        println!("{report}");
+        report.assert_ok();
+    });
+}
