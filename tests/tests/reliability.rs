@@ -83,7 +83,7 @@ fn interrupted_stays_playable(ext: &'static str, signal: i32, label: &'static st
         let (path, queued) = interrupted_recording(&format!("{label}.{ext}"), signal, 6 * u64::from(FPS));
         let frames = assert_playable(&path);
         println!("{label}.{ext}: {queued} frames queued at the signal, {frames} decodable");
-        // Lost: the current cluster (≤ 1 s), the queue and the encoder's look-ahead.
+        // Lost: the current cluster (≤ 0.5 s), the queue and the encoder's look-ahead (≤ 0.5 s).
         assert!(
             frames + 2 * u64::from(FPS) >= queued,
             "only {frames} of {queued} frames survived"

@@ -69,18 +69,22 @@ fn obus(data: &[u8]) -> impl Iterator<Item = Option<Obu>> + '_ {
 /// Copies `packet` into `out` without Temporal Delimiter and Padding OBUs, which the Matroska
 /// mapping says a Block should not carry. Malformed input is passed through unchanged: the
 /// decoder, not the muxer, is the judge of a bitstream.
+///
+/// Runs once per video packet, so it copies as it walks instead of collecting the OBUs first
+/// (which allocated every frame), and starts over with the whole packet if one is malformed.
 pub fn strip_temporal_delimiters(packet: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    let all: Option<Vec<Obu>> = obus(packet).collect();
-    match all {
-        Some(list) => {
-            for obu in list {
-                if obu.kind != OBU_TEMPORAL_DELIMITER && obu.kind != OBU_PADDING {
-                    out.extend_from_slice(&packet[obu.start..obu.end]);
-                }
-            }
+    // One growth at most for a recycled buffer that held a smaller packet.
+    out.reserve(packet.len());
+    for obu in obus(packet) {
+        let Some(obu) = obu else {
+            out.clear();
+            out.extend_from_slice(packet);
+            return;
+        };
+        if obu.kind != OBU_TEMPORAL_DELIMITER && obu.kind != OBU_PADDING {
+            out.extend_from_slice(&packet[obu.start..obu.end]);
         }
-        None => out.extend_from_slice(packet),
     }
 }
 
@@ -324,6 +328,9 @@ mod tests {
         let mut out = Vec::new();
         strip_temporal_delimiters(&bad, &mut out);
         assert_eq!(out, bad);
+        let late = [0x12, 0x00, 0x32, 0x09, 0x01];
+        strip_temporal_delimiters(&late, &mut out);
+        assert_eq!(out, late, "a malformed OBU after a valid one");
         assert_eq!(find_sequence_header(&bad), None);
         assert_eq!(parse_sequence_header(&bad), None);
     }

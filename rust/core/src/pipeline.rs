@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -65,6 +65,7 @@ pub struct Recorder {
     audio: Pool<i32>,
     next_index: u64,
     queue_high_water: usize,
+    backpressure_wait: Duration,
     backend: BackendKind,
     fallback_note: Option<String>,
     path: PathBuf,
@@ -81,9 +82,18 @@ impl Recorder {
     /// starts the encode thread. On error nothing is left on disk.
     pub fn start(config: RecordingConfig) -> Result<Self> {
         config.validate()?;
-        let (encoder, fallback_note) = backend::open(&config)?;
-        let audio = AudioEncoder::new(&config.audio, config.video.fps)?;
+        // The file first: a bad path is the likeliest failure and the cheapest to find out.
         let file = create_output(&config.path)?;
+        let opened = backend::open(&config)
+            .and_then(|(encoder, note)| Ok((encoder, note, AudioEncoder::new(&config.audio, config.video.fps)?)));
+        let (encoder, fallback_note, audio) = match opened {
+            Ok(parts) => parts,
+            Err(e) => {
+                drop(file);
+                let _ = fs::remove_file(&config.path);
+                return Err(e);
+            }
+        };
         let backend = encoder.kind();
         let depth = config.max_queued_frames as usize;
         let (jobs, queue) = bounded::<Job>(depth);
@@ -108,6 +118,7 @@ impl Recorder {
             audio: audio_pool,
             next_index: 0,
             queue_high_water: 0,
+            backpressure_wait: Duration::ZERO,
             backend,
             fallback_note,
             path,
@@ -135,6 +146,12 @@ impl Recorder {
         &self.path
     }
 
+    /// Total time `push_frame` has spent blocked on a full queue, waiting for the encoder. Kept
+    /// apart so that the copy cost and the encoder's backpressure can be told apart.
+    pub fn backpressure_wait(&self) -> Duration {
+        self.backpressure_wait
+    }
+
     /// Copies one frame and its audio block and queues them. Blocks while the queue is full
     /// (backpressure); returns the encode thread's error if it has stopped.
     pub fn push_frame(&mut self, image: &RgbImage<'_>, audio: &[i32]) -> Result<()> {
@@ -159,7 +176,18 @@ impl Recorder {
         };
         let jobs = self.jobs.as_ref().expect("push_frame after finish");
         self.queue_high_water = self.queue_high_water.max(jobs.len() + 1);
-        if jobs.send(job).is_err() {
+        let sent = match jobs.try_send(job) {
+            Ok(()) => true,
+            // The encoder is behind: wait for it, and account the wait apart from the copy.
+            Err(TrySendError::Full(job)) => {
+                let waiting = Instant::now();
+                let sent = jobs.send(job).is_ok();
+                self.backpressure_wait += waiting.elapsed();
+                sent
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        };
+        if !sent {
             let e = self
                 .join()
                 .err()
@@ -307,7 +335,7 @@ impl Worker {
         let pre_skip = audio.pre_skip();
         let il = &mut self.interleaver;
         audio.push_frame(&job.audio, |p| {
-            let mut data = il.buffer();
+            let mut data = il.buffer(Track::Audio);
             data.extend_from_slice(p.data);
             il.push(audio_packet(&p, pre_skip, data));
             Ok(())
@@ -343,7 +371,7 @@ impl Worker {
                             })?;
                         self.open_mux(&seq)?;
                     }
-                    let mut data = self.interleaver.buffer();
+                    let mut data = self.interleaver.buffer(Track::Video);
                     av1::strip_temporal_delimiters(&self.packet, &mut data);
                     let fps = u64::from(self.config.video.fps);
                     self.interleaver.push(MuxPacket {
@@ -365,7 +393,7 @@ impl Worker {
         let il = &mut self.interleaver;
         let pre_skip = self.audio.pre_skip();
         self.audio.finish(|p| {
-            let mut data = il.buffer();
+            let mut data = il.buffer(Track::Audio);
             data.extend_from_slice(p.data);
             il.push(audio_packet(&p, pre_skip, data));
             Ok(())
@@ -408,7 +436,7 @@ impl Worker {
                 Track::Video => mux.write_video(p.ts_ms, p.end_ms, p.keyframe, &p.data),
                 Track::Audio => mux.write_audio(p.ts_ms, p.end_ms, &p.data, p.discard_padding_ns),
             };
-            self.interleaver.recycle(p.data);
+            self.interleaver.recycle(p.track, p.data);
             if let Err(e) = r {
                 return Err(Error::io(&self.config.path, e));
             }

@@ -73,7 +73,15 @@ impl Codec {
                 // irefresh-type=2: every keyframe interval starts a closed GOP with a real key
                 // frame (the wrapper's default is open GOP, whose intra frames players cannot seek
                 // to, so only frame 0 would be a keyframe).
-                let mut params = vec![format!("film-grain={}", v.film_grain), "irefresh-type=2".to_string()];
+                // lookahead: frames waiting inside the encoder are lost if the process dies, so
+                // its look-ahead is bounded to half a second of video (SVT-AV1's automatic value
+                // held back ~50 frames, 1.7 s at 30 fps).
+                let lookahead = (v.fps / 2).clamp(4, 32);
+                let mut params = vec![
+                    format!("film-grain={}", v.film_grain),
+                    "irefresh-type=2".to_string(),
+                    format!("lookahead={lookahead}"),
+                ];
                 if v.tile_columns_log2 > 0 {
                     params.push(format!("tile-columns={}", v.tile_columns_log2));
                 }
@@ -186,6 +194,7 @@ pub struct SoftwareEncoder {
     frames_sent: u64,
     /// Set when the encoder was flushed without a single real frame (see `flush`).
     discard_output: bool,
+    flushed: bool,
 }
 
 // SAFETY: the FFmpeg context, frame and packet are owned exclusively by this value and only
@@ -247,6 +256,7 @@ impl SoftwareEncoder {
             sequence_header,
             frames_sent: 0,
             discard_output: false,
+            flushed: false,
         })
     }
 
@@ -324,7 +334,7 @@ impl VideoEncoder for SoftwareEncoder {
         // FFmpeg 5.1's libsvtav1 blocks forever when drained or closed without ever having seen a
         // frame (a recording stopped before its first frame). One black frame, whose output is
         // thrown away, lets it end normally.
-        if self.frames_sent == 0 {
+        if self.frames_sent == 0 && !self.discard_output {
             for plane in 0..3 {
                 let fill = if plane == 0 { 16 } else { 128 };
                 self.frame.data_mut(plane).fill(fill);
@@ -332,6 +342,7 @@ impl VideoEncoder for SoftwareEncoder {
             self.submit(0)?;
             self.discard_output = true;
         }
+        self.flushed = true;
         let codec = self.codec;
         self.encoder().send_eof().map_err(|e| ff_err(codec, e))
     }
@@ -362,6 +373,11 @@ impl VideoEncoder for SoftwareEncoder {
 
 impl Drop for SoftwareEncoder {
     fn drop(&mut self) {
+        // An encoder that never saw a frame must be drained before it is closed, or closing
+        // blocks (see `flush`). Errors are moot here: the output is thrown away.
+        if self.frames_sent == 0 && !self.flushed && self.flush().is_ok() {
+            while let Ok(Received::Packet { .. }) = self.receive_packet(&mut Vec::new()) {}
+        }
         let _close = OPEN_CLOSE.lock();
         drop(self.encoder.take());
     }

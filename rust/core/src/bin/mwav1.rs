@@ -1,5 +1,9 @@
 //! `mwav1`: the core's command line. Records the built-in test scene through the very pipeline
-//! the Godot extension uses, and prints what the backends' probes found.
+//! the Godot extension uses, prints what the backends' probes found, and benchmarks the pipeline.
+
+// The benchmark's files live in mwav1/, next to this one.
+#[path = "mwav1/bench.rs"]
+mod bench;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -14,7 +18,8 @@ const USAGE: &str = "usage:
                [--quality 0..1] [--preset 0..13] [--keyint SECONDS] [--rate-control crf|cqp|vbr|cbr]
                [--bitrate KBPS] [--max-bitrate KBPS] [--backend auto|software|hardware|ID]
                [--queue N] [--seed N]
-  mwav1 probe";
+  mwav1 probe
+  mwav1 bench [--quick] [--tune]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +29,7 @@ fn main() -> ExitCode {
             probe();
             Ok(())
         }
+        Some("bench") => bench::run(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {

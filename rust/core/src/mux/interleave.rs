@@ -29,18 +29,29 @@ pub struct MuxPacket {
 pub struct Interleaver {
     video: VecDeque<MuxPacket>,
     audio: VecDeque<MuxPacket>,
-    spare: Vec<Vec<u8>>,
+    /// Emptied packet buffers, kept per track: a video packet is often a hundred times the size
+    /// of an Opus packet, so with one shared stack video kept regrowing former audio buffers.
+    spare_video: Vec<Vec<u8>>,
+    spare_audio: Vec<Vec<u8>>,
 }
 
 impl Interleaver {
-    /// An empty buffer to fill with packet data, reused from an earlier packet when possible.
-    pub fn buffer(&mut self) -> Vec<u8> {
-        self.spare.pop().unwrap_or_default()
+    /// An empty buffer to fill with a `track` packet's data, reused from an earlier packet of
+    /// that track when possible.
+    pub fn buffer(&mut self, track: Track) -> Vec<u8> {
+        self.spare(track).pop().unwrap_or_default()
     }
 
-    pub fn recycle(&mut self, mut data: Vec<u8>) {
+    pub fn recycle(&mut self, track: Track, mut data: Vec<u8>) {
         data.clear();
-        self.spare.push(data);
+        self.spare(track).push(data);
+    }
+
+    fn spare(&mut self, track: Track) -> &mut Vec<Vec<u8>> {
+        match track {
+            Track::Video => &mut self.spare_video,
+            Track::Audio => &mut self.spare_audio,
+        }
     }
 
     pub fn push(&mut self, packet: MuxPacket) {

@@ -22,7 +22,7 @@ use crate::config::Container;
 pub const VIDEO_TRACK: u64 = 1;
 pub const AUDIO_TRACK: u64 = 2;
 /// Longest a cluster may run before it is written out; bounds what a crash can lose.
-pub const CLUSTER_MAX_MS: i64 = 1000;
+pub const CLUSTER_MAX_MS: i64 = 500;
 const SEEK_HEAD_RESERVE: usize = 96;
 /// Cluster ID (4 bytes) + 8-byte size, reserved at the front of the cluster buffer so the whole
 /// cluster goes out in one write.
@@ -231,10 +231,10 @@ impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
             return Ok(());
         }
         let body = (self.cluster.len() - CLUSTER_HEAD) as u64;
-        let mut head = Vec::with_capacity(CLUSTER_HEAD);
-        ebml::put_id(&mut head, id::CLUSTER);
-        ebml::put_size_fixed(&mut head, body, 8);
-        self.cluster[..CLUSTER_HEAD].copy_from_slice(&head);
+        // Built in place rather than with the ebml helpers' Vec: this runs every second of a
+        // recording, which must not allocate. An 8-byte size vint is the value with bit 56 set.
+        self.cluster[..4].copy_from_slice(&id::CLUSTER.to_be_bytes());
+        self.cluster[4..CLUSTER_HEAD].copy_from_slice(&(body | 1 << 56).to_be_bytes());
         let written = self.out.write_all(&self.cluster).and_then(|()| self.out.flush());
         self.cluster.truncate(CLUSTER_HEAD);
         self.commit_or_rollback(written, CLUSTER_HEAD as u64 + body)
