@@ -255,3 +255,42 @@ fn thirty_minutes_at_60_fps_keep_memory_flat_and_audio_exact() {
         report.assert_ok();
     });
 }
+
+#[test]
+fn the_smallest_and_largest_frame_sizes_record_and_decode() {
+    with_time_limit(Duration::from_secs(600), || {
+        for (w, h) in [(1u32, 1u32), (8192, 4320)] {
+            let path = out_dir().join(format!("size_{w}x{h}.webm"));
+            let mut cmd = Command::new(mwav1::binary());
+            cmd.args([
+                "record",
+                "--size",
+                &format!("{w}x{h}"),
+                "--fps",
+                "30",
+                "--frames",
+                "3",
+                "--out",
+            ])
+            .arg(&path);
+            let done = run(&mut cmd, Duration::from_secs(500)).unwrap();
+            let stdout = String::from_utf8_lossy(&done.stdout);
+            assert!(done.status.success(), "{w}x{h}: {stdout}{}", done.stderr);
+            println!(
+                "{w}x{h}: {}",
+                stdout
+                    .lines()
+                    .filter(|l| l.starts_with("done") || l.starts_with("memory"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+            let p = probe::ffprobe(&path).unwrap();
+            assert_eq!(
+                p.video.first().map(|v| (v.width, v.height)),
+                Some((w, h)),
+                "coded at exactly {w}x{h}"
+            );
+            assert_eq!(assert_playable(&path), 3);
+        }
+    });
+}
