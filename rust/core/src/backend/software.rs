@@ -103,8 +103,9 @@ impl Codec {
                         }
                     }
                     RateControl::Cbr => {
+                        // No max rate: SVT-AV1 refuses one equal to the target ("Max Bitrate must
+                        // be greater than Target Bitrate"); CBR holds the rate by itself.
                         enc.set_bit_rate(bitrate);
-                        enc.set_max_bit_rate(bitrate);
                         // SVT-AV1 runs CBR only with the low-delay prediction structure.
                         params.push("rc=2".into());
                         params.push("pred-struct=1".into());

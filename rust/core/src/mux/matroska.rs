@@ -231,8 +231,8 @@ impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
             return Ok(());
         }
         let body = (self.cluster.len() - CLUSTER_HEAD) as u64;
-        // Built in place rather than with the ebml helpers' Vec: this runs every second of a
-        // recording, which must not allocate. An 8-byte size vint is the value with bit 56 set.
+        // Built in place rather than with the ebml helpers' Vec: this runs for every cluster of
+        // a recording, which must not allocate. An 8-byte size vint is the value with bit 56 set.
         self.cluster[..4].copy_from_slice(&id::CLUSTER.to_be_bytes());
         self.cluster[4..CLUSTER_HEAD].copy_from_slice(&(body | 1 << 56).to_be_bytes());
         let written = self.out.write_all(&self.cluster).and_then(|()| self.out.flush());

@@ -18,9 +18,8 @@ use super::{config, median, record, Clip, Recording, FPS};
 
 /// Runs `rounds` A/B rounds and returns our last recording, for the file figures.
 pub fn run(clip: &Clip, preset: u8, crf: u8, rounds: usize, dir: &Path) -> Result<Recording, String> {
-    let gop = (VideoConfig::default().keyframe_interval_s * FPS as f32).round() as u32;
     let ffmpeg_out = dir.join("ffmpeg.webm");
-    let mut ffmpeg = ffmpeg_command(clip, preset, crf, gop, &ffmpeg_out);
+    let mut ffmpeg = ffmpeg_command(clip, preset, crf, &[], &ffmpeg_out);
     let (mut ours_s, mut theirs_s, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut last = None;
     for _ in 0..rounds {
@@ -53,23 +52,40 @@ pub fn run(clip: &Clip, preset: u8, crf: u8, rounds: usize, dir: &Path) -> Resul
     last.ok_or_else(|| "bench: no round was run".to_string())
 }
 
-fn ffmpeg_command(clip: &Clip, preset: u8, crf: u8, gop: u32, out: &Path) -> Command {
+/// `ffmpeg` encoding `clip`'s frames from stdin as our backend would; `svt_params` are added to
+/// SVT-AV1's own parameters.
+pub fn ffmpeg_command(clip: &Clip, preset: u8, crf: u8, svt_params: &[&str], out: &Path) -> Command {
+    let gop = (VideoConfig::default().keyframe_interval_s * FPS as f32).round() as u32;
+    // What backend/software.rs passes besides preset, CRF and GOP: closed GOPs and a look-ahead
+    // bounded to half a second. Keep the two in step, or the encoders do different work.
+    let ours = [
+        "irefresh-type=2".to_string(),
+        format!("lookahead={}", (FPS / 2).clamp(4, 32)),
+    ];
+    let svt_params = ours
+        .iter()
+        .map(String::as_str)
+        .chain(svt_params.iter().copied())
+        .collect::<Vec<_>>()
+        .join(":");
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-nostats", "-loglevel", "error", "-y"])
         .args(["-f", "rawvideo", "-pix_fmt", "rgba"])
         .args(["-s", &format!("{}x{}", clip.width, clip.height)])
         .args(["-r", &FPS.to_string(), "-i", "-"])
-        // 8-bit 4:2:0 like ours (ffmpeg would otherwise pick 10-bit for RGBA input), and the
-        // closed GOPs our backend asks for, so both encoders do the same work.
+        // The same input for the encoder as ours: BT.709 limited range (swscale's default is
+        // BT.601, and on this scene SVT-AV1 then spent over twice the CPU time on a different
+        // file) in 8-bit 4:2:0 (ffmpeg would pick 10-bit for RGBA input).
+        .args(["-vf", "scale=out_color_matrix=bt709:out_range=tv"])
         .args(["-pix_fmt", "yuv420p", "-c:v", "libsvtav1"])
         .args(["-preset", &preset.to_string(), "-crf", &crf.to_string()])
-        .args(["-g", &gop.to_string(), "-svtav1-params", "irefresh-type=2"])
+        .args(["-g", &gop.to_string(), "-svtav1-params", &svt_params])
         .arg(out);
     cmd
 }
 
 /// Feeds every frame of `clip` to `cmd`'s stdin and returns the time to its exit.
-fn run_ffmpeg(cmd: &mut Command, clip: &Clip) -> Result<Duration, String> {
+pub fn run_ffmpeg(cmd: &mut Command, clip: &Clip) -> Result<Duration, String> {
     let started = Instant::now();
     let mut child = cmd
         .stdin(Stdio::piped())
