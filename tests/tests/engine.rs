@@ -368,3 +368,19 @@ fn rate_control_modes_behave_as_set() {
         );
     });
 }
+
+#[test]
+fn editor_starts_without_the_4_6_supported_extensions_error() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(600), move || {
+        let dir = project(&godot, "editor", true);
+        let log = godot_run(&godot, &dir, &["--editor", "--headless", "--quit-after", "60"], false);
+        assert_no_loader_errors(&log);
+        assert!(our_errors(&log).is_empty(), "errors of ours: {:#?}", our_errors(&log));
+        assert!(
+            !log.contains("Required virtual method"),
+            "4.6's _get_supported_extensions error is back"
+        );
+    });
+}

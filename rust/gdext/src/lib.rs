@@ -9,7 +9,7 @@ mod writer;
 
 use std::cell::RefCell;
 
-use godot::classes::MovieWriter;
+use godot::classes::{Engine, MovieWriter};
 use godot::init::{gdextension, ExtensionLibrary, InitLevel, InitStage};
 use godot::prelude::*;
 
@@ -22,22 +22,33 @@ thread_local! {
     static WRITER: RefCell<Option<Gd<MovieWriterAV1>>> = const { RefCell::new(None) };
 }
 
+fn register_writer(editor: bool) {
+    let writer = MovieWriterAV1::new_alloc();
+    if editor {
+        extensions_hint::attach(&writer);
+    }
+    MovieWriter::add_writer(&writer);
+    if editor {
+        extensions_hint::publish();
+    }
+    WRITER.with_borrow_mut(|w| *w = Some(writer));
+}
+
 #[gdextension]
 unsafe impl ExtensionLibrary for MovieWriterAV1Extension {
     fn on_stage_init(stage: InitStage) {
+        // Games look writers up right after the Scene level (for --write-movie), so they get it
+        // there. The editor only lists writers' extensions, and 4.6 asks them before script
+        // languages exist (see extensions_hint.rs), so there it comes once the main loop runs.
+        let editor = Engine::singleton().is_editor_hint();
         match stage {
-            // The engine looks writers up right after the Scene level, so register there.
             InitStage::Scene => {
                 settings::register();
-                let writer = MovieWriterAV1::new_alloc();
-                MovieWriter::add_writer(&writer);
-                WRITER.with_borrow_mut(|w| *w = Some(writer));
-            }
-            InitStage::MainLoop => WRITER.with_borrow(|w| {
-                if let Some(w) = w {
-                    extensions_hint::attach(w);
+                if !editor {
+                    register_writer(false);
                 }
-            }),
+            }
+            InitStage::MainLoop if editor => register_writer(true),
             _ => {}
         }
     }
