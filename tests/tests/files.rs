@@ -228,5 +228,7 @@ fn a_truncated_file_fails_the_checks() {
     let found = |what: &str| report.problems.iter().any(|p| p.contains(what));
     assert!(found("video packets, want 60"), "{report}");
     assert!(found("libdav1d decoded"), "{report}");
-    assert!(found("audio lasts"), "{report}");
+    // Short clusters cut audio and video at the same point, so it is the header's Duration
+    // that no longer matches what is left.
+    assert!(found("container duration"), "{report}");
 }
