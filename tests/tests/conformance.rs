@@ -183,6 +183,11 @@ fn svt_av1() {
     conformance(BackendKind::SvtAv1);
 }
 
+#[test]
+fn aom() {
+    conformance(BackendKind::Aom);
+}
+
 /// Every backend has a test above: a new `BackendKind` must get one.
 #[test]
 fn every_backend_is_covered() {
@@ -194,6 +199,7 @@ fn every_backend_is_covered() {
         "ffmpeg_vaapi",
         "vulkan",
         "svt_av1",
+        "aom",
     ];
     let ids: Vec<&str> = BackendKind::ALL.iter().map(|k| k.id()).collect();
     assert_eq!(ids, covered);
