@@ -210,6 +210,14 @@ fn records_demo_with_compatibility_renderer() {
 }
 
 #[test]
+fn records_demo_with_mobile_renderer_on_lavapipe() {
+    record_demo(
+        &["--rendering-method", "mobile", "--rendering-driver", "vulkan"],
+        "mobile",
+    );
+}
+
+#[test]
 fn records_demo_with_vulkan_renderer_on_lavapipe() {
     record_demo(
         &["--rendering-method", "forward_plus", "--rendering-driver", "vulkan"],
