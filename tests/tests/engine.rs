@@ -392,3 +392,77 @@ fn editor_starts_without_the_4_6_supported_extensions_error() {
         );
     });
 }
+
+/// Records the demo with `prefix` (a shell snippet run before exec, e.g. a file-size limit or an
+/// environment switch), returning the log and whether the engine exited successfully.
+fn record_demo_with(godot: &Path, dir: &Path, out: &Path, prefix: &str) -> (String, bool) {
+    let script = format!(
+        "{prefix} exec xvfb-run -a -s '-screen 0 1280x720x24' '{}' --path '{}' --rendering-method gl_compatibility \
+         --rendering-driver opengl3 --write-movie '{}' --fixed-fps 60 --quit-after 240",
+        godot.display(),
+        dir.display(),
+        out.display()
+    );
+    let done = run(Command::new("bash").args(["-c", &script]), RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
+    let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
+    println!("{log}");
+    (log, done.status.success())
+}
+
+/// The playable part of a failed recording: decodes cleanly and has frames.
+fn assert_partial_file_plays(out: &Path) {
+    let mut expected = Expected::unknown_source(1280, 720, FPS, None);
+    expected.browser = true;
+    let report = check_recording(out, &expected).unwrap_or_else(|e| panic!("{e}"));
+    println!("{report}");
+    let decoded = report.decoded.as_ref().expect("video decoded");
+    assert!(decoded.clean() && decoded.frames > 0, "{report}");
+    let played = report.playback.as_ref().expect("played in Chromium");
+    assert!(played.ended && !played.error_event, "{played:?}");
+}
+
+#[test]
+fn full_disk_in_the_engine_fails_once_and_the_game_quits_normally() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(900), move || {
+        let dir = project(&godot, "fulldisk", true);
+        let out = dir.join("full.webm");
+        // A 1 MiB file-size limit stands in for a full disk; SIGXFSZ is ignored so writes fail
+        // with EFBIG instead of killing the engine.
+        let (log, ok) = record_demo_with(&godot, &dir, &out, "trap '' XFSZ; ulimit -f 1024;");
+        assert!(ok, "the engine did not quit normally");
+        let ours = our_errors(&log);
+        assert_eq!(ours.len(), 1, "one error line: {ours:#?}");
+        assert!(
+            ours[0].contains(&out.display().to_string()) && ours[0].contains("File too large"),
+            "{}",
+            ours[0]
+        );
+        assert!(
+            log.contains("Done recording movie"),
+            "the engine finished its recording loop"
+        );
+        assert_partial_file_plays(&out);
+    });
+}
+
+#[test]
+fn encoder_failure_in_the_engine_is_logged_with_the_backend_message() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(900), move || {
+        let dir = project(&godot, "fault", true);
+        let out = dir.join("fault.webm");
+        let (log, ok) = record_demo_with(&godot, &dir, &out, "export MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES=90;");
+        assert!(ok, "the engine did not quit normally");
+        let ours = our_errors(&log);
+        assert_eq!(ours.len(), 1, "one error line: {ours:#?}");
+        assert!(
+            ours[0].contains("the SVT-AV1 (software) encoder failed: injected fault after 90 frames"),
+            "{}",
+            ours[0]
+        );
+        assert_partial_file_plays(&out);
+    });
+}
