@@ -75,6 +75,47 @@ pub fn ffprobe(path: &Path) -> Result<Probe> {
 }
 
 /// ffprobe prints most numbers as strings; this reads either form.
+/// One video packet as ffprobe lists it, in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet {
+    /// Timestamp in the stream's time base (Matroska: milliseconds).
+    pub pts: i64,
+    pub keyframe: bool,
+    pub size: u64,
+}
+
+/// Every packet of the first video stream.
+pub fn video_packets(path: &Path) -> Result<Vec<Packet>> {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts,flags,size",
+        "-of",
+        "csv=p=0",
+    ])
+    .arg(path);
+    let text = tool::run_text(&mut cmd, Duration::from_secs(60))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let parse = || -> Option<Packet> {
+                let mut fields = l.split(',');
+                let (pts, size, flags) = (fields.next()?, fields.next()?, fields.next()?);
+                Some(Packet {
+                    pts: pts.parse().ok()?,
+                    size: size.parse().ok()?,
+                    keyframe: flags.starts_with('K'),
+                })
+            };
+            parse().ok_or_else(|| Error(format!("cannot read ffprobe's packet line {l:?}")))
+        })
+        .collect()
+}
+
 fn number(v: &Value) -> Option<f64> {
     v.as_f64().or_else(|| v.as_str()?.parse().ok())
 }

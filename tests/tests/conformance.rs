@@ -8,7 +8,6 @@
 //! `cargo test -p movie_writer_av1_tests --test conformance -- --nocapture` to see the lines.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use movie_writer_av1_core::backend::probe;
@@ -17,7 +16,7 @@ use movie_writer_av1_core::{
     BackendKind, BackendPreference, PixelFormat, Probe, RateControl, Recorder, RecordingConfig, RecordingStats,
     RgbImage,
 };
-use movie_writer_av1_tests::tool;
+use movie_writer_av1_tests::probe as file_probe;
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected, SceneSpec};
 
 /// Two seconds with a keyframe interval of one: two GOPs, and the keyframes found are printed.
@@ -73,29 +72,8 @@ fn record(path: &Path, kind: BackendKind, rate_control: RateControl) -> movie_wr
 /// Each video packet's timestamp (in milliseconds, as Matroska stores them) and key flag, in
 /// file order, from ffprobe.
 fn video_packets(path: &Path) -> Vec<(i64, bool)> {
-    let mut cmd = Command::new("ffprobe");
-    cmd.args([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts,flags",
-        "-of",
-        "csv=p=0",
-    ])
-    .arg(path);
-    let text = tool::run_text(&mut cmd, Duration::from_secs(60)).expect("ffprobe lists the packets");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let (pts, flags) = l.split_once(',').unwrap_or_else(|| panic!("ffprobe line {l:?}"));
-            (
-                pts.parse().unwrap_or_else(|_| panic!("pts in {l:?}")),
-                flags.starts_with('K'),
-            )
-        })
-        .collect()
+    let packets = file_probe::video_packets(path).expect("ffprobe lists the packets");
+    packets.into_iter().map(|p| (p.pts, p.keyframe)).collect()
 }
 
 fn conformance(kind: BackendKind) {

@@ -12,7 +12,8 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use movie_writer_av1_tests::tool::{describe, run, run_text};
+use movie_writer_av1_tests::probe;
+use movie_writer_av1_tests::tool::{describe, run};
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
 
 const FRAMES: u64 = 120;
@@ -227,20 +228,8 @@ fn records_demo_with_vulkan_renderer_on_lavapipe() {
 
 /// Sum of the video packets' sizes, as ffprobe reads them.
 fn video_bytes(path: &Path) -> u64 {
-    let mut cmd = Command::new("ffprobe");
-    cmd.args([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=size",
-        "-of",
-        "csv=p=0",
-    ])
-    .arg(path);
-    let sizes = run_text(&mut cmd, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
-    sizes.lines().filter_map(|l| l.trim().parse::<u64>().ok()).sum()
+    let packets = probe::video_packets(path).unwrap_or_else(|e| panic!("{e}"));
+    packets.iter().map(|p| p.size).sum()
 }
 
 const QUERY_SCRIPT: &str = r#"extends SceneTree
