@@ -500,19 +500,7 @@ impl VideoEncoder for HwEncoder {
     }
 
     fn receive_packet(&mut self, out: &mut Vec<u8>) -> Result<Received> {
-        match self.encoder.receive_packet(&mut self.packet) {
-            Ok(()) => {
-                out.clear();
-                out.extend_from_slice(self.packet.data().unwrap_or_default());
-                Ok(Received::Packet {
-                    pts: self.packet.pts().unwrap_or(0).max(0) as u64,
-                    keyframe: self.packet.is_key(),
-                })
-            }
-            Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => Ok(Received::NeedMoreInput),
-            Err(ffmpeg::Error::Eof) => Ok(Received::Done),
-            Err(e) => Err(ff_err(self.kind, e)),
-        }
+        super::receive_ffmpeg_packet(&mut self.encoder, &mut self.packet, out).map_err(|e| ff_err(self.kind, e))
     }
 }
 

@@ -322,6 +322,31 @@ pub fn software_kind(config: &RecordingConfig) -> BackendKind {
     SoftwareCodec::for_size(config.video.width, config.video.height).kind()
 }
 
+/// One `avcodec_receive_packet` as our trait's [`Received`]: EAGAIN is "need more input" and
+/// EOF is "done", both normal flow; the packet's data goes into `out`. Shared by the backends
+/// that drive an FFmpeg encoder.
+fn receive_ffmpeg_packet(
+    encoder: &mut ffmpeg_next::encoder::video::Encoder,
+    packet: &mut ffmpeg_next::Packet,
+    out: &mut Vec<u8>,
+) -> std::result::Result<Received, ffmpeg_next::Error> {
+    match encoder.receive_packet(packet) {
+        Ok(()) => {
+            out.clear();
+            out.extend_from_slice(packet.data().unwrap_or_default());
+            Ok(Received::Packet {
+                pts: packet.pts().unwrap_or(0).max(0) as u64,
+                keyframe: packet.is_key(),
+            })
+        }
+        Err(ffmpeg_next::Error::Other { errno }) if errno == ffmpeg_next::util::error::EAGAIN => {
+            Ok(Received::NeedMoreInput)
+        }
+        Err(ffmpeg_next::Error::Eof) => Ok(Received::Done),
+        Err(e) => Err(e),
+    }
+}
+
 /// The smallest even size ≥ (width, height) and ≥ `min`: what 4:2:0 encoders accept.
 pub fn coded_size(width: u32, height: u32, min: u32) -> (u32, u32) {
     let even = |v: u32| (v + 1) & !1;

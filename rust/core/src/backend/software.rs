@@ -349,25 +349,14 @@ impl VideoEncoder for SoftwareEncoder {
     }
 
     fn receive_packet(&mut self, out: &mut Vec<u8>) -> Result<Received> {
+        let codec = self.codec;
+        let encoder = self.encoder.as_mut().expect("open");
         loop {
-            let codec = self.codec;
-            let encoder = self.encoder.as_mut().expect("open");
-            return match encoder.receive_packet(&mut self.packet) {
-                Ok(()) if self.discard_output => continue,
-                Ok(()) => {
-                    out.clear();
-                    out.extend_from_slice(self.packet.data().unwrap_or_default());
-                    Ok(Received::Packet {
-                        pts: self.packet.pts().unwrap_or(0).max(0) as u64,
-                        keyframe: self.packet.is_key(),
-                    })
-                }
-                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {
-                    Ok(Received::NeedMoreInput)
-                }
-                Err(ffmpeg::Error::Eof) => Ok(Received::Done),
-                Err(e) => Err(ff_err(codec, e)),
-            };
+            match super::receive_ffmpeg_packet(encoder, &mut self.packet, out) {
+                // The throw-away frame of a never-fed encoder (see `flush`).
+                Ok(Received::Packet { .. }) if self.discard_output => continue,
+                received => return received.map_err(|e| ff_err(codec, e)),
+            }
         }
     }
 }
