@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::frame::{I420Planes, RgbImage};
+use crate::frame::{I420Image, I420Planes, RgbImage, VideoFrame};
 
 const FRAC: u32 = 16;
 
@@ -93,6 +93,34 @@ pub fn rgb_to_i420(src: &RgbImage<'_>, dst: &mut I420Planes<'_>, parallel: bool)
         .enumerate()
         .for_each(convert);
     }
+}
+
+/// Fills `dst` (the encoder's coded size) from either kind of frame: RGB is converted, I420
+/// converted on the GPU is copied; both are padded by edge replication.
+pub fn fill_i420(src: &VideoFrame<'_>, dst: &mut I420Planes<'_>) {
+    match src {
+        VideoFrame::Rgb(image) => rgb_to_i420(image, dst, true),
+        VideoFrame::I420(image) => copy_i420(image, dst),
+    }
+}
+
+fn copy_i420(src: &I420Image<'_>, dst: &mut I420Planes<'_>) {
+    assert!(dst.width >= src.width && dst.height >= src.height);
+    let copy_plane =
+        |from: &[u8], from_stride: usize, w: usize, h: usize, to: &mut [u8], to_stride: usize, tw: usize, th: usize| {
+            for y in 0..th {
+                let s = &from[y.min(h - 1) * from_stride..][..w];
+                let d = &mut to[y * to_stride..][..tw];
+                d[..w].copy_from_slice(s);
+                d[w..].fill(s[w - 1]);
+            }
+        };
+    let (w, h) = (src.width as usize, src.height as usize);
+    let (tw, th) = (dst.width as usize, dst.height as usize);
+    copy_plane(src.y, src.y_stride, w, h, dst.y, dst.y_stride, tw, th);
+    let (cw, ch, tcw, tch) = (w.div_ceil(2), h.div_ceil(2), tw.div_ceil(2), th.div_ceil(2));
+    copy_plane(src.u, src.uv_stride, cw, ch, dst.u, dst.u_stride, tcw, tch);
+    copy_plane(src.v, src.uv_stride, cw, ch, dst.v, dst.v_stride, tcw, tch);
 }
 
 fn convert_row_pair(
@@ -240,6 +268,40 @@ mod tests {
                 "{w}x{h}: last pixel"
             );
         }
+    }
+
+    #[test]
+    fn i420_frames_are_copied_exactly_and_padded_by_edge_replication() {
+        let (w, h) = (6u32, 4u32);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 253) as u8).collect();
+        let img = RgbImage::packed(w, h, PixelFormat::Rgb8, &rgb).unwrap();
+        let mut exact = I420Buffer::new(w, h);
+        rgb_to_i420(&img, &mut exact.planes(), false);
+        // The same picture as contiguous I420 with wider strides, as the GPU path lays it out.
+        let (ys, cs) = (8usize, 4usize);
+        let mut data = vec![0u8; I420Image::contiguous_len(h, ys, cs)];
+        for y in 0..h as usize {
+            data[y * ys..y * ys + 6].copy_from_slice(&exact.y[y * 6..y * 6 + 6]);
+        }
+        let (u0, v0) = (ys * 4, ys * 4 + cs * 2);
+        for y in 0..2 {
+            data[u0 + y * cs..u0 + y * cs + 3].copy_from_slice(&exact.u[y * 3..y * 3 + 3]);
+            data[v0 + y * cs..v0 + y * cs + 3].copy_from_slice(&exact.v[y * 3..y * 3 + 3]);
+        }
+        let yuv = I420Image::contiguous(w, h, ys, cs, &data).unwrap();
+        let (mut a, mut b) = (I420Buffer::new(8, 6), I420Buffer::new(8, 6));
+        fill_i420(&VideoFrame::I420(yuv), &mut a.planes());
+        fill_i420(&VideoFrame::Rgb(img), &mut b.planes());
+        for y in 0..4 {
+            assert_eq!(a.y[y * 8..y * 8 + 6], b.y[y * 8..y * 8 + 6], "visible luma row {y}");
+            assert_eq!(a.y[y * 8 + 7], a.y[y * 8 + 5], "padded luma repeats the last column");
+        }
+        assert_eq!(a.y[40..48], a.y[24..32], "padded luma row repeats the last row");
+        for y in 0..2 {
+            assert_eq!(a.u[y * 4..y * 4 + 3], b.u[y * 4..y * 4 + 3], "visible U row {y}");
+            assert_eq!(a.v[y * 4..y * 4 + 3], b.v[y * 4..y * 4 + 3], "visible V row {y}");
+        }
+        assert!(I420Image::contiguous(w, h, ys, cs, &data[1..]).is_err());
     }
 
     #[test]

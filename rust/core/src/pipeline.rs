@@ -25,7 +25,7 @@ use crate::av1;
 use crate::backend::{self, BackendKind, Received, VideoEncoder};
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
-use crate::frame::{PixelFormat, RgbImage};
+use crate::frame::{PixelFormat, RgbImage, VideoFrame};
 use crate::mux::{AudioTrack, Interleaver, MatroskaWriter, MuxPacket, Track, VideoTrack};
 use crate::pool::Pool;
 use crate::scale::Letterbox;
@@ -353,7 +353,7 @@ impl Worker {
             self.stats.frames_rescaled += 1;
             self.letterbox.fit(&image)
         };
-        self.encoder.send_frame(&image, job.index)?;
+        self.encoder.send_frame(&VideoFrame::Rgb(image), job.index)?;
         self.stats.frames += 1;
         self.drain_encoder()
     }

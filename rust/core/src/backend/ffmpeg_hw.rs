@@ -17,10 +17,10 @@ use ffmpeg::{codec, color, encoder, format::Pixel, Dictionary};
 use ffmpeg_next as ffmpeg;
 
 use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
-use crate::color::{rgb_to_i420, I420Buffer};
+use crate::color::{fill_i420, I420Buffer};
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig, MAX_HEIGHT, MAX_WIDTH};
 use crate::error::{Error, Result};
-use crate::frame::{I420Planes, RgbImage};
+use crate::frame::{I420Planes, VideoFrame};
 use crate::quiet;
 
 /// How one FFmpeg hardware encoder is driven.
@@ -398,7 +398,7 @@ impl HwEncoder {
     }
 
     /// Converts `image` into `self.frame` (YUV420P directly, NV12 through the I420 scratch).
-    fn convert(&mut self, image: &RgbImage<'_>) {
+    fn convert(&mut self, image: &VideoFrame<'_>) {
         let (w, h) = (self.coded.0 as usize, self.coded.1 as usize);
         let strides = [self.frame.stride(0), self.frame.stride(1), self.frame.stride(2)];
         // SAFETY: the frame's planes are disjoint allocations of stride × rows bytes each; we
@@ -419,10 +419,10 @@ impl HwEncoder {
                     v: plane(2, h / 2),
                     v_stride: strides[2],
                 };
-                rgb_to_i420(image, &mut planes, true);
+                fill_i420(image, &mut planes);
             }
             Some(i420) => {
-                rgb_to_i420(image, &mut i420.planes(), true);
+                fill_i420(image, &mut i420.planes());
                 i420_to_nv12(i420, plane(0, h), strides[0], plane(1, h / 2), strides[1]);
             }
         }
@@ -463,7 +463,7 @@ impl VideoEncoder for HwEncoder {
         self.sequence_header.as_deref()
     }
 
-    fn send_frame(&mut self, image: &RgbImage<'_>, index: u64) -> Result<()> {
+    fn send_frame(&mut self, image: &VideoFrame<'_>, index: u64) -> Result<()> {
         let kind = self.kind;
         // The encoder may still reference the last frame's buffers (copy-on-write, as in svt.rs).
         // SAFETY: the frame pointer is valid and owned by `self.frame`.

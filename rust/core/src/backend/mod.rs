@@ -32,7 +32,7 @@ use std::fmt;
 
 use crate::config::{RateControl, RecordingConfig, VideoConfig};
 use crate::error::{Error, Result};
-use crate::frame::RgbImage;
+use crate::frame::VideoFrame;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackendKind {
@@ -175,7 +175,13 @@ pub trait VideoEncoder: Send {
     fn sequence_header(&self) -> Option<&[u8]>;
 
     /// Submits frame `index` (frames must come in order, each exactly once).
-    fn send_frame(&mut self, frame: &RgbImage<'_>, index: u64) -> Result<()>;
+    fn send_frame(&mut self, frame: &VideoFrame<'_>, index: u64) -> Result<()>;
+
+    /// Whether this encoder takes RGB(A) as is (it converts colour itself), so a caller that can
+    /// choose should hand over RGB rather than I420.
+    fn prefers_rgb(&self) -> bool {
+        false
+    }
 
     /// Signals the end of input; `receive_packet` then drains what is left and ends in `Done`.
     fn flush(&mut self) -> Result<()>;
@@ -485,8 +491,8 @@ mod tests {
         // One frame through and out: the chosen encoder works. (libsvtav1 in FFmpeg 5.1 hangs
         // when closed, or drained, without having seen a frame, so the frame is needed.)
         let pixels = vec![128; 320 * 240 * 4];
-        let frame = RgbImage::packed(320, 240, crate::frame::PixelFormat::Rgba8, &pixels).unwrap();
-        encoder.send_frame(&frame, 0).unwrap();
+        let frame = crate::frame::RgbImage::packed(320, 240, crate::frame::PixelFormat::Rgba8, &pixels).unwrap();
+        encoder.send_frame(&VideoFrame::Rgb(frame), 0).unwrap();
         encoder.flush().unwrap();
         let mut packets = 0;
         while let Received::Packet { pts, keyframe } = encoder.receive_packet(&mut Vec::new()).unwrap() {

@@ -34,7 +34,7 @@ use shiguredo_nvcodec::{
 use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
 use crate::config::{RateControl, RecordingConfig};
 use crate::error::{Error, Result};
-use crate::frame::{PixelFormat, RgbImage};
+use crate::frame::{PixelFormat, RgbImage, VideoFrame};
 
 /// The crate's worker refuses a frame ("encoder buffer is full") once `frame_interval_p + 3`
 /// = 4 frames are between submission and output. A frame's result reaches us only after the
@@ -273,7 +273,17 @@ impl VideoEncoder for NvencEncoder {
         self.sequence_header.as_deref()
     }
 
-    fn send_frame(&mut self, image: &RgbImage<'_>, index: u64) -> Result<()> {
+    fn prefers_rgb(&self) -> bool {
+        true
+    }
+
+    fn send_frame(&mut self, frame: &VideoFrame<'_>, index: u64) -> Result<()> {
+        // The session takes ABGR and converts colour on the GPU; callers ask `prefers_rgb`.
+        let VideoFrame::Rgb(image) = frame else {
+            return Err(Error::Frame(
+                "the NVENC backend takes RGBA frames (it converts colour on the GPU), not I420".into(),
+            ));
+        };
         while self.sent - self.answered >= MAX_IN_FLIGHT {
             let r = self.results.recv().map_err(|_| Error::Encoder {
                 backend: BackendKind::Nvenc,

@@ -10,10 +10,10 @@ use ffmpeg_next as ffmpeg;
 use parking_lot::Mutex;
 
 use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
-use crate::color::rgb_to_i420;
+use crate::color::fill_i420;
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig};
 use crate::error::{Error, Result};
-use crate::frame::{I420Planes, RgbImage};
+use crate::frame::{I420Planes, VideoFrame};
 use crate::quiet;
 
 /// SVT-AV1 1.4.1 changes process-wide state without synchronisation while an encoder is set up
@@ -297,7 +297,7 @@ impl VideoEncoder for SoftwareEncoder {
         self.sequence_header.as_deref()
     }
 
-    fn send_frame(&mut self, image: &RgbImage<'_>, index: u64) -> Result<()> {
+    fn send_frame(&mut self, image: &VideoFrame<'_>, index: u64) -> Result<()> {
         // The encoder may still hold a reference to the last frame's buffers; FFmpeg's rule is to
         // make the frame writable (copy-on-write) before reusing it.
         // SAFETY: the frame pointer is valid and owned by `self.frame`.
@@ -325,7 +325,7 @@ impl VideoEncoder for SoftwareEncoder {
             v,
             v_stride: strides[2],
         };
-        rgb_to_i420(image, &mut planes, true);
+        fill_i420(image, &mut planes);
         self.submit(index)?;
         self.frames_sent += 1;
         Ok(())
