@@ -37,7 +37,9 @@ impl Decoded {
 ///
 /// `width × height` is the decoder's output size, as ffprobe reports it. `-fps_mode passthrough`
 /// keeps FFmpeg from dropping or duplicating frames to fit a constant rate (Matroska timestamps
-/// are rounded to milliseconds), so frame `i` out is frame `i` of the stream.
+/// are rounded to milliseconds), so frame `i` out is frame `i` of the stream; `-enc_time_base
+/// -1` keeps the file's millisecond time base, which variable-rate (live) files need to stay
+/// monotonic.
 pub fn decode_video(
     path: &Path,
     width: u32,
@@ -64,6 +66,8 @@ pub fn decode_video(
         "0:v:0",
         "-fps_mode",
         "passthrough",
+        "-enc_time_base",
+        "-1",
         "-f",
         "rawvideo",
         "-pix_fmt",

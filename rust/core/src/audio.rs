@@ -121,6 +121,21 @@ impl AudioEncoder {
         self.drain(&mut emit)
     }
 
+    /// Takes interleaved f32 PCM at the encoder's rate as it comes (live capture, whose blocks
+    /// follow the audio device rather than the video frames) and emits every packet it completes.
+    pub fn push_samples(&mut self, samples: &[f32], mut emit: impl FnMut(AudioPacket<'_>) -> Result<()>) -> Result<()> {
+        if !samples.len().is_multiple_of(self.channels) {
+            return Err(Error::Audio(format!(
+                "{} samples are not a whole number of {}-channel frames",
+                samples.len(),
+                self.channels
+            )));
+        }
+        self.fifo.extend_from_slice(samples);
+        self.samples_in += (samples.len() / self.channels) as u64;
+        self.drain(&mut emit)
+    }
+
     /// Pads with silence until every real sample has come out of the encoder's look-ahead, and
     /// marks the padding of the last packet for trimming.
     pub fn finish(&mut self, mut emit: impl FnMut(AudioPacket<'_>) -> Result<()>) -> Result<()> {

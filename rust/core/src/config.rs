@@ -163,8 +163,6 @@ impl RecordingConfig {
     /// Checks every value against its allowed range. The first error wins; its text names the
     /// Godot project setting so a user knows which field to fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let v = &self.video;
-        let a = &self.audio;
         if self.container().is_none() {
             return Err(ConfigError::new(
                 "movie file",
@@ -172,6 +170,14 @@ impl RecordingConfig {
                 "the path must end in .webm or .mkv",
             ));
         }
+        self.validate_encoding()
+    }
+
+    /// Everything [`RecordingConfig::validate`] checks except the path: for a live recording
+    /// that only fills its replay buffer.
+    pub fn validate_encoding(&self) -> Result<(), ConfigError> {
+        let v = &self.video;
+        let a = &self.audio;
         check_range("movie width", v.width, 1, MAX_WIDTH)?;
         check_range("movie height", v.height, 1, MAX_HEIGHT)?;
         check_range("fixed fps", v.fps, 1, 1000)?;

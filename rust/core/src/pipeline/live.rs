@@ -1,0 +1,335 @@
+//! Real-time capture: the engine runs at full speed and never waits for the encoder. Frames
+//! carry their capture time (variable frame rate in the file); when the queue is full a frame is
+//! dropped and counted instead of blocking; audio arrives in whatever blocks the audio device
+//! produces, on a channel of its own; a replay ring can write the last seconds at any time.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, unbounded, Sender, TrySendError};
+use parking_lot::Mutex;
+
+use super::replay::{ReplayRing, ReplaySaved};
+use super::worker::{Control, FrameJob, Layout, Outputs, Worker};
+use super::{create_output, panic_message, RecordingStats};
+use crate::audio::AudioEncoder;
+use crate::backend::{self, BackendKind};
+use crate::config::{Container, RecordingConfig};
+use crate::error::{ConfigError, Error, Result};
+use crate::frame::VideoFrame;
+use crate::pool::Pool;
+use crate::resample::Resampler;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    /// Encoding settings; `video.fps` is the nominal rate (the frame-rate cap), which sets the
+    /// keyframe interval and the rate control's frame budget.
+    pub recording: RecordingConfig,
+    /// Write `recording.path`; `false` keeps only the replay buffer (nothing is written until
+    /// a replay is saved).
+    pub write_file: bool,
+    /// Seconds the replay buffer keeps; 0 turns it off.
+    pub replay_seconds: f64,
+    pub replay_max_bytes: u64,
+}
+
+/// Longest replay buffer: an hour is already gigabytes at high bitrates.
+pub const MAX_REPLAY_SECONDS: f64 = 3600.0;
+
+impl LiveConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.write_file {
+            self.recording.validate()?;
+        } else {
+            self.recording.validate_encoding()?;
+        }
+        if !(0.0..=MAX_REPLAY_SECONDS).contains(&self.replay_seconds) {
+            return Err(ConfigError::new(
+                "AV1Recorder.replay_seconds",
+                self.replay_seconds,
+                format!("0 (off) to {MAX_REPLAY_SECONDS}"),
+            ));
+        }
+        if !self.write_file && self.replay_seconds == 0.0 {
+            return Err(ConfigError::new(
+                "AV1Recorder.start(path)",
+                "\"\"",
+                "a .webm or .mkv path, or an empty path with replay_seconds > 0 (replay buffer only)",
+            ));
+        }
+        if self.replay_seconds > 0.0 && self.replay_max_bytes < 1 << 20 {
+            return Err(ConfigError::new(
+                "AV1Recorder.replay_max_mb",
+                self.replay_max_bytes >> 20,
+                "at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counters the engine side can show while recording.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LiveStats {
+    pub frames_queued: u64,
+    pub frames_dropped: u64,
+}
+
+pub struct LiveRecorder {
+    frames: Option<Sender<FrameJob>>,
+    control: Option<Sender<Control>>,
+    worker: Option<JoinHandle<(Result<()>, RecordingStats)>>,
+    pixels: Pool<u8>,
+    stats: LiveStats,
+    backend: BackendKind,
+    prefers_rgb: bool,
+    fallback_note: Option<String>,
+    path: Option<PathBuf>,
+    sample_rate: u32,
+    resampler: Resampler,
+    failed: Option<Error>,
+    warnings: Arc<Mutex<Vec<String>>>,
+    replays: Arc<Mutex<Vec<ReplaySaved>>>,
+}
+
+impl LiveRecorder {
+    /// Validates, opens the encoder (and the file, when there is one) and starts the encode
+    /// thread. On error nothing is left on disk.
+    pub fn start(config: LiveConfig) -> Result<Self> {
+        config.validate()?;
+        let rec = &config.recording;
+        let file = match config.write_file {
+            true => Some(create_output(&rec.path)?),
+            false => None,
+        };
+        let cleanup = |file: Option<File>| {
+            if file.is_some() {
+                let _ = std::fs::remove_file(&rec.path);
+            }
+        };
+        let opened =
+            backend::open(rec).and_then(|(e, note)| Ok((e, note, AudioEncoder::new(&rec.audio, rec.video.fps)?)));
+        let (encoder, fallback_note, audio) = match opened {
+            Ok(parts) => parts,
+            Err(e) => {
+                cleanup(file);
+                return Err(e);
+            }
+        };
+        let (backend, prefers_rgb) = (encoder.kind(), encoder.prefers_rgb());
+        let depth = rec.max_queued_frames as usize;
+        let (frames, frame_queue) = bounded::<FrameJob>(depth);
+        // Audio and replay requests are small and must never be dropped.
+        let (control, control_queue) = unbounded::<Control>();
+        let pixels = Pool::new(depth + 2);
+        let pools = (pixels.clone(), Pool::new(1));
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let replays = Arc::new(Mutex::new(Vec::new()));
+        let outputs = Outputs {
+            file,
+            replay: (config.replay_seconds > 0.0)
+                .then(|| ReplayRing::new(config.replay_seconds, config.replay_max_bytes)),
+            replay_saved: replays.clone(),
+        };
+        let path = config.write_file.then(|| rec.path.clone());
+        let sample_rate = rec.audio.sample_rate;
+        let channels = rec.audio.channels as usize;
+        let worker_warnings = warnings.clone();
+        let recording = config.recording;
+        let worker = std::thread::Builder::new()
+            .name("movie_writer_av1 live encode".into())
+            .spawn(move || {
+                let mut w = Worker::new(recording, encoder, audio, outputs, worker_warnings);
+                let result = w.run(frame_queue, Some(control_queue), pools);
+                (result, w.stats.clone())
+            })
+            .map_err(|e| Error::Thread(e.to_string()))?;
+        Ok(Self {
+            frames: Some(frames),
+            control: Some(control),
+            worker: Some(worker),
+            pixels,
+            stats: LiveStats::default(),
+            backend,
+            prefers_rgb,
+            fallback_note,
+            path,
+            sample_rate,
+            resampler: Resampler::new(sample_rate, channels),
+            failed: None,
+            warnings,
+            replays,
+        })
+    }
+
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+
+    /// The encoder converts colour itself (NVENC): hand it RGBA rather than I420.
+    pub fn prefers_rgb(&self) -> bool {
+        self.prefers_rgb
+    }
+
+    pub fn fallback_note(&self) -> Option<&str> {
+        self.fallback_note.as_deref()
+    }
+
+    /// The main file; `None` for a replay-buffer-only recording.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn stats(&self) -> LiveStats {
+        self.stats
+    }
+
+    /// Counts a frame the engine side could not capture (its GPU read-back was still busy).
+    pub fn count_dropped(&mut self) {
+        self.stats.frames_dropped += 1;
+    }
+
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock())
+    }
+
+    /// Replays written since the last call (each `save_replay` reports exactly once).
+    pub fn take_replays_saved(&self) -> Vec<ReplaySaved> {
+        std::mem::take(&mut *self.replays.lock())
+    }
+
+    /// Queues a frame captured `at` after the recording started. Never blocks: returns
+    /// `Ok(false)` when the encoder is behind and the frame was dropped (and counted).
+    pub fn push_frame(&mut self, frame: &VideoFrame<'_>, at: Duration) -> Result<bool> {
+        self.check()?;
+        let mut pixels = self.pixels.take();
+        let (width, height) = frame.size();
+        let layout = match frame {
+            VideoFrame::Rgb(image) => {
+                for y in 0..image.height {
+                    pixels.extend_from_slice(image.row(y));
+                }
+                Layout::Rgb(image.format)
+            }
+            VideoFrame::I420(image) => {
+                pixels.extend_from_slice(image.y);
+                pixels.extend_from_slice(image.u);
+                pixels.extend_from_slice(image.v);
+                Layout::I420 {
+                    y_stride: image.y_stride,
+                    uv_stride: image.uv_stride,
+                }
+            }
+        };
+        let job = FrameJob {
+            index: self.stats.frames_queued,
+            ts_us: Some(at.as_micros() as i64),
+            width,
+            height,
+            layout,
+            pixels,
+            audio: Vec::new(),
+        };
+        let frames = self.frames.as_ref().expect("push after finish");
+        match frames.try_send(job) {
+            Ok(()) => {
+                self.stats.frames_queued += 1;
+                Ok(true)
+            }
+            Err(TrySendError::Full(job)) => {
+                self.pixels.give(job.pixels);
+                self.stats.frames_dropped += 1;
+                Ok(false)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(self.stopped()),
+        }
+    }
+
+    /// Queues interleaved PCM captured from the engine at `rate` Hz (resampled to the
+    /// recording's rate here, on the caller's thread: it is a few hundred samples a frame).
+    pub fn push_audio(&mut self, samples: &[f32], rate: u32) -> Result<()> {
+        self.check()?;
+        let mut block = Vec::with_capacity(samples.len() * self.sample_rate as usize / rate.max(1) as usize + 64);
+        self.resampler.process(samples, rate, &mut block)?;
+        if block.is_empty() {
+            return Ok(());
+        }
+        self.send(Control::Audio(block))
+    }
+
+    /// Asks the encode thread to write the last `seconds` of the replay buffer to `path`; the
+    /// outcome comes back through [`LiveRecorder::take_replays_saved`].
+    pub fn save_replay(&mut self, path: PathBuf, seconds: f64) -> Result<()> {
+        self.check()?;
+        if Container::from_path(&path).is_none() {
+            return Err(ConfigError::new("save_replay(path)", path.display(), "a path ending in .webm or .mkv").into());
+        }
+        if !(seconds > 0.0 && seconds <= MAX_REPLAY_SECONDS) {
+            return Err(ConfigError::new(
+                "save_replay(seconds)",
+                seconds,
+                format!("more than 0, up to {MAX_REPLAY_SECONDS}"),
+            )
+            .into());
+        }
+        self.send(Control::SaveReplay { path, seconds })
+    }
+
+    /// Stops: encodes what is queued, finalizes the file and waits for replays being written.
+    /// Also returns the replays that finished since the last [`LiveRecorder::take_replays_saved`].
+    pub fn finish(mut self) -> (Result<RecordingStats>, Vec<ReplaySaved>) {
+        let result = match self.failed.take() {
+            Some(e) => Err(e),
+            None => self.join(),
+        };
+        (result, self.take_replays_saved())
+    }
+
+    fn send(&mut self, msg: Control) -> Result<()> {
+        let control = self.control.as_ref().expect("send after finish");
+        if control.send(msg).is_err() {
+            return Err(self.stopped());
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(e) => Err(Error::Thread(format!("the recording already failed: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The encode thread has ended early: collect its error.
+    fn stopped(&mut self) -> Error {
+        let e = self
+            .join()
+            .err()
+            .unwrap_or_else(|| Error::Thread("the encode thread exited".into()));
+        self.failed = Some(Error::Thread(e.to_string()));
+        e
+    }
+
+    fn join(&mut self) -> Result<RecordingStats> {
+        self.frames = None;
+        self.control = None;
+        let Some(worker) = self.worker.take() else {
+            return Err(Error::Thread("the recording was already finished".into()));
+        };
+        let (result, mut stats) = worker.join().map_err(|p| Error::Thread(panic_message(&p)))?;
+        stats.frames_dropped = self.stats.frames_dropped;
+        result.map(|()| stats)
+    }
+}
+
+impl Drop for LiveRecorder {
+    /// Dropped without `finish` (the node freed mid-recording): the file is still finalized.
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.join();
+        }
+    }
+}

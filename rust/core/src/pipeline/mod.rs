@@ -1,0 +1,259 @@
+//! The recording pipeline: the engine thread copies each frame and audio block into pooled
+//! buffers and queues them; one encode thread converts colour, encodes video and audio,
+//! interleaves and muxes.
+//!
+//! ```text
+//! engine thread ──push_frame──▶ bounded queue ──▶ encode thread: RGB→YUV ▶ AV1 encoder ─┐
+//!   (copy only; blocks when      (max_queued_frames)               PCM ▶ Opus ──────────┴▶ interleave ▶ Matroska file
+//!    the queue is full)
+//! ```
+//!
+//! An error on the encode thread ends it after finalizing what was written (so the file stays
+//! playable); the engine thread sees that error on its next `push_frame` or in `finish`.
+//!
+//! [`LiveRecorder`] drives the same encode thread for real-time capture: frames carry their
+//! capture time, a full queue drops the frame instead of blocking, audio comes on its own
+//! channel, and a replay ring keeps the last seconds of packets for `save_replay`.
+
+mod live;
+mod replay;
+mod worker;
+
+pub use live::{LiveConfig, LiveRecorder, LiveStats};
+pub use replay::ReplaySaved;
+pub use worker::FAULT_ENV;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Sender, TrySendError};
+use parking_lot::Mutex;
+
+use crate::audio::AudioEncoder;
+use crate::backend::{self, BackendKind};
+use crate::config::RecordingConfig;
+use crate::error::{Error, Result};
+use crate::frame::RgbImage;
+use crate::pool::Pool;
+use worker::{FrameJob, Layout, Outputs, Worker};
+
+/// Figures about a finished (or failed) recording.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordingStats {
+    pub backend: Option<BackendKind>,
+    pub frames: u64,
+    pub duration_s: f64,
+    pub bytes: u64,
+    pub average_bitrate_kbps: f64,
+    /// Frames per second of encode-thread time (conversion + encode + mux).
+    pub encode_fps: f64,
+    /// Always 0 for Movie Maker: every frame handed over is encoded exactly once.
+    pub frames_dropped: u64,
+    pub frames_duplicated: u64,
+    pub queue_high_water: usize,
+    pub audio_samples: u64,
+    /// Frames whose size differed from the first frame's and were letterboxed.
+    pub frames_rescaled: u64,
+    /// Live capture: samples of silence put in where the engine's audio fell behind the video.
+    pub audio_silence_inserted: u64,
+}
+
+pub struct Recorder {
+    jobs: Option<Sender<FrameJob>>,
+    worker: Option<JoinHandle<(Result<()>, RecordingStats)>>,
+    pixels: Pool<u8>,
+    audio: Pool<i32>,
+    next_index: u64,
+    queue_high_water: usize,
+    backpressure_wait: Duration,
+    backend: BackendKind,
+    fallback_note: Option<String>,
+    path: PathBuf,
+    failed: Option<Error>,
+    warnings: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    /// Validates the config, opens the encoder and the output file, writes the file header and
+    /// starts the encode thread. On error nothing is left on disk.
+    pub fn start(config: RecordingConfig) -> Result<Self> {
+        config.validate()?;
+        // The file first: a bad path is the likeliest failure and the cheapest to find out.
+        let file = create_output(&config.path)?;
+        let opened = backend::open(&config)
+            .and_then(|(encoder, note)| Ok((encoder, note, AudioEncoder::new(&config.audio, config.video.fps)?)));
+        let (encoder, fallback_note, audio) = match opened {
+            Ok(parts) => parts,
+            Err(e) => {
+                drop(file);
+                let _ = fs::remove_file(&config.path);
+                return Err(e);
+            }
+        };
+        let backend = encoder.kind();
+        let depth = config.max_queued_frames as usize;
+        let (jobs, queue) = bounded::<FrameJob>(depth);
+        let pixels = Pool::new(depth + 2);
+        let audio_pool = Pool::new(depth + 2);
+        let worker_pools = (pixels.clone(), audio_pool.clone());
+        let path = config.path.clone();
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let worker_warnings = warnings.clone();
+        let worker = std::thread::Builder::new()
+            .name("movie_writer_av1 encode".into())
+            .spawn(move || {
+                let outputs = Outputs {
+                    file: Some(file),
+                    replay: None,
+                    replay_saved: Arc::default(),
+                };
+                let mut w = Worker::new(config, encoder, audio, outputs, worker_warnings);
+                let result = w.run(queue, None, worker_pools);
+                (result, w.stats)
+            })
+            .map_err(|e| Error::Thread(e.to_string()))?;
+        Ok(Self {
+            jobs: Some(jobs),
+            worker: Some(worker),
+            pixels,
+            audio: audio_pool,
+            next_index: 0,
+            queue_high_water: 0,
+            backpressure_wait: Duration::ZERO,
+            backend,
+            fallback_note,
+            path,
+            failed: None,
+            warnings,
+        })
+    }
+
+    /// Warnings from the encode thread since the last call, for the caller to log on its own
+    /// thread (each situation is reported once per recording).
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock())
+    }
+
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+
+    /// Set when `auto` fell back to software: why no hardware backend was used.
+    pub fn fallback_note(&self) -> Option<&str> {
+        self.fallback_note.as_deref()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Total time `push_frame` has spent blocked on a full queue, waiting for the encoder. Kept
+    /// apart so that the copy cost and the encoder's backpressure can be told apart.
+    pub fn backpressure_wait(&self) -> Duration {
+        self.backpressure_wait
+    }
+
+    /// Copies one frame and its audio block and queues them. Blocks while the queue is full
+    /// (backpressure); returns the encode thread's error if it has stopped.
+    pub fn push_frame(&mut self, image: &RgbImage<'_>, audio: &[i32]) -> Result<()> {
+        if let Some(e) = &self.failed {
+            return Err(Error::Thread(format!("the recording already failed: {e}")));
+        }
+        let mut pixels = self.pixels.take();
+        let row = image.width as usize * image.format.bytes_per_pixel();
+        pixels.reserve(row * image.height as usize);
+        for y in 0..image.height {
+            pixels.extend_from_slice(image.row(y));
+        }
+        let mut block = self.audio.take();
+        block.extend_from_slice(audio);
+        let job = FrameJob {
+            index: self.next_index,
+            ts_us: None,
+            width: image.width,
+            height: image.height,
+            layout: Layout::Rgb(image.format),
+            pixels,
+            audio: block,
+        };
+        let jobs = self.jobs.as_ref().expect("push_frame after finish");
+        self.queue_high_water = self.queue_high_water.max(jobs.len() + 1);
+        let sent = match jobs.try_send(job) {
+            Ok(()) => true,
+            // The encoder is behind: wait for it, and account the wait apart from the copy.
+            Err(TrySendError::Full(job)) => {
+                let waiting = Instant::now();
+                let sent = jobs.send(job).is_ok();
+                self.backpressure_wait += waiting.elapsed();
+                sent
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        };
+        if !sent {
+            let e = self
+                .join()
+                .err()
+                .unwrap_or_else(|| Error::Thread("the encode thread exited".into()));
+            let msg = e.to_string();
+            self.failed = Some(Error::Thread(msg));
+            return Err(e);
+        }
+        self.next_index += 1;
+        Ok(())
+    }
+
+    /// Drains the queue, flushes the encoders and finalizes the file.
+    pub fn finish(mut self) -> Result<RecordingStats> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<RecordingStats> {
+        self.jobs = None;
+        let Some(worker) = self.worker.take() else {
+            return Err(Error::Thread("the recording was already finished".into()));
+        };
+        let (result, mut stats) = worker.join().map_err(|p| Error::Thread(panic_message(&p)))?;
+        stats.queue_high_water = self.queue_high_water;
+        result.map(|()| stats)
+    }
+}
+
+impl Drop for Recorder {
+    /// A recorder dropped without `finish` (engine shutting down, error paths) still finalizes
+    /// its file so what was recorded stays playable.
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// Creates the output file, making missing parent folders as Godot's own writers do.
+fn create_output(path: &Path) -> Result<File> {
+    if path.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "the path is a folder; give a file name ending in .webm or .mkv",
+            ),
+        ));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    File::create(path).map_err(|e| Error::io(path, e))
+}

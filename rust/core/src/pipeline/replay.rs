@@ -1,0 +1,265 @@
+//! The replay buffer: the last seconds of encoded packets (video and audio, in file order),
+//! always starting at a keyframe, bounded by time and bytes. `save` writes the last N seconds
+//! to a file of their own on a short-lived thread, so the recording never waits for the disk.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+
+use crate::config::Container;
+use crate::mux::{AudioTrack, MatroskaWriter, MuxPacket, Track, VideoTrack};
+
+/// The outcome of one `save_replay`, picked up by the engine thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySaved {
+    pub path: PathBuf,
+    /// Seconds of video written, or why nothing was.
+    pub result: Result<f64, String>,
+}
+
+#[derive(Clone)]
+struct Stored {
+    track: Track,
+    ts_ms: i64,
+    end_ms: f64,
+    keyframe: bool,
+    data: Vec<u8>,
+}
+
+pub(crate) struct ReplayRing {
+    packets: VecDeque<Stored>,
+    /// Sequence numbers (counted over every packet ever pushed) of the video keyframes held.
+    keys: VecDeque<u64>,
+    /// Sequence number of `packets[0]`.
+    first_seq: u64,
+    keep_ms: i64,
+    max_bytes: usize,
+    bytes: usize,
+    spare: Vec<Vec<u8>>,
+}
+
+impl ReplayRing {
+    /// Keeps at least `seconds` (when that much was recorded) and at most `max_bytes`, whole
+    /// keyframe intervals at a time; the newest interval is kept even when it alone is larger.
+    pub fn new(seconds: f64, max_bytes: u64) -> Self {
+        Self {
+            packets: VecDeque::new(),
+            keys: VecDeque::new(),
+            first_seq: 0,
+            keep_ms: (seconds * 1000.0).round() as i64,
+            max_bytes: max_bytes as usize,
+            bytes: 0,
+            spare: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, p: &MuxPacket) {
+        let mut data = self.spare.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(&p.data);
+        if p.track == Track::Video && p.keyframe {
+            self.keys.push_back(self.first_seq + self.packets.len() as u64);
+        }
+        self.bytes += data.len();
+        self.packets.push_back(Stored {
+            track: p.track,
+            ts_ms: p.ts_ms,
+            end_ms: p.end_ms,
+            keyframe: p.keyframe,
+            data,
+        });
+        self.trim();
+    }
+
+    /// Drops the oldest keyframe interval while the rest still covers `keep_ms`, or while over
+    /// the byte budget; packets from before the first keyframe are never needed.
+    fn trim(&mut self) {
+        let Some(newest) = self.packets.back().map(|p| p.ts_ms) else {
+            return;
+        };
+        loop {
+            let cut = match (self.keys.front(), self.keys.get(1)) {
+                (Some(&first), _) if first > self.first_seq => first,
+                (_, Some(&second)) => {
+                    let second_ts = self.packets[(second - self.first_seq) as usize].ts_ms;
+                    if newest - second_ts >= self.keep_ms || self.bytes > self.max_bytes {
+                        self.keys.pop_front();
+                        second
+                    } else {
+                        return;
+                    }
+                }
+                _ => return,
+            };
+            for _ in self.first_seq..cut {
+                let p = self.packets.pop_front().expect("cut is inside the ring");
+                self.bytes -= p.data.len();
+                self.spare.push(p.data);
+            }
+            self.first_seq = cut;
+            // A few spare buffers are enough to avoid allocating per packet.
+            self.spare.truncate(64);
+        }
+    }
+
+    /// The packets from the newest keyframe that is at least `seconds` before the newest packet
+    /// (or the oldest keyframe, if less was recorded).
+    fn last(&self, seconds: f64) -> Vec<Stored> {
+        let Some(newest) = self.packets.back().map(|p| p.ts_ms) else {
+            return Vec::new();
+        };
+        let target = newest - (seconds * 1000.0).round() as i64;
+        let index = |seq: u64| (seq - self.first_seq) as usize;
+        let start = self
+            .keys
+            .iter()
+            .rev()
+            .map(|&k| index(k))
+            .find(|&i| self.packets[i].ts_ms <= target)
+            .or_else(|| self.keys.front().map(|&k| index(k)));
+        start.map_or_else(Vec::new, |i| self.packets.range(i..).cloned().collect())
+    }
+
+    /// Writes the last `seconds` to `path` on a thread of its own, which reports to `done`.
+    pub fn save(
+        &self,
+        path: PathBuf,
+        seconds: f64,
+        container: Option<Container>,
+        tracks: (VideoTrack, AudioTrack),
+        done: Arc<Mutex<Vec<ReplaySaved>>>,
+    ) -> Option<JoinHandle<()>> {
+        let packets = self.last(seconds);
+        let spawned = std::thread::Builder::new()
+            .name("movie_writer_av1 replay".into())
+            .spawn({
+                let (path, done) = (path.clone(), done.clone());
+                move || {
+                    let result = write(&path, container, &tracks, &packets);
+                    done.lock().push(ReplaySaved { path, result });
+                }
+            });
+        match spawned {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                done.lock().push(ReplaySaved {
+                    path,
+                    result: Err(format!("could not start the replay writer thread: {e}")),
+                });
+                None
+            }
+        }
+    }
+}
+
+fn write(
+    path: &std::path::Path,
+    container: Option<Container>,
+    (video, audio): &(VideoTrack, AudioTrack),
+    packets: &[Stored],
+) -> Result<f64, String> {
+    let container = container.ok_or("the replay path must end in .webm or .mkv")?;
+    let Some(first) = packets.first() else {
+        return Err("nothing has been encoded yet".into());
+    };
+    let file = super::create_output(path).map_err(|e| e.to_string())?;
+    let io = |e: std::io::Error| format!("cannot write '{}': {e}", path.display());
+    let mut mux = MatroskaWriter::new(file, container, video, Some(audio)).map_err(io)?;
+    // The file starts at its first keyframe: every timestamp moves back by that much.
+    let base = first.ts_ms;
+    let mut video_end = 0.0f64;
+    for p in packets {
+        let (ts, end) = ((p.ts_ms - base).max(0), p.end_ms - base as f64);
+        match p.track {
+            Track::Video => {
+                video_end = video_end.max(end);
+                mux.write_video(ts, end, p.keyframe, &p.data)
+            }
+            Track::Audio => mux.write_audio(ts, end, &p.data, None),
+        }
+        .map_err(io)?;
+    }
+    let (_, finished) = mux.finish();
+    finished.map_err(io)?;
+    Ok(video_end / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(track: Track, ts_ms: i64, keyframe: bool, bytes: usize) -> MuxPacket {
+        MuxPacket {
+            track,
+            ts_ms,
+            end_ms: ts_ms as f64 + 10.0,
+            keyframe,
+            data: vec![0; bytes],
+            discard_padding_ns: None,
+        }
+    }
+
+    /// Seconds of video held (from the first keyframe to the newest packet).
+    fn held_seconds(ring: &ReplayRing) -> f64 {
+        match (ring.keys.front(), ring.packets.back()) {
+            (Some(&k), Some(last)) => (last.end_ms - ring.packets[(k - ring.first_seq) as usize].ts_ms as f64) / 1000.0,
+            _ => 0.0,
+        }
+    }
+
+    /// 10 ms video frames with a keyframe every second, 20 ms audio packets.
+    fn fill(ring: &mut ReplayRing, seconds: i64) {
+        for ms in (0..seconds * 1000).step_by(10) {
+            ring.push(&packet(Track::Video, ms, ms % 1000 == 0, 100));
+            if ms % 20 == 0 {
+                ring.push(&packet(Track::Audio, ms, true, 10));
+            }
+        }
+    }
+
+    #[test]
+    fn keeps_at_least_the_asked_seconds_from_a_keyframe() {
+        let mut ring = ReplayRing::new(3.0, u64::MAX);
+        fill(&mut ring, 10);
+        let first = &ring.packets[0];
+        assert!(first.track == Track::Video && first.keyframe, "starts at a keyframe");
+        let held = held_seconds(&ring);
+        assert!(
+            (3.0..=4.0).contains(&held),
+            "held {held} s for a 3 s ring with 1 s keyframe intervals"
+        );
+        let last2 = ring.last(2.0);
+        assert_eq!(
+            last2[0].ts_ms, 7000,
+            "the newest keyframe at least 2 s before the end (9.99 s)"
+        );
+        assert!(last2[0].keyframe);
+        let all = ring.last(60.0);
+        assert_eq!(
+            all[0].ts_ms, ring.packets[0].ts_ms,
+            "asking for more than held gives all"
+        );
+    }
+
+    #[test]
+    fn byte_budget_drops_whole_intervals_but_keeps_the_newest() {
+        let mut ring = ReplayRing::new(60.0, 25_000);
+        fill(&mut ring, 10);
+        assert!(ring.bytes <= 25_000 || ring.keys.len() == 1);
+        assert!(ring.packets[0].keyframe);
+        let mut tiny = ReplayRing::new(60.0, 1);
+        fill(&mut tiny, 3);
+        assert_eq!(tiny.keys.len(), 1, "the newest interval stays even over budget");
+        assert_eq!(tiny.packets[0].ts_ms, 2000);
+    }
+
+    #[test]
+    fn an_empty_ring_saves_nothing_and_says_why() {
+        let ring = ReplayRing::new(10.0, u64::MAX);
+        assert!(ring.last(5.0).is_empty());
+        assert_eq!(held_seconds(&ring), 0.0);
+    }
+}

@@ -1,0 +1,493 @@
+//! The encode thread shared by Movie Maker recordings ([`super::Recorder`]) and live capture
+//! ([`super::LiveRecorder`]): colour conversion (or an I420 copy), AV1 and Opus encoding,
+//! interleaving, the Matroska file and, for live capture, the replay ring.
+
+use std::fs::{self, File};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+use parking_lot::Mutex;
+
+use super::replay::{ReplayRing, ReplaySaved};
+use super::RecordingStats;
+use crate::audio::{AudioEncoder, AudioPacket, PACKET_SAMPLES};
+use crate::av1;
+use crate::backend::{Received, VideoEncoder};
+use crate::config::RecordingConfig;
+use crate::error::{Error, Result};
+use crate::frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
+use crate::mux::{AudioTrack, Interleaver, MatroskaWriter, MuxPacket, Track, VideoTrack};
+use crate::pool::Pool;
+use crate::scale::Letterbox;
+
+/// Test-only fault injection: fail the encoder after this many frames.
+#[doc(hidden)]
+pub const FAULT_ENV: &str = "MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES";
+
+/// How a queued frame's bytes are laid out.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Layout {
+    Rgb(PixelFormat),
+    /// Contiguous I420 planes (see [`I420Image::contiguous`]).
+    I420 {
+        y_stride: usize,
+        uv_stride: usize,
+    },
+}
+
+pub(super) struct FrameJob {
+    pub index: u64,
+    /// Capture time in µs since the recording started (live capture); `None` = frame `index`
+    /// of a fixed frame rate (Movie Maker).
+    pub ts_us: Option<i64>,
+    pub width: u32,
+    pub height: u32,
+    pub layout: Layout,
+    pub pixels: Vec<u8>,
+    /// Movie Maker: this frame's interleaved int32 PCM block.
+    pub audio: Vec<i32>,
+}
+
+/// Live capture's other messages, on a channel apart from the frames so they are never dropped.
+pub(super) enum Control {
+    /// Interleaved f32 PCM, already at the recording's sample rate.
+    Audio(Vec<f32>),
+    SaveReplay {
+        path: PathBuf,
+        seconds: f64,
+    },
+}
+
+struct PendingReplay {
+    path: PathBuf,
+    seconds: f64,
+    /// Capture time of the newest frame when it was asked for; `None`: no frame yet.
+    until_ms: Option<i64>,
+}
+
+/// Where the encoded packets go.
+pub(super) struct Outputs {
+    /// `None` for a replay-buffer-only live recording.
+    pub file: Option<File>,
+    pub replay: Option<ReplayRing>,
+    pub replay_saved: Arc<Mutex<Vec<ReplaySaved>>>,
+}
+
+pub(super) struct Worker {
+    config: RecordingConfig,
+    encoder: Box<dyn VideoEncoder>,
+    audio: AudioEncoder,
+    file: Option<File>,
+    tracks: Option<(VideoTrack, AudioTrack)>,
+    mux: Option<MatroskaWriter<File>>,
+    replay: Option<ReplayRing>,
+    replay_saved: Arc<Mutex<Vec<ReplaySaved>>>,
+    pending_replays: Vec<PendingReplay>,
+    /// Time of the newest video packet in the replay ring.
+    ring_video_ms: Option<i64>,
+    /// Replays being written; the recording's end waits for them.
+    replay_writers: Vec<std::thread::JoinHandle<()>>,
+    /// Live capture: (frame index, capture time in µs) of frames sent and not yet out.
+    timestamps: std::collections::VecDeque<(u64, i64)>,
+    interleaver: Interleaver,
+    letterbox: Letterbox,
+    packet: Vec<u8>,
+    pub stats: RecordingStats,
+    busy: Duration,
+    last_ts_ms: Option<i64>,
+    fail_after: Option<u64>,
+    warnings: Arc<Mutex<Vec<String>>>,
+}
+
+/// Live audio further behind the video than this is padded with silence (no audio device, or
+/// the capture buffer overflowed during a hitch), so the interleaver never holds video back.
+const MAX_AUDIO_LAG_US: i64 = 500_000;
+
+impl Worker {
+    pub fn new(
+        config: RecordingConfig,
+        encoder: Box<dyn VideoEncoder>,
+        audio: AudioEncoder,
+        outputs: Outputs,
+        warnings: Arc<Mutex<Vec<String>>>,
+    ) -> Self {
+        let fail_after = std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok());
+        let stats = RecordingStats {
+            backend: Some(encoder.kind()),
+            ..RecordingStats::default()
+        };
+        Self {
+            letterbox: Letterbox::new(config.video.width, config.video.height),
+            config,
+            encoder,
+            audio,
+            file: outputs.file,
+            tracks: None,
+            mux: None,
+            replay: outputs.replay,
+            replay_saved: outputs.replay_saved,
+            pending_replays: Vec::new(),
+            ring_video_ms: None,
+            replay_writers: Vec::new(),
+            timestamps: Default::default(),
+            interleaver: Interleaver::default(),
+            packet: Vec::new(),
+            stats,
+            busy: Duration::ZERO,
+            last_ts_ms: None,
+            fail_after,
+            warnings,
+        }
+    }
+
+    /// Encodes until both channels are closed (`control` is `None` for Movie Maker), then
+    /// flushes and finalizes the file, also after an error.
+    pub fn run(
+        &mut self,
+        frames: Receiver<FrameJob>,
+        control: Option<Receiver<Control>>,
+        (pixels, audio): (Pool<u8>, Pool<i32>),
+    ) -> Result<()> {
+        let result = (|| {
+            if let Some(seq) = self.encoder.sequence_header().map(<[u8]>::to_vec) {
+                self.open_tracks(&seq)?;
+            }
+            let frame_job = |w: &mut Self, job: FrameJob| {
+                let started = Instant::now();
+                let r = w.encode_job(&job);
+                pixels.give(job.pixels);
+                audio.give(job.audio);
+                w.busy += started.elapsed();
+                r
+            };
+            match &control {
+                None => {
+                    for job in &frames {
+                        frame_job(self, job)?;
+                    }
+                }
+                Some(control) => {
+                    // A closed channel is swapped for one that never delivers, so the other is
+                    // still served until it closes too.
+                    let (never_frames, never_control) = (crossbeam_channel::never(), crossbeam_channel::never());
+                    let (mut frames_rx, mut control_rx) = (&frames, control);
+                    let (mut frames_open, mut control_open) = (true, true);
+                    while frames_open || control_open {
+                        select! {
+                            recv(frames_rx) -> job => match job {
+                                Ok(job) => frame_job(self, job)?,
+                                Err(_) => (frames_open, frames_rx) = (false, &never_frames),
+                            },
+                            recv(control_rx) -> msg => match msg {
+                                Ok(msg) => self.control(msg)?,
+                                Err(_) => (control_open, control_rx) = (false, &never_control),
+                            },
+                        }
+                    }
+                }
+            }
+            let started = Instant::now();
+            self.encoder.flush()?;
+            self.drain_encoder()?;
+            self.finish_audio()?;
+            self.busy += started.elapsed();
+            Ok(())
+        })();
+        // Unblock the engine thread at once; it learns of the error on its next call.
+        drop(frames);
+        drop(control);
+        let finalized = self.finalize();
+        self.stats.encode_fps = self.stats.frames as f64 / self.busy.as_secs_f64().max(1e-9);
+        result.and(finalized)
+    }
+
+    fn control(&mut self, msg: Control) -> Result<()> {
+        match msg {
+            Control::Audio(samples) => {
+                let (il, pre_skip) = (&mut self.interleaver, self.audio.pre_skip());
+                self.audio.push_samples(&samples, |p| {
+                    let mut data = il.buffer(Track::Audio);
+                    data.extend_from_slice(p.data);
+                    il.push(audio_packet(&p, pre_skip, data));
+                    Ok(())
+                })?;
+                self.write_ready(false)
+            }
+            Control::SaveReplay { path, seconds } => {
+                // "The last N seconds" end now: at the newest frame handed over, which may still
+                // be inside the encoder's look-ahead. The save waits until it is out.
+                let until_ms = self.timestamps.back().map(|&(_, us)| (us + 500) / 1000);
+                self.pending_replays.push(PendingReplay {
+                    path,
+                    seconds,
+                    until_ms,
+                });
+                self.save_due_replays(false);
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts writing every requested replay whose last frame has reached the ring (all of
+    /// them when `all`: the recording is ending).
+    fn save_due_replays(&mut self, all: bool) {
+        let newest = self.ring_video_ms;
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_replays)
+            .into_iter()
+            .partition(|r| all || r.until_ms.is_none_or(|until| newest.is_some_and(|n| n >= until)));
+        self.pending_replays = waiting;
+        for PendingReplay { path, seconds, .. } in due {
+            let why_not = match (&self.replay, &self.tracks) {
+                (Some(ring), Some(tracks)) => {
+                    let container = crate::config::Container::from_path(&path);
+                    let writer = ring.save(
+                        path.clone(),
+                        seconds,
+                        container,
+                        tracks.clone(),
+                        self.replay_saved.clone(),
+                    );
+                    self.replay_writers.extend(writer);
+                    continue;
+                }
+                (None, _) => "the replay buffer is off (replay length 0)",
+                (_, None) => "nothing has been encoded yet",
+            };
+            self.replay_saved.lock().push(ReplaySaved {
+                path,
+                result: Err(why_not.into()),
+            });
+        }
+    }
+
+    fn encode_job(&mut self, job: &FrameJob) -> Result<()> {
+        if self.fail_after.is_some_and(|n| job.index >= n) {
+            return Err(Error::Encoder {
+                backend: self.encoder.kind(),
+                message: format!("injected fault after {} frames ({FAULT_ENV})", job.index),
+            });
+        }
+        if !job.audio.is_empty() || job.ts_us.is_none() {
+            let audio = &mut self.audio;
+            let pre_skip = audio.pre_skip();
+            let il = &mut self.interleaver;
+            audio.push_frame(&job.audio, |p| {
+                let mut data = il.buffer(Track::Audio);
+                data.extend_from_slice(p.data);
+                il.push(audio_packet(&p, pre_skip, data));
+                Ok(())
+            })?;
+        }
+        if let Some(ts_us) = job.ts_us {
+            self.timestamps.push_back((job.index, ts_us));
+            self.keep_audio_up_with(ts_us)?;
+        }
+        let frame = match job.layout {
+            Layout::Rgb(format) => {
+                let image = RgbImage::packed(job.width, job.height, format, &job.pixels)?;
+                VideoFrame::Rgb(
+                    if (job.width, job.height) == (self.config.video.width, self.config.video.height) {
+                        image
+                    } else {
+                        if self.stats.frames_rescaled == 0 {
+                            self.warnings.lock().push(format!(
+                            "frame size changed from {}x{} to {}x{} (window resized?): frames are scaled to the recording's size with black bars; this is reported once",
+                            self.config.video.width, self.config.video.height, job.width, job.height
+                        ));
+                        }
+                        self.stats.frames_rescaled += 1;
+                        self.letterbox.fit(&image)
+                    },
+                )
+            }
+            Layout::I420 { y_stride, uv_stride } => VideoFrame::I420(I420Image::contiguous(
+                job.width,
+                job.height,
+                y_stride,
+                uv_stride,
+                &job.pixels,
+            )?),
+        };
+        self.encoder.send_frame(&frame, job.index)?;
+        self.stats.frames += 1;
+        self.drain_encoder()
+    }
+
+    /// Pads live audio with silence when it lags the video by more than [`MAX_AUDIO_LAG_US`].
+    fn keep_audio_up_with(&mut self, video_us: i64) -> Result<()> {
+        let rate = i64::from(self.config.audio.sample_rate);
+        let audio_us = self.audio.samples_in() as i64 * 1_000_000 / rate;
+        if video_us - audio_us <= MAX_AUDIO_LAG_US {
+            return Ok(());
+        }
+        let missing = ((video_us - MAX_AUDIO_LAG_US / 2 - audio_us) * rate / 1_000_000) as usize;
+        self.stats.audio_silence_inserted += missing as u64;
+        let silence = vec![0.0; missing * self.config.audio.channels as usize];
+        self.control(Control::Audio(silence))
+    }
+
+    fn drain_encoder(&mut self) -> Result<()> {
+        loop {
+            match self.encoder.receive_packet(&mut self.packet)? {
+                Received::Packet { pts, keyframe } => {
+                    if self.tracks.is_none() {
+                        let seq = av1::find_sequence_header(&self.packet)
+                            .map(<[u8]>::to_vec)
+                            .ok_or_else(|| Error::Encoder {
+                                backend: self.encoder.kind(),
+                                message: "the first packet carries no AV1 sequence header".into(),
+                            })?;
+                        self.open_tracks(&seq)?;
+                    }
+                    let (ts_ms, end_ms) = self.packet_time(pts);
+                    let mut data = self.interleaver.buffer(Track::Video);
+                    av1::strip_temporal_delimiters(&self.packet, &mut data);
+                    self.interleaver.push(MuxPacket {
+                        track: Track::Video,
+                        ts_ms,
+                        end_ms,
+                        keyframe,
+                        data,
+                        discard_padding_ns: None,
+                    });
+                    self.write_ready(false)?;
+                }
+                Received::NeedMoreInput | Received::Done => return Ok(()),
+            }
+        }
+    }
+
+    /// Block timestamp and end (ms) of the frame `pts`: from its capture time when live, else
+    /// from the fixed frame rate.
+    fn packet_time(&mut self, pts: u64) -> (i64, f64) {
+        let fps = u64::from(self.config.video.fps);
+        let frame_ms = 1000.0 / fps as f64;
+        while self.timestamps.front().is_some_and(|&(i, _)| i < pts) {
+            self.timestamps.pop_front();
+        }
+        match self.timestamps.front() {
+            Some(&(i, us)) if i == pts => {
+                self.timestamps.pop_front();
+                // Matroska needs increasing block times; two captures within one ms keep order.
+                let ts = ((us + 500) / 1000).max(self.last_ts_ms.map_or(0, |t| t + 1));
+                self.last_ts_ms = Some(ts);
+                (ts, ts as f64 + frame_ms)
+            }
+            _ => (((pts * 1000 + fps / 2) / fps) as i64, (pts + 1) as f64 * frame_ms),
+        }
+    }
+
+    fn finish_audio(&mut self) -> Result<()> {
+        let il = &mut self.interleaver;
+        let pre_skip = self.audio.pre_skip();
+        self.audio.finish(|p| {
+            let mut data = il.buffer(Track::Audio);
+            data.extend_from_slice(p.data);
+            il.push(audio_packet(&p, pre_skip, data));
+            Ok(())
+        })?;
+        self.stats.audio_samples = self.audio.samples_in();
+        Ok(())
+    }
+
+    /// Track descriptions from the sequence header; opens the file's muxer when there is a file.
+    fn open_tracks(&mut self, sequence_header: &[u8]) -> Result<()> {
+        let av1c = av1::av1c(sequence_header).ok_or_else(|| Error::Encoder {
+            backend: self.encoder.kind(),
+            message: "the encoder's AV1 sequence header could not be parsed".into(),
+        })?;
+        let (cw, ch) = self.encoder.coded_size();
+        let v = &self.config.video;
+        let video = VideoTrack {
+            coded_width: cw,
+            coded_height: ch,
+            display_width: v.width,
+            display_height: v.height,
+            fps: v.fps,
+            av1c,
+        };
+        let audio = AudioTrack {
+            sample_rate: self.config.audio.sample_rate,
+            channels: self.config.audio.channels,
+            codec_private: self.audio.opus_head(),
+            pre_skip: self.audio.pre_skip(),
+        };
+        if let Some(file) = self.file.take() {
+            let container = self.config.container().expect("validated");
+            self.mux = Some(MatroskaWriter::new(file, container, &video, Some(&audio)).map_err(|e| self.io_err(e))?);
+        }
+        self.tracks = Some((video, audio));
+        Ok(())
+    }
+
+    fn write_ready(&mut self, draining: bool) -> Result<()> {
+        if self.tracks.is_none() {
+            return Ok(());
+        }
+        while let Some(p) = self.interleaver.pop(draining) {
+            if let Some(ring) = &mut self.replay {
+                ring.push(&p);
+                if p.track == Track::Video {
+                    self.ring_video_ms = Some(p.ts_ms);
+                }
+            }
+            let r = match (&mut self.mux, p.track) {
+                (None, _) => Ok(()),
+                (Some(mux), Track::Video) => mux.write_video(p.ts_ms, p.end_ms, p.keyframe, &p.data),
+                (Some(mux), Track::Audio) => mux.write_audio(p.ts_ms, p.end_ms, &p.data, p.discard_padding_ns),
+            };
+            if p.track == Track::Video {
+                self.stats.duration_s = self.stats.duration_s.max(p.end_ms / 1000.0);
+            }
+            self.interleaver.recycle(p.track, p.data);
+            if let Err(e) = r {
+                return Err(Error::io(&self.config.path, e));
+            }
+            if !self.pending_replays.is_empty() {
+                self.save_due_replays(false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes whatever is queued and closes the file properly, also after an error, so the
+    /// recording up to that point stays playable.
+    fn finalize(&mut self) -> Result<()> {
+        let drained = self.write_ready(true);
+        self.save_due_replays(true);
+        for writer in self.replay_writers.drain(..) {
+            let _ = writer.join();
+        }
+        let Some(mux) = self.mux.take() else {
+            // No video packet was ever produced: nothing playable to keep.
+            if self.file.take().is_some() {
+                let _ = fs::remove_file(&self.config.path);
+            }
+            return drained;
+        };
+        let (file, finished) = mux.finish();
+        self.stats.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.stats.average_bitrate_kbps = self.stats.bytes as f64 * 8.0 / 1000.0 / self.stats.duration_s.max(1e-9);
+        drained.and(finished.map_err(|e| self.io_err(e)))
+    }
+
+    fn io_err(&self, e: std::io::Error) -> Error {
+        Error::io(&self.config.path, e)
+    }
+}
+
+/// An Opus packet for the muxer. Validation guarantees 48 kHz, so samples/48 are milliseconds.
+fn audio_packet(p: &AudioPacket<'_>, pre_skip: u32, data: Vec<u8>) -> MuxPacket {
+    let trim = u64::from(p.end_trim_samples.unwrap_or(0));
+    let audible_end = (p.pts_samples + PACKET_SAMPLES as u64).saturating_sub(u64::from(pre_skip) + trim);
+    MuxPacket {
+        track: Track::Audio,
+        ts_ms: (p.pts_samples / 48) as i64,
+        end_ms: audible_end as f64 / 48.0,
+        keyframe: true,
+        data,
+        discard_padding_ns: p.end_trim_samples.map(|s| i64::from(s) * 1_000_000_000 / 48_000),
+    }
+}
