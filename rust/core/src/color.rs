@@ -32,6 +32,13 @@ const V_G: i32 = fix(-KG / (2.0 * (1.0 - KR)), 224.0);
 const V_B: i32 = fix(-KB / (2.0 * (1.0 - KR)), 224.0);
 const HALF: i32 = 1 << (FRAC - 1);
 
+/// The fixed-point conversion, for GPU converters that must match this one exactly:
+/// `Y = ((Σ coef·rgb + 2^(bits−1)) >> bits) + 16`; chroma takes the sum of a 2×2 block,
+/// `C = ((Σ coef·rgb4 + 2^(bits+1)) >> (bits + 2)) + 128`; arithmetic shifts.
+pub const FRACTION_BITS: u32 = FRAC;
+/// Rows: Y, U (Cb), V (Cr); columns: R, G, B.
+pub const COEFFICIENTS: [[i32; 3]; 3] = [[Y_R, Y_G, Y_B], [U_R, U_G, U_B], [V_R, V_G, V_B]];
+
 #[inline(always)]
 fn luma(r: i32, g: i32, b: i32) -> u8 {
     ((Y_R * r + Y_G * g + Y_B * b + HALF) >> FRAC) as u8 + 16

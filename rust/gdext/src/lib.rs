@@ -4,6 +4,7 @@
 mod capabilities;
 mod errors;
 mod extensions_hint;
+mod recorder;
 mod settings;
 mod writer;
 

@@ -219,7 +219,7 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Err
 
 /// Resolves a movie path as Godot's own writers do: relative paths are relative to the project
 /// folder (res://); res://, user:// and absolute paths work as usual.
-fn resolve_path(path: &str) -> PathBuf {
+pub(crate) fn resolve_path(path: &str) -> PathBuf {
     if Path::new(path).is_absolute() {
         return path.into();
     }
