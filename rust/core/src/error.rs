@@ -52,6 +52,10 @@ pub enum Error {
 
     #[error("the encode thread stopped unexpectedly: {0}")]
     Thread(String),
+
+    /// A call that does not fit the recorder's state (start twice, save_replay when stopped).
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl Error {

@@ -16,6 +16,7 @@ pub fn to_godot(e: &Error) -> (GdError, String) {
         Error::Unavailable { .. } => GdError::ERR_UNAVAILABLE,
         Error::Encoder { .. } | Error::Audio(_) | Error::Thread(_) => GdError::FAILED,
         Error::Frame(_) => GdError::ERR_INVALID_DATA,
+        Error::Usage(_) => GdError::ERR_UNCONFIGURED,
     };
     let hint = match e {
         Error::Config(_) => " Change it in Project Settings (Editor > Movie Writer) and record again.",

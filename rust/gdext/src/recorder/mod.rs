@@ -124,7 +124,7 @@ impl AV1Recorder {
     #[func]
     fn start(&mut self, path: GString) -> GdError {
         if self.session.is_some() {
-            return self.report(&Error::Thread("already recording; call stop() first".into()));
+            return self.report(&Error::Usage("already recording; call stop() first".into()));
         }
         match self.begin(&path.to_string()) {
             Ok(session) => {
@@ -204,7 +204,7 @@ impl AV1Recorder {
         let target = writer::resolve_path(&path.to_string());
         let result = match shared.borrow_mut().recorder.as_mut() {
             Some(recorder) => recorder.save_replay(target, seconds),
-            None => Err(Error::Thread("the recording has stopped after an error".into())),
+            None => Err(Error::Usage("the recording has stopped after an error".into())),
         };
         match result {
             Ok(()) => GdError::OK,
@@ -262,10 +262,9 @@ impl AV1Recorder {
 
 impl AV1Recorder {
     fn begin(&mut self, path: &str) -> Result<Session, Error> {
-        let viewport: Gd<Viewport> = self
-            .base()
-            .get_viewport()
-            .ok_or_else(|| Error::Frame("AV1Recorder must be inside the scene tree to record".into()))?;
+        let viewport: Gd<Viewport> = self.base().get_viewport().ok_or_else(|| {
+            Error::Usage("AV1Recorder must be inside the scene tree to record (add it as a child first)".into())
+        })?;
         let size = viewport.get_texture().map(|t| t.get_size()).unwrap_or_default();
         let scale = self.resolution_scale.clamp(0.1, 1.0);
         // 4:2:0 needs even sizes; the GPU converter works on them.
