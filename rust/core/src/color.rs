@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::frame::{I420Image, I420Planes, RgbImage, VideoFrame};
 
-const FRAC: u32 = 16;
+pub(crate) const FRAC: u32 = 16;
 
 /// `coefficient × range / 255` in 16-bit fixed point.
 const fn fix(coefficient: f64, range: f64) -> i32 {
@@ -21,16 +21,16 @@ const fn fix(coefficient: f64, range: f64) -> i32 {
 const KR: f64 = 0.2126;
 const KB: f64 = 0.0722;
 const KG: f64 = 1.0 - KR - KB;
-const Y_R: i32 = fix(KR, 219.0);
-const Y_G: i32 = fix(KG, 219.0);
-const Y_B: i32 = fix(KB, 219.0);
-const U_R: i32 = fix(-KR / (2.0 * (1.0 - KB)), 224.0);
-const U_G: i32 = fix(-KG / (2.0 * (1.0 - KB)), 224.0);
-const U_B: i32 = fix(0.5, 224.0);
-const V_R: i32 = fix(0.5, 224.0);
-const V_G: i32 = fix(-KG / (2.0 * (1.0 - KR)), 224.0);
-const V_B: i32 = fix(-KB / (2.0 * (1.0 - KR)), 224.0);
-const HALF: i32 = 1 << (FRAC - 1);
+pub(crate) const Y_R: i32 = fix(KR, 219.0);
+pub(crate) const Y_G: i32 = fix(KG, 219.0);
+pub(crate) const Y_B: i32 = fix(KB, 219.0);
+pub(crate) const U_R: i32 = fix(-KR / (2.0 * (1.0 - KB)), 224.0);
+pub(crate) const U_G: i32 = fix(-KG / (2.0 * (1.0 - KB)), 224.0);
+pub(crate) const U_B: i32 = fix(0.5, 224.0);
+pub(crate) const V_R: i32 = fix(0.5, 224.0);
+pub(crate) const V_G: i32 = fix(-KG / (2.0 * (1.0 - KR)), 224.0);
+pub(crate) const V_B: i32 = fix(-KB / (2.0 * (1.0 - KR)), 224.0);
+pub(crate) const HALF: i32 = 1 << (FRAC - 1);
 
 #[inline(always)]
 fn luma(r: i32, g: i32, b: i32) -> u8 {
