@@ -33,7 +33,7 @@ pub(super) fn unavailable(reason: impl Into<String>) -> Error {
 
 pub(super) struct Gpu {
     /// Kept so libvulkan stays loaded while the instance lives.
-    _entry: ash::Entry,
+    pub entry: ash::Entry,
     pub instance: ash::Instance,
     pub physical: vk::PhysicalDevice,
     pub name: String,
@@ -46,7 +46,9 @@ pub(super) struct Gpu {
 }
 
 impl Gpu {
-    /// The first Vulkan 1.3 device with a compute queue, with synchronization2 enabled.
+    /// The first Vulkan 1.3 device with a compute queue, with synchronization2 enabled: all
+    /// the converter needs, so its test runs on devices without video (lavapipe).
+    #[cfg(test)]
     pub fn compute() -> Result<Arc<Self>> {
         Self::open(false)
     }
@@ -190,7 +192,7 @@ impl Gpu {
         // SAFETY: physical is valid.
         let memory = unsafe { instance.get_physical_device_memory_properties(physical) };
         Ok(Arc::new(Self {
-            _entry: entry,
+            entry,
             instance,
             physical,
             name,
@@ -260,32 +262,30 @@ fn encode_extensions() -> [&'static CStr; 3] {
 fn queue_families(instance: &ash::Instance, pd: vk::PhysicalDevice, encode: bool) -> (Option<u32>, Option<u32>) {
     // SAFETY: pd is valid; the output structs are sized by the first call.
     unsafe {
+        // Chaining the video properties is only valid with VK_KHR_video_queue present; without
+        // it the device has no video queue at all.
+        let video_queue = encode
+            && instance
+                .enumerate_device_extension_properties(pd)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(ash::khr::video_queue::NAME));
         let count = instance.get_physical_device_queue_family_properties2_len(pd);
         let mut video = vec![vk::QueueFamilyVideoPropertiesKHR::default(); count];
-        let flags: Vec<vk::QueueFlags> = if encode {
-            // Chaining the video properties is only valid with VK_KHR_video_queue present;
-            // `encode` is asked only of devices that are to have it (checked after).
-            let extensions = instance.enumerate_device_extension_properties(pd).unwrap_or_default();
-            if !extensions
-                .iter()
-                .any(|e| e.extension_name_as_c_str() == Ok(ash::khr::video_queue::NAME))
-            {
-                return (None, None);
-            }
-            let mut families: Vec<vk::QueueFamilyProperties2> = video
+        let mut families: Vec<vk::QueueFamilyProperties2> = if video_queue {
+            video
                 .iter_mut()
                 .map(|v| vk::QueueFamilyProperties2::default().push_next(v))
-                .collect();
-            instance.get_physical_device_queue_family_properties2(pd, &mut families);
-            families.iter().map(|f| f.queue_family_properties.queue_flags).collect()
+                .collect()
         } else {
-            let mut families = vec![vk::QueueFamilyProperties2::default(); count];
-            instance.get_physical_device_queue_family_properties2(pd, &mut families);
-            families.iter().map(|f| f.queue_family_properties.queue_flags).collect()
+            vec![vk::QueueFamilyProperties2::default(); count]
         };
+        instance.get_physical_device_queue_family_properties2(pd, &mut families);
+        let flags: Vec<vk::QueueFlags> = families.iter().map(|f| f.queue_family_properties.queue_flags).collect();
+        drop(families);
         let compute = flags.iter().position(|f| f.contains(vk::QueueFlags::COMPUTE));
         let encode_family = flags.iter().zip(&video).position(|(f, v)| {
-            encode
+            video_queue
                 && f.contains(vk::QueueFlags::VIDEO_ENCODE_KHR)
                 && v.video_codec_operations
                     .contains(av1_ffi::VIDEO_CODEC_OPERATION_ENCODE_AV1)
