@@ -108,6 +108,10 @@ impl Gpu {
                 ));
                 continue;
             }
+            if let Some(missing) = missing_feature(instance, pd, encode) {
+                reasons.push(format!("{name}: the driver lacks the {missing} feature"));
+                continue;
+            }
             let (compute, encode_family) = queue_families(instance, pd, encode);
             let Some(compute) = compute else {
                 reasons.push(format!("{name}: no compute queue"));
@@ -244,6 +248,35 @@ impl Drop for Gpu {
             let _ = self.device.device_wait_idle();
             self.device.destroy_device(None);
             self.instance.destroy_instance(None);
+        }
+    }
+}
+
+/// The first feature we enable that the device does not have: synchronization2, and
+/// `videoEncodeAV1` when `encode` (only asked where VK_KHR_video_encode_av1 is present, as
+/// chaining its struct requires).
+fn missing_feature(instance: &ash::Instance, pd: vk::PhysicalDevice, encode: bool) -> Option<&'static str> {
+    // SAFETY: pd is valid; the chained structs live across the call.
+    unsafe {
+        let has_av1 = encode
+            && instance
+                .enumerate_device_extension_properties(pd)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(av1_ffi::EXTENSION_NAME));
+        let mut av1 = av1_ffi::Features::default();
+        let mut vk13 = vk::PhysicalDeviceVulkan13Features::default();
+        if has_av1 {
+            vk13.p_next = (&raw mut av1).cast::<c_void>();
+        }
+        let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut vk13);
+        instance.get_physical_device_features2(pd, &mut features);
+        if vk13.synchronization2 != vk::TRUE {
+            Some("synchronization2")
+        } else if has_av1 && av1.video_encode_av1 != vk::TRUE {
+            Some("videoEncodeAV1")
+        } else {
+            None
         }
     }
 }

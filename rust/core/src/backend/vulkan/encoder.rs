@@ -266,7 +266,7 @@ impl VulkanEncoder {
                 picture_format,
                 dpb_format,
                 dpb_slots: DPB_SLOTS,
-                level,
+                level: (caps.max_operating_points > 0).then_some(level),
                 quality_level,
                 std_header_version,
             },

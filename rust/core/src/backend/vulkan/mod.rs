@@ -95,6 +95,7 @@ struct EncodeCaps {
     max_q_index: u32,
     max_single_reference_count: u32,
     single_reference_name_mask: u32,
+    max_operating_points: u32,
     /// The driver prefers or requires VkVideoEncodeAV1GopRemainingFrameInfoKHR.
     wants_gop_remaining: bool,
 }
@@ -310,6 +311,7 @@ fn capabilities(
         max_q_index: av1.max_q_index,
         max_single_reference_count: av1.max_single_reference_count,
         single_reference_name_mask: av1.single_reference_name_mask,
+        max_operating_points: av1.max_operating_points,
         wants_gop_remaining: av1.prefers_gop_remaining_frames == vk::TRUE
             || av1.requires_gop_remaining_frames == vk::TRUE,
     })

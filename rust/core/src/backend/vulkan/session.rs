@@ -61,8 +61,9 @@ pub(super) struct SessionSpec {
     pub picture_format: vk::Format,
     pub dpb_format: vk::Format,
     pub dpb_slots: u32,
-    /// StdVideoAV1Level (2.0 = 0, 2.1 = 1, … 7.3 = 23) for the one operating point.
-    pub level: u32,
+    /// StdVideoAV1Level (2.0 = 0, 2.1 = 1, … 7.3 = 23) for the one operating point, or
+    /// `None` where the driver takes no operating points (it then signals the level itself).
+    pub level: Option<u32>,
     pub quality_level: u32,
     pub std_header_version: vk::ExtensionProperties,
 }
@@ -174,14 +175,14 @@ impl Session {
         let mut header = header;
         header.pColorConfig = &raw const color;
         let operating_point = av1_ffi::StdOperatingPointInfo {
-            seq_level_idx: spec.level as u8,
+            seq_level_idx: spec.level.unwrap_or(0) as u8,
             ..Default::default()
         };
         let mut quality = vk::VideoEncodeQualityLevelInfoKHR::default().quality_level(spec.quality_level);
         let av1 = av1_ffi::SessionParametersCreateInfo {
             p_next: (&raw mut quality).cast::<c_void>(),
             p_std_sequence_header: &raw const header,
-            std_operating_point_count: 1,
+            std_operating_point_count: u32::from(spec.level.is_some()),
             p_std_operating_points: &raw const operating_point,
             ..Default::default()
         };
