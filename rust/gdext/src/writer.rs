@@ -14,6 +14,7 @@ use godot::global::Error as GdError;
 use godot::prelude::*;
 use godot_core::meta::RawPtr;
 use movie_writer_av1_core::audio::AudioEncoder;
+use movie_writer_av1_core::backend::EXPERIMENTAL;
 use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig, RgbImage};
 
 use crate::{capabilities, errors, settings};
@@ -160,13 +161,14 @@ impl IMovieWriter for MovieWriterAV1 {
 #[godot_api]
 impl MovieWriterAV1 {
     /// True when at least one hardware AV1 encoder (NVENC, Vulkan Video, FFmpeg hardware
-    /// encoders) is usable on this machine. Probed once per run; see
-    /// [method refresh_encoding_capabilities].
+    /// encoders) is usable on this machine, as the "hardware" setting would use it (so not the
+    /// experimental Vulkan Video backend, which only runs when chosen by name). Probed once
+    /// per run; see [method refresh_encoding_capabilities].
     #[func]
     fn is_hardware_encoding_supported() -> bool {
         capabilities::probes()
             .iter()
-            .any(|p| p.available && p.kind.is_hardware())
+            .any(|p| p.available && p.kind.is_hardware() && !EXPERIMENTAL.contains(&p.kind))
     }
 
     /// What each AV1 backend can do here: `{"backends": {id: {name, hardware, available, reason,

@@ -17,9 +17,13 @@
 //! 3. `ffmpeg_qsv`, 4. `ffmpeg_amf`: the vendors' own encoders (Intel Arc / Core Ultra, AMD
 //!    RDNA3+), before the generic path to the same hardware.
 //! 5. `ffmpeg_vaapi`: VA-API, the generic Linux path (Mesa or Intel's media driver).
-//! 6. `vulkan`: Vulkan Video, vendor neutral; last because it is the newest driver path. Its
-//!    probe checks everything up to the capabilities, but its encode path is not written yet,
-//!    so it never reports itself available (see `vulkan/mod.rs`).
+//! 6. `vulkan`: Vulkan Video (VK_KHR_video_encode_av1), vendor neutral, on a device of its own;
+//!    last because it is the newest driver path. Its probe reports it available where the
+//!    driver passes every check up to the AV1 encode capabilities, and the encoder is written
+//!    (session, DPB, rate control, feedback query, RGB→NV12 compute shader), but it has never
+//!    run on hardware that encodes AV1: only its colour conversion has run (on lavapipe). So it
+//!    is [`EXPERIMENTAL`]: `auto` and `hardware` skip it, saying why, and only asking for
+//!    `vulkan` by name opens it (see `vulkan/mod.rs`).
 
 mod ffmpeg_hw;
 mod nvenc;
@@ -207,13 +211,25 @@ pub fn probe(kind: BackendKind) -> Probe {
     }
 }
 
-/// The first available hardware backend in `auto`'s order, else SVT-AV1. This ignores the
-/// recording's settings; [`open`] also skips backends that cannot honour its rate control or
-/// size, and says so in its note.
+/// Backends that `auto` and `hardware` never pick, however their probe ends: their encode path
+/// has not run on real hardware. Asking for one by name opens it.
+pub const EXPERIMENTAL: [BackendKind; 1] = [BackendKind::Vulkan];
+
+/// Why `auto` skips an experimental backend whose probe passed.
+fn experimental_reason(kind: BackendKind) -> String {
+    format!(
+        "experimental: never run on real hardware; set the encoder to '{}' to use it",
+        kind.id()
+    )
+}
+
+/// The first available, non-experimental hardware backend in `auto`'s order, else SVT-AV1.
+/// This ignores the recording's settings; [`open`] also skips backends that cannot honour its
+/// rate control or size, and says so in its note.
 pub fn auto_choice(probes: &[Probe]) -> BackendKind {
     probes
         .iter()
-        .find(|p| p.available && p.kind.is_hardware())
+        .find(|p| p.available && p.kind.is_hardware() && !EXPERIMENTAL.contains(&p.kind))
         .map_or(BackendKind::SvtAv1, |p| p.kind)
 }
 
@@ -290,6 +306,7 @@ fn hardware_verdicts(probes: &[Probe], video: &VideoConfig) -> Vec<Result<Backen
         .iter()
         .filter(|p| p.kind.is_hardware())
         .map(|p| match unusable(p, video) {
+            None if EXPERIMENTAL.contains(&p.kind) => Err(format!("{}: {}", p.kind, experimental_reason(p.kind))),
             None => Ok(p.kind),
             Some(reason) => Err(format!("{}: {reason}", p.kind)),
         })
@@ -310,13 +327,8 @@ fn open_kind(kind: BackendKind, config: &RecordingConfig) -> Result<Box<dyn Vide
         BackendKind::FfmpegNvenc | BackendKind::FfmpegQsv | BackendKind::FfmpegAmf | BackendKind::FfmpegVaapi => {
             Box::new(ffmpeg_hw::HwEncoder::new(kind, config)?)
         }
-        // Its probe never passes (the encode path is not written), so `open_usable` stops first.
-        BackendKind::Vulkan => {
-            return Err(Error::Unavailable {
-                backend: kind,
-                reason: vulkan::probe().reason,
-            })
-        }
+        // Reached only by name (`hardware_verdicts` keeps `auto` away from it).
+        BackendKind::Vulkan => Box::new(vulkan::VulkanEncoder::new(config)?),
         BackendKind::SvtAv1 => Box::new(software::SoftwareEncoder::new(SoftwareCodec::Svt, config)?),
         BackendKind::Aom => Box::new(software::SoftwareEncoder::new(SoftwareCodec::Aom, config)?),
     })
@@ -455,21 +467,23 @@ mod tests {
     }
 
     /// A backend asked for by name that this machine cannot use fails with its probe's reason.
-    /// Vulkan never passes its probe (its encode path is not implemented), so this holds on
-    /// every machine.
+    /// On a machine without a Vulkan AV1 encoder (this one: lavapipe has no video queues) that
+    /// includes Vulkan.
     #[test]
     fn forced_unavailable_backend_fails_with_its_reason() {
         let mut config = RecordingConfig::new("/tmp/mwav1-forced.webm", 320, 240, 30);
-        config.backend = BackendPreference::Only(BackendKind::Vulkan);
-        let expected = probe(BackendKind::Vulkan).reason;
-        match open(&config) {
-            Err(Error::Unavailable { backend, reason }) => {
-                assert_eq!(backend, BackendKind::Vulkan);
-                assert_eq!(reason, expected);
-                assert!(!reason.is_empty());
+        let vulkan = probe(BackendKind::Vulkan);
+        if !vulkan.available {
+            config.backend = BackendPreference::Only(BackendKind::Vulkan);
+            match open(&config) {
+                Err(Error::Unavailable { backend, reason }) => {
+                    assert_eq!(backend, BackendKind::Vulkan);
+                    assert_eq!(reason, vulkan.reason);
+                    assert!(!reason.is_empty());
+                }
+                Err(e) => panic!("wrong error: {e}"),
+                Ok(_) => panic!("Vulkan must not open without a capable driver"),
             }
-            Err(e) => panic!("wrong error: {e}"),
-            Ok(_) => panic!("Vulkan must not open"),
         }
         for p in probe_all().into_iter().filter(|p| !p.available) {
             config.backend = BackendPreference::Only(p.kind);
@@ -479,6 +493,47 @@ mod tests {
                 format!("the {} encoder is not available: {}", p.kind, p.reason)
             );
         }
+    }
+
+    /// A capable Vulkan driver makes the probe pass, but `auto` and `hardware` skip the
+    /// experimental backend with a reason that says how to choose it, while a request by name
+    /// gets past the probe check to the encoder itself.
+    #[test]
+    fn experimental_vulkan_is_opened_only_by_name() {
+        use RateControl::{Cbr, Cqp, Vbr};
+        let probes = [
+            probe_of(BackendKind::Nvenc, false, &[]),
+            probe_of(BackendKind::Vulkan, true, &[Cqp, Vbr, Cbr]),
+            probe_of(BackendKind::SvtAv1, true, &[Cqp, Vbr, Cbr]),
+        ];
+        let video = VideoConfig {
+            rate_control: Vbr,
+            ..VideoConfig::default()
+        };
+        assert_eq!(
+            hardware_verdicts(&probes, &video),
+            [
+                Err("NVENC: nvenc is absent".to_string()),
+                Err(
+                    "Vulkan Video: experimental: never run on real hardware; set the encoder to 'vulkan' to use it"
+                        .to_string()
+                ),
+            ]
+        );
+        assert_eq!(auto_choice(&probes), BackendKind::SvtAv1);
+        let mut config = RecordingConfig::new("/tmp/mwav1-vulkan.webm", 320, 240, 30);
+        config.video.rate_control = Vbr;
+        assert_eq!(
+            unusable(&probes[1], &config.video),
+            None,
+            "by name, the probe lets it through"
+        );
+        // And the experimental verdict does not hide a real one: an unusable Vulkan says why.
+        let absent = [probe_of(BackendKind::Vulkan, false, &[])];
+        assert_eq!(
+            hardware_verdicts(&absent, &video),
+            [Err("Vulkan Video: vulkan is absent".to_string())]
+        );
     }
 
     /// Without usable hardware, `auto` records with SVT-AV1 and its note gives every hardware
