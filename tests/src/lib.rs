@@ -9,6 +9,7 @@ pub mod audio;
 pub mod browser;
 pub mod check;
 pub mod decode;
+pub mod engine;
 pub mod mkv;
 pub mod mwav1;
 pub mod probe;

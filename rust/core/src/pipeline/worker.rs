@@ -97,6 +97,8 @@ pub(super) struct Worker {
     pub stats: RecordingStats,
     busy: Duration,
     last_ts_ms: Option<i64>,
+    /// Live capture: where the newest frame ends, in µs.
+    video_end_us: Option<i64>,
     fail_after: Option<u64>,
     warnings: Arc<Mutex<Vec<String>>>,
 }
@@ -137,6 +139,7 @@ impl Worker {
             stats,
             busy: Duration::ZERO,
             last_ts_ms: None,
+            video_end_us: None,
             fail_after,
             warnings,
         }
@@ -191,6 +194,10 @@ impl Worker {
             let started = Instant::now();
             self.encoder.flush()?;
             self.drain_encoder()?;
+            // Live audio reaches the recorder a mix buffer late: end it with the video.
+            if let Some(end) = self.video_end_us {
+                self.pad_audio_to(end)?;
+            }
             self.finish_audio()?;
             self.busy += started.elapsed();
             Ok(())
@@ -282,6 +289,7 @@ impl Worker {
         }
         if let Some(ts_us) = job.ts_us {
             self.timestamps.push_back((job.index, ts_us));
+            self.video_end_us = Some(ts_us + 1_000_000 / i64::from(self.config.video.fps));
             self.keep_audio_up_with(ts_us)?;
         }
         let frame = match job.layout {
@@ -317,14 +325,24 @@ impl Worker {
 
     /// Pads live audio with silence when it lags the video by more than [`MAX_AUDIO_LAG_US`].
     fn keep_audio_up_with(&mut self, video_us: i64) -> Result<()> {
-        let rate = i64::from(self.config.audio.sample_rate);
-        let audio_us = self.audio.samples_in() as i64 * 1_000_000 / rate;
-        if video_us - audio_us <= MAX_AUDIO_LAG_US {
+        if video_us - self.audio_us() > MAX_AUDIO_LAG_US {
+            self.pad_audio_to(video_us - MAX_AUDIO_LAG_US / 2)?;
+        }
+        Ok(())
+    }
+
+    fn audio_us(&self) -> i64 {
+        self.audio.samples_in() as i64 * 1_000_000 / i64::from(self.config.audio.sample_rate)
+    }
+
+    /// Silence up to `until_us`, counted in the stats.
+    fn pad_audio_to(&mut self, until_us: i64) -> Result<()> {
+        let missing = (until_us - self.audio_us()).max(0) * i64::from(self.config.audio.sample_rate) / 1_000_000;
+        if missing == 0 {
             return Ok(());
         }
-        let missing = ((video_us - MAX_AUDIO_LAG_US / 2 - audio_us) * rate / 1_000_000) as usize;
         self.stats.audio_silence_inserted += missing as u64;
-        let silence = vec![0.0; missing * self.config.audio.channels as usize];
+        let silence = vec![0.0; missing as usize * self.config.audio.channels as usize];
         self.control(Control::Audio(silence))
     }
 

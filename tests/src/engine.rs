@@ -1,0 +1,110 @@
+//! Running the real Godot binary for the engine-in-the-loop tests: finding it (or printing one
+//! SKIPPED line), fresh imported copies of demo_project, runs under Xvfb with a hard time limit,
+//! and the log searches every engine test makes (loader errors, errors of ours, leak reports).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::tool::{describe, run};
+
+pub const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// Engine runs are heavy (software rendering plus encoding on 2 cores): one at a time.
+pub static ENGINE: Mutex<()> = Mutex::new(());
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn godot() -> Option<PathBuf> {
+    let path = std::env::var_os("GODOT4_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/godot/godot".into());
+    if path.is_file() {
+        Some(path)
+    } else {
+        println!(
+            "SKIPPED engine tests: no Godot binary at {} (set GODOT4_BIN to run them)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// A fresh copy of demo_project (addon included, symlink resolved), optionally without the
+/// addon, imported and ready to run.
+pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
+    let lib = repo().join("addons/movie_writer_av1/bin/libmovie_writer_av1.linux.x86_64.so");
+    assert!(lib.is_file(), "{} is missing: run `./dev build` first", lib.display());
+    let dir = std::env::temp_dir().join(format!("mwav1-engine-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let status = Command::new("cp")
+        .arg("-rL")
+        .arg(repo().join("demo_project"))
+        .arg(&dir)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let _ = fs::remove_dir_all(dir.join(".godot"));
+    if !with_addon {
+        fs::remove_dir_all(dir.join("addons")).unwrap();
+        let settings = fs::read_to_string(dir.join("project.godot")).unwrap();
+        let without_plugin = settings.split("[editor_plugins]").next().unwrap().to_string();
+        fs::write(dir.join("project.godot"), without_plugin).unwrap();
+    }
+    let log = godot_run(godot, &dir, &["--headless", "--import"], false);
+    assert_no_loader_errors(&log);
+    dir
+}
+
+/// Runs Godot in `project` and returns everything it printed.
+pub fn godot_run(godot: &Path, project: &Path, args: &[&str], display: bool) -> String {
+    let mut cmd = if display {
+        let mut c = Command::new("xvfb-run");
+        c.args(["-a", "-s", "-screen 0 1280x720x24"]).arg(godot);
+        c
+    } else {
+        Command::new(godot)
+    };
+    cmd.arg("--path").arg(project).args(args);
+    let done = run(&mut cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
+    let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
+    println!("--- {}\n{log}", describe(&cmd));
+    log
+}
+
+pub fn assert_no_loader_errors(log: &str) {
+    for bad in [
+        "Can't open dynamic library",
+        "Failed to load GDExtension",
+        "GDExtension dynamic library not found",
+        "No GDExtension library found",
+        "Can't find movie writer",
+        "panicked",
+    ] {
+        assert!(!log.contains(bad), "the log has '{bad}'");
+    }
+}
+
+pub fn leak_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("leaked at exit") || l.contains("still in use at exit") || l.contains("Leaked instance"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Lines that report an error (Godot prints them as "ERROR: …" / "SCRIPT ERROR: …").
+pub fn error_lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains("ERROR:")).collect()
+}
+
+/// Error lines of ours: the writer's messages and anything naming the extension.
+pub fn our_errors(log: &str) -> Vec<&str> {
+    error_lines(log)
+        .into_iter()
+        .filter(|l| l.contains("MovieWriterAV1") || l.contains("movie_writer_av1") || l.contains("godot-rust"))
+        .collect()
+}
