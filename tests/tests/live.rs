@@ -84,7 +84,7 @@ fn record_live(recorder: &mut LiveRecorder, seconds: f64, replay: Option<(f64, &
             })
             .collect();
         audio_frames = due;
-        recorder.push_audio(&block, 44_100).unwrap();
+        recorder.push_audio(&block, 44_100, start.elapsed()).unwrap();
         if let Some((_, path, secs)) = replay.filter(|r| at.as_secs_f64() >= r.0) {
             recorder.save_replay(path.to_path_buf(), secs).unwrap();
             replay = None;
@@ -218,4 +218,12 @@ fn bad_live_settings_and_replay_requests_say_what_is_allowed() {
     );
     let e = recorder.save_replay(dir.join("r.webm"), 0.0).err().unwrap().to_string();
     assert!(e.contains("more than 0"), "{e}");
+    let mut no_replay = with_time_limit(Duration::from_secs(60), move || {
+        LiveRecorder::start(config(&out_dir().join("z.webm"), true, 0.0)).unwrap()
+    });
+    let e = no_replay.save_replay(dir.join("r.webm"), 5.0).err().unwrap();
+    assert!(
+        matches!(e, Error::Usage(_)) && e.to_string().contains("replay_seconds"),
+        "{e}"
+    );
 }

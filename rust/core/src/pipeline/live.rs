@@ -90,6 +90,7 @@ pub struct LiveRecorder {
     path: Option<PathBuf>,
     sample_rate: u32,
     resampler: Resampler,
+    replay_on: bool,
     failed: Option<Error>,
     warnings: Arc<Mutex<Vec<String>>>,
     replays: Arc<Mutex<Vec<ReplaySaved>>>,
@@ -135,6 +136,7 @@ impl LiveRecorder {
             replay_saved: replays.clone(),
         };
         let path = config.write_file.then(|| rec.path.clone());
+        let replay_on = config.replay_seconds > 0.0;
         let sample_rate = rec.audio.sample_rate;
         let channels = rec.audio.channels as usize;
         let worker_warnings = warnings.clone();
@@ -159,6 +161,7 @@ impl LiveRecorder {
             path,
             sample_rate,
             resampler: Resampler::new(sample_rate, channels),
+            replay_on,
             failed: None,
             warnings,
             replays,
@@ -248,16 +251,18 @@ impl LiveRecorder {
         }
     }
 
-    /// Queues interleaved PCM captured from the engine at `rate` Hz (resampled to the
-    /// recording's rate here, on the caller's thread: it is a few hundred samples a frame).
-    pub fn push_audio(&mut self, samples: &[f32], rate: u32) -> Result<()> {
+    /// Queues interleaved PCM taken from the engine `at` after the recording started, mixed
+    /// at `rate` Hz (resampled to the recording's rate here, on the caller's thread: it is a
+    /// few hundred samples a frame). Call it every frame, with no samples when there is no
+    /// audio, so the recording's audio keeps up with its video.
+    pub fn push_audio(&mut self, samples: &[f32], rate: u32, at: Duration) -> Result<()> {
         self.check()?;
         let mut block = Vec::with_capacity(samples.len() * self.sample_rate as usize / rate.max(1) as usize + 64);
         self.resampler.process(samples, rate, &mut block)?;
-        if block.is_empty() {
-            return Ok(());
-        }
-        self.send(Control::Audio(block))
+        self.send(Control::Audio {
+            samples: block,
+            taken_us: Some(at.as_micros() as i64),
+        })
     }
 
     /// Asks the encode thread to write the last `seconds` of the replay buffer to `path`; the
@@ -266,6 +271,11 @@ impl LiveRecorder {
         self.check()?;
         if Container::from_path(&path).is_none() {
             return Err(ConfigError::new("save_replay(path)", path.display(), "a path ending in .webm or .mkv").into());
+        }
+        if !self.replay_on {
+            return Err(Error::Usage(
+                "the replay buffer is off: set replay_seconds above 0 before start()".into(),
+            ));
         }
         if !(seconds > 0.0 && seconds <= MAX_REPLAY_SECONDS) {
             return Err(ConfigError::new(

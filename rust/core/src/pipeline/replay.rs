@@ -20,13 +20,15 @@ pub struct ReplaySaved {
     pub result: Result<f64, String>,
 }
 
+/// A packet as kept: shared, so that saving a replay copies pointers, not megabytes, on the
+/// encode thread.
 #[derive(Clone)]
 struct Stored {
     track: Track,
     ts_ms: i64,
     end_ms: f64,
     keyframe: bool,
-    data: Vec<u8>,
+    data: Arc<[u8]>,
 }
 
 pub(crate) struct ReplayRing {
@@ -38,7 +40,6 @@ pub(crate) struct ReplayRing {
     keep_ms: i64,
     max_bytes: usize,
     bytes: usize,
-    spare: Vec<Vec<u8>>,
 }
 
 impl ReplayRing {
@@ -52,14 +53,11 @@ impl ReplayRing {
             keep_ms: (seconds * 1000.0).round() as i64,
             max_bytes: max_bytes as usize,
             bytes: 0,
-            spare: Vec::new(),
         }
     }
 
     pub fn push(&mut self, p: &MuxPacket) {
-        let mut data = self.spare.pop().unwrap_or_default();
-        data.clear();
-        data.extend_from_slice(&p.data);
+        let data: Arc<[u8]> = Arc::from(&p.data[..]);
         if p.track == Track::Video && p.keyframe {
             self.keys.push_back(self.first_seq + self.packets.len() as u64);
         }
@@ -97,11 +95,8 @@ impl ReplayRing {
             for _ in self.first_seq..cut {
                 let p = self.packets.pop_front().expect("cut is inside the ring");
                 self.bytes -= p.data.len();
-                self.spare.push(p.data);
             }
             self.first_seq = cut;
-            // A few spare buffers are enough to avoid allocating per packet.
-            self.spare.truncate(64);
         }
     }
 

@@ -52,8 +52,12 @@ pub(super) struct FrameJob {
 
 /// Live capture's other messages, on a channel apart from the frames so they are never dropped.
 pub(super) enum Control {
-    /// Interleaved f32 PCM, already at the recording's sample rate.
-    Audio(Vec<f32>),
+    /// Interleaved f32 PCM, already at the recording's sample rate, taken from the engine
+    /// `taken_us` after the recording started (`None`: silence we generate).
+    Audio {
+        samples: Vec<f32>,
+        taken_us: Option<i64>,
+    },
     SaveReplay {
         path: PathBuf,
         seconds: f64,
@@ -99,12 +103,15 @@ pub(super) struct Worker {
     last_ts_ms: Option<i64>,
     /// Live capture: where the newest frame ends, in µs.
     video_end_us: Option<i64>,
+    /// Live capture: capture time of the newest frame sent to the encoder.
+    last_frame_us: Option<i64>,
     fail_after: Option<u64>,
     warnings: Arc<Mutex<Vec<String>>>,
 }
 
-/// Live audio further behind the video than this is padded with silence (no audio device, or
-/// the capture buffer overflowed during a hitch), so the interleaver never holds video back.
+/// A live audio block that starts later than this after the audio so far is preceded by
+/// silence (the engine's audio stalled, or there is none), so the interleaver never holds video
+/// back and the two stay in sync.
 const MAX_AUDIO_LAG_US: i64 = 500_000;
 
 impl Worker {
@@ -140,6 +147,7 @@ impl Worker {
             busy: Duration::ZERO,
             last_ts_ms: None,
             video_end_us: None,
+            last_frame_us: None,
             fail_after,
             warnings,
         }
@@ -212,7 +220,18 @@ impl Worker {
 
     fn control(&mut self, msg: Control) -> Result<()> {
         match msg {
-            Control::Audio(samples) => {
+            Control::Audio { samples, taken_us } => {
+                if let Some(taken) = taken_us {
+                    // Where this block starts on the recording's clock; a gap before it (the
+                    // engine's audio stalled, or there is none) becomes silence, so audio and
+                    // video stay in sync whatever order the two channels are served in.
+                    let rate = i64::from(self.config.audio.sample_rate);
+                    let channels = self.config.audio.channels as i64;
+                    let starts = taken - samples.len() as i64 / channels * 1_000_000 / rate;
+                    if starts - self.audio_us() > MAX_AUDIO_LAG_US {
+                        self.pad_audio_to(starts)?;
+                    }
+                }
                 let (il, pre_skip) = (&mut self.interleaver, self.audio.pre_skip());
                 self.audio.push_samples(&samples, |p| {
                     let mut data = il.buffer(Track::Audio);
@@ -225,7 +244,7 @@ impl Worker {
             Control::SaveReplay { path, seconds } => {
                 // "The last N seconds" end now: at the newest frame handed over, which may still
                 // be inside the encoder's look-ahead. The save waits until it is out.
-                let until_ms = self.timestamps.back().map(|&(_, us)| (us + 500) / 1000);
+                let until_ms = self.last_frame_us.map(|us| (us + 500) / 1000);
                 self.pending_replays.push(PendingReplay {
                     path,
                     seconds,
@@ -290,7 +309,7 @@ impl Worker {
         if let Some(ts_us) = job.ts_us {
             self.timestamps.push_back((job.index, ts_us));
             self.video_end_us = Some(ts_us + 1_000_000 / i64::from(self.config.video.fps));
-            self.keep_audio_up_with(ts_us)?;
+            self.last_frame_us = Some(ts_us);
         }
         let frame = match job.layout {
             Layout::Rgb(format) => {
@@ -323,14 +342,6 @@ impl Worker {
         self.drain_encoder()
     }
 
-    /// Pads live audio with silence when it lags the video by more than [`MAX_AUDIO_LAG_US`].
-    fn keep_audio_up_with(&mut self, video_us: i64) -> Result<()> {
-        if video_us - self.audio_us() > MAX_AUDIO_LAG_US {
-            self.pad_audio_to(video_us - MAX_AUDIO_LAG_US / 2)?;
-        }
-        Ok(())
-    }
-
     fn audio_us(&self) -> i64 {
         self.audio.samples_in() as i64 * 1_000_000 / i64::from(self.config.audio.sample_rate)
     }
@@ -343,7 +354,10 @@ impl Worker {
         }
         self.stats.audio_silence_inserted += missing as u64;
         let silence = vec![0.0; missing as usize * self.config.audio.channels as usize];
-        self.control(Control::Audio(silence))
+        self.control(Control::Audio {
+            samples: silence,
+            taken_us: None,
+        })
     }
 
     fn drain_encoder(&mut self) -> Result<()> {

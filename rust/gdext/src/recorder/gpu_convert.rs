@@ -90,7 +90,9 @@ impl GpuConverter {
             DataFormat::R16G16B16A16_SFLOAT | DataFormat::R32G32B32A32_SFLOAT | DataFormat::R16G16B16A16_UNORM
         );
         let (sw, sh) = (format.get_width(), format.get_height());
-        let scaled = (sw, sh) != (self.width, self.height);
+        // An odd-sized viewport is one pixel larger than the (even) output: cropped, not scaled.
+        let crops = |src: u32, dst: u32| src == dst || src == dst + 1;
+        let scaled = !(crops(sw, self.width) && crops(sh, self.height));
         let y_words = self.y_stride as i32 / 4;
         let uv_words = self.uv_stride as i32 / 4;
         let u_offset = y_words * self.height as i32;

@@ -17,8 +17,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use godot::classes::image::Format;
-use godot::classes::{INode, Image, Node, ProjectSettings, RenderingServer, Viewport};
+use godot::classes::image::{Format, Interpolation};
+use godot::classes::{INode, Image, Node, RenderingServer, Viewport};
 use godot::global::Error as GdError;
 use godot::prelude::*;
 use movie_writer_av1_core::{
@@ -88,7 +88,10 @@ struct Session {
     path: Option<PathBuf>,
     started: Instant,
     period: Duration,
-    last_capture: Option<Instant>,
+    /// The recording's size.
+    size: (u32, u32),
+    /// When the next frame may be captured (the `fps_cap` deadline).
+    next_due: Option<Instant>,
     converter: Option<GpuConverter>,
     next_slot: usize,
     audio: Option<AudioCapture>,
@@ -236,7 +239,10 @@ impl AV1Recorder {
         let mut image = image.duplicate_resource();
         image.convert(Format::RGBA8);
         let (w, h) = (image.get_width() as u32, image.get_height() as u32);
-        GpuConverter::convert_image_now(rd, w, h, &image.get_data()).unwrap_or_else(|e| {
+        let converted = GpuConverter::convert_image_now(rd.clone(), w, h, &image.get_data());
+        // A local RenderingDevice is a plain Object: freed by hand, after the converter's RIDs.
+        rd.free();
+        converted.unwrap_or_else(|e| {
             godot_error!("AV1Recorder: {e}");
             PackedByteArray::new()
         })
@@ -333,10 +339,14 @@ impl AV1Recorder {
             } else {
                 Duration::from_secs_f64(1.0 / f64::from(fps_cap))
             },
-            last_capture: None,
+            size: (width, height),
+            next_due: None,
             converter,
             next_slot: 0,
-            audio: self.capture_audio.then(AudioCapture::start),
+            audio: self
+                .capture_audio
+                .then(AudioCapture::start)
+                .and_then(|a| a.map_err(|why| godot_warn!("AV1Recorder: {why}")).ok()),
             frames_seen: 0,
             frame_time: Duration::ZERO,
             frame_time_max: Duration::ZERO,
@@ -349,12 +359,8 @@ impl AV1Recorder {
         let reason = if recorder.prefers_rgb() {
             // NVENC converts colour itself: RGBA goes to it unconverted.
             return None;
-        } else if ProjectSettings::singleton()
-            .get_setting("rendering/driver/threads/thread_model")
-            .try_to::<i64>()
-            .is_ok_and(|m| m == 2)
-        {
-            "the separate render thread model is on (read-back callbacks would come from that thread)".to_string()
+        } else if !RenderingServer::singleton().is_on_render_thread() {
+            "rendering runs on a thread of its own (read-back callbacks would come from that thread)".to_string()
         } else {
             match RenderingServer::singleton().get_rendering_device() {
                 None => "the Compatibility renderer has no RenderingDevice".to_string(),
@@ -378,21 +384,24 @@ impl AV1Recorder {
         let Some(session) = self.session.as_mut() else {
             return Ok(());
         };
-        if let Some(audio) = session.audio.as_mut() {
-            let rate = audio.mix_rate;
-            let samples = audio.take();
-            if let Some(r) = session.shared.borrow_mut().recorder.as_mut() {
-                r.push_audio(samples, rate)?;
+        let at = now.duration_since(session.started);
+        // Every frame, with no samples when there is no audio, so the audio keeps up.
+        let (samples, rate): (&[f32], u32) = match session.audio.as_mut() {
+            Some(audio) => {
+                let rate = audio.mix_rate;
+                (audio.take(), rate)
             }
+            None => (&[], 48_000),
+        };
+        if let Some(r) = session.shared.borrow_mut().recorder.as_mut() {
+            r.push_audio(samples, rate, at)?;
         }
-        if session
-            .last_capture
-            .is_some_and(|last| now.duration_since(last) + Duration::from_millis(2) < session.period)
-        {
+        // The cap keeps a deadline, so the rate holds on average whatever the display's rate.
+        if session.next_due.is_some_and(|due| now < due) {
             return Ok(());
         }
-        session.last_capture = Some(now);
-        let at = now.duration_since(session.started);
+        let next = session.next_due.unwrap_or(now) + session.period;
+        session.next_due = Some(if next < now { now + session.period } else { next });
         let Some(texture) = viewport.and_then(|v| v.get_texture()) else {
             return Ok(());
         };
@@ -403,6 +412,15 @@ impl AV1Recorder {
             };
             if image.get_format() != Format::RGBA8 {
                 image.convert(Format::RGBA8);
+            }
+            // To the recording's size (the scale, and 4:2:0's even sizes), as the GPU path does.
+            let (w, h) = (session.size.0 as i32, session.size.1 as i32);
+            let (dw, dh) = (image.get_width() - w, image.get_height() - h);
+            match (dw, dh) {
+                (0, 0) => {}
+                // An odd-sized viewport is one pixel larger than the (even) recording: cropped.
+                (0..=1, 0..=1) => image.crop(w, h),
+                _ => image.resize_ex(w, h).interpolation(Interpolation::BILINEAR).done(),
             }
             let data = image.get_data();
             let frame = RgbImage::packed(
@@ -482,14 +500,25 @@ impl AV1Recorder {
         }
     }
 
-    /// A recording error: logged once and signalled; what was written is finalized.
+    /// A recording error: logged and signalled once; what was written is finalized.
     fn fail(&mut self, e: Error) {
-        self.report(&e);
         if let Some(session) = &self.session {
-            // Keep the first error for stop() not to log it again.
+            // Stop feeding the recorder; its own copy of the error is not reported again.
             session.shared.borrow_mut().error = None;
         }
-        self.stop();
+        self.stop_quietly();
+        self.report(&e);
+    }
+
+    /// Ends the session after an error: finalizes the file, reports nothing more.
+    fn stop_quietly(&mut self) {
+        let Some(session) = self.session.take() else { return };
+        RenderingServer::singleton().disconnect("frame_post_draw", &session.on_frame);
+        let recorder = session.shared.borrow_mut().recorder.take();
+        if let Some(recorder) = recorder {
+            let (_, replays) = recorder.finish();
+            self.emit_replays(replays);
+        }
     }
 
     fn report(&mut self, e: &Error) -> GdError {
