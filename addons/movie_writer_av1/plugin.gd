@@ -27,7 +27,9 @@ func _report() -> String:
 	var lines := PackedStringArray(["[b]Recording uses:[/b] %s" % caps["backends"][caps["auto_backend"]]["name"]])
 	for id in caps["backends"]:
 		var b: Dictionary = caps["backends"][id]
-		if b["available"]:
+		if b["available"] and b["experimental"]:
+			lines.append("[color=yellow]experimental[/color] %s (%s): used only when chosen by name" % [b["name"], b["version"]])
+		elif b["available"]:
 			lines.append("[color=green]available[/color] %s (%s)" % [b["name"], b["version"]])
 		else:
 			lines.append("[color=gray]unavailable[/color] %s: %s" % [b["name"], b["reason"]])

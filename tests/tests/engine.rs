@@ -149,7 +149,7 @@ func _init() -> void:
 		var backends = caps.get("backends")
 		if typeof(backends) != TYPE_DICTIONARY or backends.is_empty(): problems.append(method + ": no backends"); continue
 		if not backends.has(caps["auto_backend"]): problems.append(method + ": auto_backend is not a listed backend")
-		var types := {"name": TYPE_STRING, "hardware": TYPE_BOOL, "available": TYPE_BOOL, "reason": TYPE_STRING,
+		var types := {"name": TYPE_STRING, "hardware": TYPE_BOOL, "experimental": TYPE_BOOL, "available": TYPE_BOOL, "reason": TYPE_STRING,
 			"version": TYPE_STRING, "max_width": TYPE_INT, "max_height": TYPE_INT,
 			"rate_controls": TYPE_PACKED_STRING_ARRAY, "ten_bit": TYPE_BOOL}
 		for id in backends:

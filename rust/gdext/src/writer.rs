@@ -171,9 +171,11 @@ impl MovieWriterAV1 {
             .any(|p| p.available && p.kind.is_hardware() && !EXPERIMENTAL.contains(&p.kind))
     }
 
-    /// What each AV1 backend can do here: `{"backends": {id: {name, hardware, available, reason,
-    /// version, max_width, max_height, rate_controls, ten_bit}}, "auto_backend": id}`.
-    /// `reason` says why a backend is unavailable; `auto_backend` is what "auto" would use now.
+    /// What each AV1 backend can do here: `{"backends": {id: {name, hardware, experimental,
+    /// available, reason, version, max_width, max_height, rate_controls, ten_bit}},
+    /// "auto_backend": id}`. `reason` says why a backend is unavailable; `auto_backend` is what
+    /// "auto" would use now; "auto" never uses an `experimental` backend (one whose encode path
+    /// has not run on real hardware), which records only when chosen by name.
     #[func]
     fn get_encoding_capabilities() -> VarDictionary {
         capabilities::to_dictionary(&capabilities::probes())
