@@ -62,6 +62,17 @@ pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
 
 /// Runs Godot in `project` and returns everything it printed.
 pub fn godot_run(godot: &Path, project: &Path, args: &[&str], display: bool) -> String {
+    godot_run_with_env(godot, project, args, display, &[])
+}
+
+/// [`godot_run`] with environment variables set for the engine (the test scripts read them).
+pub fn godot_run_with_env(
+    godot: &Path,
+    project: &Path,
+    args: &[&str],
+    display: bool,
+    env: &[(&str, String)],
+) -> String {
     let mut cmd = if display {
         let mut c = Command::new("xvfb-run");
         c.args(["-a", "-s", "-screen 0 1280x720x24"]).arg(godot);
@@ -70,6 +81,7 @@ pub fn godot_run(godot: &Path, project: &Path, args: &[&str], display: bool) -> 
         Command::new(godot)
     };
     cmd.arg("--path").arg(project).args(args);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let done = run(&mut cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
     let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
     println!("--- {}\n{log}", describe(&cmd));

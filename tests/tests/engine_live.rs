@@ -5,11 +5,9 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use movie_writer_av1_tests::engine::{assert_no_loader_errors, godot, our_errors, project, ENGINE, RUN_LIMIT};
-use movie_writer_av1_tests::tool::{describe, run};
+use movie_writer_av1_tests::engine::{assert_no_loader_errors, godot, godot_run_with_env, our_errors, project, ENGINE};
 use movie_writer_av1_tests::{audio, check_recording, probe, with_time_limit, Expected};
 
 const LIVE_SCRIPT: &str = r#"extends SceneTree
@@ -53,26 +51,16 @@ func _process(_delta: float) -> bool:
 /// Runs LIVE_SCRIPT in a fresh copy of demo_project at 640×360; returns the log.
 fn run_live(godot: &Path, dir: &Path, renderer: &[&str], env: &[(&str, String)]) -> String {
     fs::write(dir.join("live_test.gd"), LIVE_SCRIPT).unwrap();
-    let mut cmd = Command::new("xvfb-run");
-    cmd.args(["-a", "-s", "-screen 0 1280x720x24"])
-        .arg(godot)
-        .arg("--path")
-        .arg(dir)
-        .args(renderer)
-        .args([
-            "--resolution",
-            "640x360",
-            "--audio-driver",
-            "Dummy",
-            "--script",
-            "res://live_test.gd",
-        ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let done = run(&mut cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
-    let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
-    println!("--- {}\n{log}", describe(&cmd));
+    let mut args = renderer.to_vec();
+    args.extend([
+        "--resolution",
+        "640x360",
+        "--audio-driver",
+        "Dummy",
+        "--script",
+        "res://live_test.gd",
+    ]);
+    let log = godot_run_with_env(godot, dir, &args, true, env);
     assert_no_loader_errors(&log);
     assert!(log.contains("LIVE_START 0"), "AV1Recorder.start failed");
     assert!(!log.contains("LIVE_ERROR"), "AV1Recorder reported an error");
@@ -261,17 +249,16 @@ fn gpu_colour_conversion_matches_the_cpu_within_one() {
         }
         let names: Vec<String> = sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
         fs::write(dir.join("convert_test.gd"), CONVERT_SCRIPT).unwrap();
-        let mut cmd = Command::new("xvfb-run");
-        cmd.args(["-a", "-s", "-screen 0 1280x720x24"])
-            .arg(&godot)
-            .arg("--path")
-            .arg(&dir)
-            .args(["--rendering-driver", "vulkan", "--script", "res://convert_test.gd"])
-            .env("CONVERT_DIR", &dir)
-            .env("CONVERT_SIZES", names.join(","));
-        let done = run(&mut cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
-        let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
-        println!("--- {}\n{log}", describe(&cmd));
+        let log = godot_run_with_env(
+            &godot,
+            &dir,
+            &["--rendering-driver", "vulkan", "--script", "res://convert_test.gd"],
+            true,
+            &[
+                ("CONVERT_DIR", dir.display().to_string()),
+                ("CONVERT_SIZES", names.join(",")),
+            ],
+        );
         assert_no_loader_errors(&log);
         assert!(our_errors(&log).is_empty(), "errors of ours: {:#?}", our_errors(&log));
         for (&(w, h), rgba) in sizes.iter().zip(&images) {

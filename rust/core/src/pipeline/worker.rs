@@ -101,8 +101,6 @@ pub(super) struct Worker {
     pub stats: RecordingStats,
     busy: Duration,
     last_ts_ms: Option<i64>,
-    /// Live capture: where the newest frame ends, in µs.
-    video_end_us: Option<i64>,
     /// Live capture: capture time of the newest frame sent to the encoder.
     last_frame_us: Option<i64>,
     fail_after: Option<u64>,
@@ -146,7 +144,6 @@ impl Worker {
             stats,
             busy: Duration::ZERO,
             last_ts_ms: None,
-            video_end_us: None,
             last_frame_us: None,
             fail_after,
             warnings,
@@ -202,9 +199,9 @@ impl Worker {
             let started = Instant::now();
             self.encoder.flush()?;
             self.drain_encoder()?;
-            // Live audio reaches the recorder a mix buffer late: end it with the video.
-            if let Some(end) = self.video_end_us {
-                self.pad_audio_to(end)?;
+            // Live audio reaches the recorder a mix buffer late: end it with the newest frame.
+            if let Some(last) = self.last_frame_us {
+                self.pad_audio_to(last + 1_000_000 / i64::from(self.config.video.fps))?;
             }
             self.finish_audio()?;
             self.busy += started.elapsed();
@@ -295,7 +292,8 @@ impl Worker {
                 message: format!("injected fault after {} frames ({FAULT_ENV})", job.index),
             });
         }
-        if !job.audio.is_empty() || job.ts_us.is_none() {
+        // Movie Maker hands each frame its audio block; live audio comes on the control channel.
+        if job.ts_us.is_none() {
             let audio = &mut self.audio;
             let pre_skip = audio.pre_skip();
             let il = &mut self.interleaver;
@@ -308,7 +306,6 @@ impl Worker {
         }
         if let Some(ts_us) = job.ts_us {
             self.timestamps.push_back((job.index, ts_us));
-            self.video_end_us = Some(ts_us + 1_000_000 / i64::from(self.config.video.fps));
             self.last_frame_us = Some(ts_us);
         }
         let frame = match job.layout {

@@ -9,6 +9,7 @@ use godot::classes::rendering_device::{
     DataFormat, SamplerFilter, SamplerRepeatMode, ShaderStage, TextureUsageBits, UniformType,
 };
 use godot::classes::{RdSamplerState, RdShaderSource, RdTextureFormat, RdTextureView, RdUniform, RenderingDevice};
+use godot::global::Error as GdError;
 use godot::prelude::*;
 use movie_writer_av1_core::color::{COEFFICIENTS, FRACTION_BITS};
 use movie_writer_av1_core::I420Image;
@@ -23,9 +24,11 @@ pub struct GpuConverter {
     pipeline: Rid,
     sampler: Rid,
     buffers: Vec<Rid>,
-    /// Uniform sets for (texture, buffer), rebuilt when the source texture changes (resize).
+    /// Uniform sets for (texture, buffer) and the push constants, made when the source texture
+    /// changes (a resize makes a new one), not every frame.
     sets: Vec<Rid>,
     bound: Rid,
+    push: PackedByteArray,
     pub width: u32,
     pub height: u32,
     pub y_stride: usize,
@@ -68,6 +71,7 @@ impl GpuConverter {
             buffers,
             sets: Vec::new(),
             bound: Rid::Invalid,
+            push: PackedByteArray::new(),
             width,
             height,
             y_stride,
@@ -78,12 +82,53 @@ impl GpuConverter {
     /// Records the conversion of `texture` into output buffer `slot` (on the device's next
     /// submit; the engine's own device submits with the frame). Returns the buffer to read.
     pub fn convert(&mut self, texture: Rid, slot: usize) -> Result<Rid, String> {
-        let Some(format) = self.rd.texture_get_format(texture) else {
-            return Err("the viewport has no RenderingDevice texture".into());
-        };
         if self.bound != texture || !self.sets.iter().all(|s| self.rd.uniform_set_is_valid(*s)) {
             self.bind(texture)?;
         }
+        let groups_x = (self.y_stride as u32 / BLOCK_W).div_ceil(GROUP);
+        let groups_y = (self.height / 2).div_ceil(GROUP);
+        let rd = &mut self.rd;
+        let list = rd.compute_list_begin();
+        rd.compute_list_bind_compute_pipeline(list, self.pipeline);
+        rd.compute_list_bind_uniform_set(list, self.sets[slot], 0);
+        rd.compute_list_set_push_constant(list, &self.push, self.push.len() as u32);
+        rd.compute_list_dispatch(list, groups_x, groups_y, 1);
+        rd.compute_list_end();
+        Ok(self.buffers[slot])
+    }
+
+    /// Asks for `buffer` (from [`GpuConverter::convert`]) to be read back; `callback` gets its
+    /// bytes once the GPU is done, a frame or two later.
+    pub fn read_back(&mut self, buffer: Rid, callback: &Callable) -> Result<(), String> {
+        match self.rd.buffer_get_data_async(buffer, callback) {
+            GdError::OK => Ok(()),
+            e => Err(format!("the GPU read-back could not be requested ({e:?})")),
+        }
+    }
+
+    /// Binds `texture` to every output buffer and sets the push constants from its format.
+    fn bind(&mut self, texture: Rid) -> Result<(), String> {
+        let Some(format) = self.rd.texture_get_format(texture) else {
+            return Err("the viewport has no RenderingDevice texture".into());
+        };
+        self.free_sets();
+        for &buffer in &self.buffers {
+            let mut source = RdUniform::new_gd();
+            source.set_uniform_type(UniformType::SAMPLER_WITH_TEXTURE);
+            source.set_binding(0);
+            source.add_id(self.sampler);
+            source.add_id(texture);
+            let mut target = RdUniform::new_gd();
+            target.set_uniform_type(UniformType::STORAGE_BUFFER);
+            target.set_binding(1);
+            target.add_id(buffer);
+            let set = self.rd.uniform_set_create(&array![&source, &target], self.shader, 0);
+            if !set.is_valid() {
+                return Err("could not bind the viewport texture to the conversion shader".into());
+            }
+            self.sets.push(set);
+        }
+        self.bound = texture;
         // Float formats (HDR 2D) hold linear light; 8-bit ones hold sRGB-encoded values.
         let linear = matches!(
             format.get_format(),
@@ -113,38 +158,7 @@ impl GpuConverter {
             0,
         ];
         let bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let push = PackedByteArray::from(bytes.as_slice());
-        let groups_x = (self.y_stride as u32 / BLOCK_W).div_ceil(GROUP);
-        let groups_y = (self.height / 2).div_ceil(GROUP);
-        let rd = &mut self.rd;
-        let list = rd.compute_list_begin();
-        rd.compute_list_bind_compute_pipeline(list, self.pipeline);
-        rd.compute_list_bind_uniform_set(list, self.sets[slot], 0);
-        rd.compute_list_set_push_constant(list, &push, push.len() as u32);
-        rd.compute_list_dispatch(list, groups_x, groups_y, 1);
-        rd.compute_list_end();
-        Ok(self.buffers[slot])
-    }
-
-    fn bind(&mut self, texture: Rid) -> Result<(), String> {
-        self.free_sets();
-        for &buffer in &self.buffers {
-            let mut source = RdUniform::new_gd();
-            source.set_uniform_type(UniformType::SAMPLER_WITH_TEXTURE);
-            source.set_binding(0);
-            source.add_id(self.sampler);
-            source.add_id(texture);
-            let mut target = RdUniform::new_gd();
-            target.set_uniform_type(UniformType::STORAGE_BUFFER);
-            target.set_binding(1);
-            target.add_id(buffer);
-            let set = self.rd.uniform_set_create(&array![&source, &target], self.shader, 0);
-            if !set.is_valid() {
-                return Err("could not bind the viewport texture to the conversion shader".into());
-            }
-            self.sets.push(set);
-        }
-        self.bound = texture;
+        self.push = PackedByteArray::from(bytes.as_slice());
         Ok(())
     }
 

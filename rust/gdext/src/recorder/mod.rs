@@ -22,7 +22,8 @@ use godot::classes::{INode, Image, Node, RenderingServer, Viewport};
 use godot::global::Error as GdError;
 use godot::prelude::*;
 use movie_writer_av1_core::{
-    BackendPreference, Error, I420Image, LiveConfig, LiveRecorder, PixelFormat, RecordingConfig, RgbImage, VideoFrame,
+    BackendPreference, Error, I420Image, LiveConfig, LiveRecorder, PixelFormat, RecordingConfig, RecordingStats,
+    RgbImage, VideoFrame,
 };
 
 use crate::{errors, settings, writer};
@@ -147,23 +148,9 @@ impl AV1Recorder {
     /// A replay still being written is finished first.
     #[func]
     fn stop(&mut self) -> VarDictionary {
-        let Some(session) = self.session.take() else {
+        let Some((mut stats, path, result)) = self.end_session() else {
             return VarDictionary::new();
         };
-        RenderingServer::singleton().disconnect("frame_post_draw", &session.on_frame);
-        let mut stats = session_stats(&session);
-        let recorder = session.shared.borrow_mut().recorder.take();
-        let error = session.shared.borrow_mut().error.take();
-        drop(session.audio);
-        drop(session.converter);
-        let Some(recorder) = recorder else {
-            if let Some(e) = error {
-                self.report(&e);
-            }
-            return stats;
-        };
-        let (result, replays) = recorder.finish();
-        self.emit_replays(replays);
         match result {
             Ok(s) => {
                 stats.set("frames", s.frames as i64);
@@ -173,7 +160,7 @@ impl AV1Recorder {
                 stats.set("encode_fps", s.encode_fps);
                 stats.set("frames_dropped", s.frames_dropped as i64);
                 stats.set("audio_silence_inserted", s.audio_silence_inserted as i64);
-                let path = session.path.map(|p| p.display().to_string()).unwrap_or_default();
+                let path = path.map(|p| p.display().to_string()).unwrap_or_default();
                 godot_print!(
                     "AV1Recorder: stopped{}: {} frames in {:.2} s, {} dropped; main thread {:.3} ms per frame on average ({:.3} ms at most)",
                     if path.is_empty() { String::new() } else { format!(", wrote {path}") },
@@ -448,15 +435,9 @@ impl AV1Recorder {
         shared.in_flight += 1;
         drop(shared);
         let callback = readback_callback(session.shared.clone(), converter, at);
-        let mut rd = RenderingServer::singleton()
-            .get_rendering_device()
-            .expect("the converter exists only with a RenderingDevice");
-        let requested = rd.buffer_get_data_async(buffer, &callback);
-        if requested != GdError::OK {
+        if let Err(e) = converter.read_back(buffer, &callback) {
             session.shared.borrow_mut().in_flight -= 1;
-            return Err(Error::Frame(format!(
-                "the GPU read-back could not be requested ({requested:?})"
-            )));
+            return Err(Error::Frame(e));
         }
         Ok(())
     }
@@ -502,23 +483,26 @@ impl AV1Recorder {
 
     /// A recording error: logged and signalled once; what was written is finalized.
     fn fail(&mut self, e: Error) {
-        if let Some(session) = &self.session {
-            // Stop feeding the recorder; its own copy of the error is not reported again.
-            session.shared.borrow_mut().error = None;
-        }
-        self.stop_quietly();
+        // The recorder's own copy of the error, from finishing, is not reported again.
+        let _ = self.end_session();
         self.report(&e);
     }
 
-    /// Ends the session after an error: finalizes the file, reports nothing more.
-    fn stop_quietly(&mut self) {
-        let Some(session) = self.session.take() else { return };
+    /// Ends the session: unhooks it from the frame loop, finalizes the file and emits the
+    /// replays that finished. Returns the session's figures, the file and the recorder's
+    /// outcome; `None` when not recording.
+    fn end_session(&mut self) -> Option<(VarDictionary, Option<PathBuf>, Result<RecordingStats, Error>)> {
+        let session = self.session.take()?;
         RenderingServer::singleton().disconnect("frame_post_draw", &session.on_frame);
+        let stats = session_stats(&session);
+        // Read-backs still in flight find no recorder and are dropped.
         let recorder = session.shared.borrow_mut().recorder.take();
-        if let Some(recorder) = recorder {
-            let (_, replays) = recorder.finish();
-            self.emit_replays(replays);
-        }
+        let (result, replays) = match recorder {
+            Some(recorder) => recorder.finish(),
+            None => (Err(Error::Usage("the recording had already ended".into())), Vec::new()),
+        };
+        self.emit_replays(replays);
+        Some((stats, session.path, result))
     }
 
     fn report(&mut self, e: &Error) -> GdError {
