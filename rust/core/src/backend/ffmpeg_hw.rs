@@ -123,8 +123,7 @@ fn runtime_libs_for(t: AVHWDeviceType) -> &'static [Group] {
 
 fn open_device(t: AVHWDeviceType) -> std::result::Result<BufferRef, String> {
     for &group in runtime_libs_for(t) {
-        runtime_libs::load(group)
-            .map_err(|e| format!("the {} device needs a library this machine lacks: {e}", device_name(t)))?;
+        runtime_libs::load(group).map_err(|e| format!("FFmpeg could not open a {} device: {e}", device_name(t)))?;
     }
     let mut device = ptr::null_mut();
     // SAFETY: out-pointer to a fresh reference; default device, no options.
