@@ -45,7 +45,8 @@ unsafe extern "C" fn callback(avcl: *mut c_void, level: c_int, fmt: *const c_cha
             return;
         }
         let mut line = [0 as c_char; 1024];
-        let mut print_prefix: c_int = 1;
+        // No "[CUDA @ 0x…]" context prefix: the probe names the encoder itself.
+        let mut print_prefix: c_int = 0;
         ffi::av_log_format_line2(
             avcl,
             level,
