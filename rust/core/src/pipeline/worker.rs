@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver};
 use parking_lot::Mutex;
 
+#[cfg(feature = "fault-injection")]
+use super::fault::Fault;
 use super::replay::{ReplayRing, ReplaySaved};
 use super::RecordingStats;
 use crate::audio::{AudioEncoder, AudioPacket, PACKET_SAMPLES};
@@ -21,10 +23,6 @@ use crate::frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
 use crate::mux::{AudioTrack, Interleaver, MatroskaWriter, MuxPacket, Track, VideoTrack};
 use crate::pool::Pool;
 use crate::scale::Letterbox;
-
-/// Test-only fault injection: fail the encoder after this many frames.
-#[doc(hidden)]
-pub const FAULT_ENV: &str = "MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES";
 
 /// How a queued frame's bytes are laid out.
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +101,8 @@ pub(super) struct Worker {
     last_ts_ms: Option<i64>,
     /// Live capture: capture time of the newest frame sent to the encoder.
     last_frame_us: Option<i64>,
-    fail_after: Option<u64>,
+    #[cfg(feature = "fault-injection")]
+    fault: Fault,
     warnings: Arc<Mutex<Vec<String>>>,
 }
 
@@ -120,7 +119,6 @@ impl Worker {
         outputs: Outputs,
         warnings: Arc<Mutex<Vec<String>>>,
     ) -> Self {
-        let fail_after = std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok());
         let stats = RecordingStats {
             backend: Some(encoder.kind()),
             ..RecordingStats::default()
@@ -145,7 +143,8 @@ impl Worker {
             busy: Duration::ZERO,
             last_ts_ms: None,
             last_frame_us: None,
-            fail_after,
+            #[cfg(feature = "fault-injection")]
+            fault: Fault::from_env(),
             warnings,
         }
     }
@@ -286,12 +285,8 @@ impl Worker {
     }
 
     fn encode_job(&mut self, job: &FrameJob) -> Result<()> {
-        if self.fail_after.is_some_and(|n| job.index >= n) {
-            return Err(Error::Encoder {
-                backend: self.encoder.kind(),
-                message: format!("injected fault after {} frames ({FAULT_ENV})", job.index),
-            });
-        }
+        #[cfg(feature = "fault-injection")]
+        self.fault.check(job.index, self.encoder.kind())?;
         // Movie Maker hands each frame its audio block; live audio comes on the control channel.
         if job.ts_us.is_none() {
             let audio = &mut self.audio;
