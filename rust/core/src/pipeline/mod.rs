@@ -15,13 +15,16 @@
 //! capture time, a full queue drops the frame instead of blocking, audio comes on its own
 //! channel, and a replay ring keeps the last seconds of packets for `save_replay`.
 
+#[cfg(feature = "fault-injection")]
+mod fault;
 mod live;
 mod replay;
 mod worker;
 
+#[cfg(feature = "fault-injection")]
+pub use fault::FAULT_ENV;
 pub use live::{LiveConfig, LiveRecorder, LiveStats};
 pub use replay::ReplaySaved;
-pub use worker::FAULT_ENV;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -52,7 +55,6 @@ pub struct RecordingStats {
     pub encode_fps: f64,
     /// Always 0 for Movie Maker: every frame handed over is encoded exactly once.
     pub frames_dropped: u64,
-    pub frames_duplicated: u64,
     pub queue_high_water: usize,
     pub audio_samples: u64,
     /// Frames whose size differed from the first frame's and were letterboxed.
