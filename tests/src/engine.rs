@@ -1,6 +1,7 @@
-//! Running the real Godot binary for the engine-in-the-loop tests: finding it (or printing one
-//! SKIPPED line), fresh imported copies of demo_project, runs under Xvfb with a hard time limit,
-//! and the log searches every engine test makes (loader errors, errors of ours, leak reports).
+//! Running the real Godot binary for the engine-in-the-loop tests: finding it (or recording the
+//! test as skipped), fresh imported copies of demo_project, runs under Xvfb with a hard time
+//! limit, and the log searches every engine test makes (loader errors, errors of ours, leak
+//! reports).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,11 +35,17 @@ pub fn godot() -> Option<PathBuf> {
     }
 }
 
+/// The extension library the addon loads, as `./dev build` leaves it.
+pub fn library() -> PathBuf {
+    let lib = repo().join("addons/movie_writer_av1/bin/libmovie_writer_av1.linux.x86_64.so");
+    assert!(lib.is_file(), "{} is missing: run `./dev build` first", lib.display());
+    lib
+}
+
 /// A fresh copy of demo_project (addon included, symlink resolved), optionally without the
 /// addon, imported and ready to run.
 pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
-    let lib = repo().join("addons/movie_writer_av1/bin/libmovie_writer_av1.linux.x86_64.so");
-    assert!(lib.is_file(), "{} is missing: run `./dev build` first", lib.display());
+    library();
     let dir = std::env::temp_dir().join(format!("mwav1-engine-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     let status = Command::new("cp")

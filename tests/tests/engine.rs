@@ -1,6 +1,7 @@
 //! Engine-in-the-loop tests: the real Godot binary records `demo_project` through Movie Maker
 //! with the built extension, under Xvfb with Mesa. They run when `GODOT4_BIN` or
-//! /opt/godot/godot exists and otherwise print one SKIPPED line.
+//! /opt/godot/godot exists; otherwise each is skipped, counted and listed with its reason
+//! (`skip`), and fails instead under `MWAV1_REQUIRE=engine`.
 //!
 //! Each run imports the project first (so the extension list exists), runs under a hard time
 //! limit, and its log is searched for extension-loading errors, errors of ours, and leak
@@ -12,9 +13,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, error_lines, godot, godot_run, leak_lines, our_errors, project, ENGINE, RUN_LIMIT,
+    assert_no_loader_errors, error_lines, godot, godot_run, leak_lines, library, our_errors, project, ENGINE, RUN_LIMIT,
 };
-use movie_writer_av1_tests::probe;
+use movie_writer_av1_tests::{fault, probe};
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
 
@@ -345,9 +346,10 @@ fn encoder_failure_in_the_engine_is_logged_with_the_backend_message() {
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(godot) = godot() else { return };
     with_time_limit(Duration::from_secs(900), move || {
+        fault::assert_built_in(&library());
         let dir = project(&godot, "fault", true);
         let out = dir.join("fault.webm");
-        let (log, ok) = record_demo_with(&godot, &dir, &out, "export MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES=90;");
+        let (log, ok) = record_demo_with(&godot, &dir, &out, &format!("export {}=90;", fault::FAULT_ENV));
         assert!(ok, "the engine did not quit normally");
         let ours = our_errors(&log);
         assert_eq!(ours.len(), 1, "one error line: {ours:#?}");
