@@ -16,7 +16,8 @@ use godot_core::meta::RawPtr;
 use movie_writer_av1_core::backend::EXPERIMENTAL;
 use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig, RgbImage};
 
-use crate::{capabilities, errors, settings};
+use crate::errors::{self, Class};
+use crate::{capabilities, settings};
 
 const MIX_RATE: u32 = 48_000;
 const CHANNELS: usize = 2;
@@ -129,7 +130,7 @@ impl IMovieWriter for MovieWriterAV1 {
     }
 
     fn write_end(&mut self) {
-        let Some(recorder) = self.recorder.take() else { return };
+        let Some(mut recorder) = self.recorder.take() else { return };
         let path = recorder.path().to_path_buf();
         let warnings = recorder.take_warnings();
         for warning in warnings {
@@ -200,7 +201,7 @@ impl MovieWriterAV1 {
 impl MovieWriterAV1 {
     /// Logs `e` once (the first error of a recording) and returns its Godot error code.
     fn fail(&mut self, e: &Error) -> GdError {
-        let (code, message) = errors::to_godot(e);
+        let (code, message) = errors::to_godot(e, Class::Writer);
         if !self.failed {
             godot_error!("{message}");
         }

@@ -4,11 +4,9 @@
 
 use std::fs::{self, File};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver};
-use parking_lot::Mutex;
+use crossbeam_channel::{select, Receiver, Sender};
 
 #[cfg(feature = "fault-injection")]
 use super::fault::Fault;
@@ -48,6 +46,15 @@ pub(super) struct FrameJob {
     pub audio: Vec<i32>,
 }
 
+/// What the encode thread tells the recorder, on one channel, in the order it happened.
+pub(super) enum Event {
+    /// Something the user should know, said once per recording.
+    Warning(String),
+    ReplaySaved(ReplaySaved),
+    /// The last event: how the recording ended, and its figures.
+    Ended(Result<()>, RecordingStats),
+}
+
 /// Live capture's other messages, on a channel apart from the frames so they are never dropped.
 pub(super) enum Control {
     /// Interleaved f32 PCM, already at the recording's sample rate, taken from the engine
@@ -74,7 +81,6 @@ pub(super) struct Outputs {
     /// `None` for a replay-buffer-only live recording.
     pub file: Option<File>,
     pub replay: Option<ReplayRing>,
-    pub replay_saved: Arc<Mutex<Vec<ReplaySaved>>>,
 }
 
 pub(super) struct Worker {
@@ -85,7 +91,6 @@ pub(super) struct Worker {
     tracks: Option<(VideoTrack, AudioTrack)>,
     mux: Option<MatroskaWriter<File>>,
     replay: Option<ReplayRing>,
-    replay_saved: Arc<Mutex<Vec<ReplaySaved>>>,
     pending_replays: Vec<PendingReplay>,
     /// Time of the newest video packet in the replay ring.
     ring_video_ms: Option<i64>,
@@ -103,7 +108,7 @@ pub(super) struct Worker {
     last_frame_us: Option<i64>,
     #[cfg(feature = "fault-injection")]
     fault: Fault,
-    warnings: Arc<Mutex<Vec<String>>>,
+    events: Sender<Event>,
 }
 
 /// A live audio block that starts later than this after the audio so far is preceded by
@@ -117,7 +122,7 @@ impl Worker {
         encoder: Box<dyn VideoEncoder>,
         audio: AudioEncoder,
         outputs: Outputs,
-        warnings: Arc<Mutex<Vec<String>>>,
+        events: Sender<Event>,
     ) -> Self {
         let stats = RecordingStats {
             backend: Some(encoder.kind()),
@@ -132,7 +137,6 @@ impl Worker {
             tracks: None,
             mux: None,
             replay: outputs.replay,
-            replay_saved: outputs.replay_saved,
             pending_replays: Vec::new(),
             ring_video_ms: None,
             replay_writers: Vec::new(),
@@ -145,7 +149,7 @@ impl Worker {
             last_frame_us: None,
             #[cfg(feature = "fault-injection")]
             fault: Fault::from_env(),
-            warnings,
+            events,
         }
     }
 
@@ -264,23 +268,21 @@ impl Worker {
             let why_not = match (&self.replay, &self.tracks) {
                 (Some(ring), Some(tracks)) => {
                     let container = crate::config::Container::from_path(&path);
-                    let writer = ring.save(
-                        path.clone(),
-                        seconds,
-                        container,
-                        tracks.clone(),
-                        self.replay_saved.clone(),
-                    );
+                    let events = self.events.clone();
+                    let report = move |saved| {
+                        let _ = events.send(Event::ReplaySaved(saved));
+                    };
+                    let writer = ring.save(path.clone(), seconds, container, tracks.clone(), report);
                     self.replay_writers.extend(writer);
                     continue;
                 }
                 (None, _) => "the replay buffer is off (replay length 0)",
                 (_, None) => "nothing has been encoded yet",
             };
-            self.replay_saved.lock().push(ReplaySaved {
+            let _ = self.events.send(Event::ReplaySaved(ReplaySaved {
                 path,
                 result: Err(why_not.into()),
-            });
+            }));
         }
     }
 
@@ -311,10 +313,10 @@ impl Worker {
                         image
                     } else {
                         if self.stats.frames_rescaled == 0 {
-                            self.warnings.lock().push(format!(
+                            let _ = self.events.send(Event::Warning(format!(
                             "frame size changed from {}x{} to {}x{} (window resized?): frames are scaled to the recording's size with black bars; this is reported once",
                             self.config.video.width, self.config.video.height, job.width, job.height
-                        ));
+                        )));
                         }
                         self.stats.frames_rescaled += 1;
                         self.letterbox.fit(&image)
