@@ -1,18 +1,19 @@
-//! How much memory a recording may gain once it is warm, and the measure of it: the resident
-//! set size of the `mwav1` process, read by the kernel from outside the process
-//! (`/proc/PID/status`), so the figure includes FFmpeg's, SVT-AV1's and libopus's own
-//! allocations, which the process's Rust allocator does not see.
+//! How much memory a recording may gain once it is warm, and the measure of it: the anonymous
+//! resident memory (heap, stacks; `RssAnon`) of the `mwav1` process, read from outside it in
+//! `/proc/PID/status`. It includes FFmpeg's, SVT-AV1's and libopus's own allocations, which the
+//! process's Rust allocator does not see, and leaves out the pages of the binary itself, which
+//! are paged in as code runs for the first time and are no leak.
 
 use movie_writer_av1_core::RecordingConfig;
 
 use crate::record::SceneSpec;
 
-/// Resident set size of the running process `pid` in KiB; `None` once it has ended.
+/// Anonymous resident memory of the running process `pid` in KiB; `None` once it has ended.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix("RssAnon:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 

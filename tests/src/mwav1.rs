@@ -39,7 +39,8 @@ pub struct CliRecording {
     pub rss_start_kib: u64,
     pub rss_end_kib: u64,
     pub rss_peak_kib: u64,
-    /// Its resident set size at each progress line (once a second of video): (frames queued, KiB).
+    /// Its anonymous resident memory (`memory::rss_kib`) at each progress line, once a second
+    /// of video: (frames queued, KiB).
     pub rss_samples: Vec<(u64, u64)>,
 }
 
