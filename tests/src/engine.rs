@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -43,8 +43,8 @@ pub fn library() -> PathBuf {
 }
 
 /// A fresh copy of demo_project (addon included, symlink resolved), optionally without the
-/// addon, imported and ready to run.
-pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
+/// addon, as a user unpacks it: never opened by the engine.
+pub fn fresh_copy(name: &str, with_addon: bool) -> PathBuf {
     library();
     let dir = std::env::temp_dir().join(format!("mwav1-engine-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -62,6 +62,12 @@ pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
         let without_plugin = settings.split("[editor_plugins]").next().unwrap().to_string();
         fs::write(dir.join("project.godot"), without_plugin).unwrap();
     }
+    dir
+}
+
+/// A [`fresh_copy`], imported and ready to run.
+pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
+    let dir = fresh_copy(name, with_addon);
     let log = godot_run(godot, &dir, &["--headless", "--import"], false);
     assert_no_loader_errors(&log);
     dir
@@ -80,6 +86,17 @@ pub fn godot_run_with_env(
     display: bool,
     env: &[(&str, String)],
 ) -> String {
+    godot_run_status(godot, project, args, display, env).0
+}
+
+/// [`godot_run_with_env`] that also returns how the engine exited.
+pub fn godot_run_status(
+    godot: &Path,
+    project: &Path,
+    args: &[&str],
+    display: bool,
+    env: &[(&str, String)],
+) -> (String, ExitStatus) {
     let mut cmd = if display {
         let mut c = Command::new("xvfb-run");
         c.args(["-a", "-s", "-screen 0 1280x720x24"]).arg(godot);
@@ -91,8 +108,8 @@ pub fn godot_run_with_env(
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let done = run(&mut cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
     let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
-    println!("--- {}\n{log}", describe(&cmd));
-    log
+    println!("--- {} ({})\n{log}", describe(&cmd), done.status);
+    (log, done.status)
 }
 
 pub fn assert_no_loader_errors(log: &str) {

@@ -13,7 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, error_lines, godot, godot_run, leak_lines, library, our_errors, project, ENGINE, RUN_LIMIT,
+    assert_no_loader_errors, error_lines, fresh_copy, godot, godot_run, godot_run_status, leak_lines, library,
+    our_errors, project, ENGINE, RUN_LIMIT,
 };
 use movie_writer_av1_tests::{fault, probe};
 use movie_writer_av1_tests::tool::run;
@@ -268,6 +269,32 @@ fn rate_control_modes_behave_as_set() {
             cqp > 3.0 * cbr,
             "top-quality CQP ({cqp:.0} kbit/s) should far exceed 400 kbit/s CBR"
         );
+    });
+}
+
+/// A new user's first contact: the first headless import of a fresh project with the addon
+/// (the engine loads the extension mid-scan, as it finds it) exits with code 0, as the same
+/// import of the project without the addon does.
+#[test]
+fn first_import_of_a_fresh_project_with_the_addon_exits_cleanly() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(600), move || {
+        let import = |name, with_addon| {
+            let dir = fresh_copy(name, with_addon);
+            let (log, status) = godot_run_status(&godot, &dir, &["--headless", "--import"], false, &[]);
+            (dir, log, status)
+        };
+        let (_, _, without) = import("first-import-base", false);
+        let (dir, log, with) = import("first-import", true);
+        assert_no_loader_errors(&log);
+        let extensions = fs::read_to_string(dir.join(".godot/extension_list.cfg")).unwrap_or_default();
+        assert!(
+            extensions.contains("movie_writer_av1.gdextension"),
+            "the import did not load the addon: {extensions:?}"
+        );
+        assert!(without.success(), "the import fails without the addon too ({without}): an engine problem");
+        assert!(with.success(), "the first import with the addon exited with {with}");
     });
 }
 
