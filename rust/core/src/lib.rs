@@ -27,6 +27,7 @@ pub mod pipeline;
 mod pool;
 mod quiet;
 mod resample;
+mod runtime_libs;
 pub mod scale;
 pub mod scene;
 pub mod settings;
