@@ -31,12 +31,7 @@ impl Decoded {
 /// are rounded to milliseconds), so frame `i` out is frame `i` of the stream; `-enc_time_base
 /// -1` keeps the file's millisecond time base, which variable-rate (live) files need to stay
 /// monotonic.
-pub fn decode_video(
-    path: &Path,
-    width: u32,
-    height: u32,
-    limit: Duration,
-) -> Result<Decoded> {
+pub fn decode_video(path: &Path, width: u32, height: u32, limit: Duration) -> Result<Decoded> {
     let (w, h) = (width as usize, height as usize);
     let (luma, chroma) = (w * h, w.div_ceil(2) * h.div_ceil(2));
     let mut cmd = Command::new("ffmpeg");

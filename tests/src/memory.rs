@@ -95,6 +95,15 @@ mod tests {
         // 10 × (24 576 + 6 400) bytes pooled, 31 cues: 303 KiB + 1 KiB, plus the slack.
         assert_eq!(base, 303 + 1 + ALLOCATOR_SLACK_KIB);
         assert!(allowed_growth_kib(&spec, 16, 2.0) > base);
-        assert!(allowed_growth_kib(&SceneSpec { frames: 30 * 3600, ..spec }, 8, 2.0) > base);
+        assert!(
+            allowed_growth_kib(
+                &SceneSpec {
+                    frames: 30 * 3600,
+                    ..spec
+                },
+                8,
+                2.0
+            ) > base
+        );
     }
 }

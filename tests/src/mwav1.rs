@@ -56,20 +56,25 @@ pub fn record(path: &Path, spec: &SceneSpec, extra: &[&str], limit: Duration) ->
         .args(["--seed", &spec.seed.to_string()])
         .args(extra);
     let started = Instant::now();
-    let done = tool::run_with_io(&mut cmd, limit, |_| Ok(()), |pid, out| {
-        let (mut printed, mut rss_samples) = (String::new(), Vec::new());
-        for line in BufReader::new(out).lines() {
-            let line = line?;
-            match parse_progress(&line) {
-                Some(frames) => rss_samples.extend(memory::rss_kib(pid).map(|kib| (frames, kib))),
-                None => {
-                    printed.push_str(&line);
-                    printed.push('\n');
+    let done = tool::run_with_io(
+        &mut cmd,
+        limit,
+        |_| Ok(()),
+        |pid, out| {
+            let (mut printed, mut rss_samples) = (String::new(), Vec::new());
+            for line in BufReader::new(out).lines() {
+                let line = line?;
+                match parse_progress(&line) {
+                    Some(frames) => rss_samples.extend(memory::rss_kib(pid).map(|kib| (frames, kib))),
+                    None => {
+                        printed.push_str(&line);
+                        printed.push('\n');
+                    }
                 }
             }
-        }
-        Ok((printed, rss_samples))
-    })?;
+            Ok((printed, rss_samples))
+        },
+    )?;
     let wall = started.elapsed();
     let (stdout, rss_samples) = done.stdout;
     if !done.status.success() {
@@ -94,7 +99,10 @@ pub fn record(path: &Path, spec: &SceneSpec, extra: &[&str], limit: Duration) ->
 
 /// Reads "progress: N frames queued".
 fn parse_progress(line: &str) -> Option<u64> {
-    line.strip_prefix("progress: ")?.strip_suffix(" frames queued")?.parse().ok()
+    line.strip_prefix("progress: ")?
+        .strip_suffix(" frames queued")?
+        .parse()
+        .ok()
 }
 
 /// Reads "memory: RSS at start A KiB, at end B KiB, peak C KiB".

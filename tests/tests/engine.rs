@@ -16,9 +16,9 @@ use movie_writer_av1_tests::engine::{
     assert_no_loader_errors, error_lines, fresh_copy, godot, godot_run, godot_run_status, leak_lines, library,
     our_errors, project, ENGINE, RUN_LIMIT,
 };
-use movie_writer_av1_tests::{fault, probe};
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
+use movie_writer_av1_tests::{fault, probe};
 
 const FRAMES: u64 = 120;
 const FPS: u32 = 60;
@@ -293,7 +293,10 @@ fn first_import_of_a_fresh_project_with_the_addon_exits_cleanly() {
             extensions.contains("movie_writer_av1.gdextension"),
             "the import did not load the addon: {extensions:?}"
         );
-        assert!(without.success(), "the import fails without the addon too ({without}): an engine problem");
+        assert!(
+            without.success(),
+            "the import fails without the addon too ({without}): an engine problem"
+        );
         assert!(with.success(), "the first import with the addon exited with {with}");
     });
 }

@@ -191,8 +191,8 @@ fn two_minute_cli_recording_keeps_memory_flat() {
             run.rss_peak_kib
         );
         memory::assert_flat(&run.rss_samples, &spec, 10 * u64::from(spec.fps));
-        let report =
-            check_recording(&path, &Expected::scene(spec)).unwrap_or_else(|e| panic!("checking {}: {e}", path.display()));
+        let report = check_recording(&path, &Expected::scene(spec))
+            .unwrap_or_else(|e| panic!("checking {}: {e}", path.display()));
         println!("{report}");
         assert_scene_figures(&report, &spec, "webm");
     });

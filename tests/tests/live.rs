@@ -204,7 +204,10 @@ fn bad_live_settings_and_replay_requests_say_what_is_allowed() {
     let dir = out_dir();
     let mut c = config(&dir.join("x.webm"), false, 0.0);
     let e = LiveRecorder::start(c.clone()).err().unwrap().to_string();
-    assert!(e.contains("replay_seconds = 0") && e.contains("no file to write"), "{e}");
+    assert!(
+        e.contains("replay_seconds = 0") && e.contains("no file to write"),
+        "{e}"
+    );
     c.replay_seconds = 7200.0;
     let e = LiveRecorder::start(c.clone()).err().unwrap().to_string();
     // The core names its own setting; the extension gives it the engine's name.

@@ -86,7 +86,8 @@ mod tests {
         let project = Error::Config(ConfigError::new("editor/movie_writer/av1/preset", 14, "0 to 13"));
         let (_, message) = to_godot(&project, Class::Writer);
         assert!(
-            message.starts_with("MovieWriterAV1: editor/movie_writer/av1/preset = 14") && message.contains("Project Settings"),
+            message.starts_with("MovieWriterAV1: editor/movie_writer/av1/preset = 14")
+                && message.contains("Project Settings"),
             "{message}"
         );
     }

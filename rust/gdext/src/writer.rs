@@ -56,7 +56,10 @@ impl IMovieWriter for MovieWriterAV1 {
         let path = resolve_path(&base_path.to_string());
         let started = guarded("write_begin", || {
             let audio_block = engine_audio_block(fps)?;
-            Ok((Recorder::start(config_from_project(&path, movie_size, fps)?)?, audio_block))
+            Ok((
+                Recorder::start(config_from_project(&path, movie_size, fps)?)?,
+                audio_block,
+            ))
         });
         match started {
             Ok((recorder, audio_block)) => {
@@ -130,7 +133,9 @@ impl IMovieWriter for MovieWriterAV1 {
     }
 
     fn write_end(&mut self) {
-        let Some(mut recorder) = self.recorder.take() else { return };
+        let Some(mut recorder) = self.recorder.take() else {
+            return;
+        };
         let path = recorder.path().to_path_buf();
         let warnings = recorder.take_warnings();
         for warning in warnings {

@@ -17,9 +17,9 @@
 //! capture time, a full queue drops the frame instead of blocking, audio comes on its own
 //! channel, and a replay ring keeps the last seconds of packets for `save_replay`.
 
+mod encode_thread;
 #[cfg(feature = "fault-injection")]
 mod fault;
-mod encode_thread;
 mod live;
 mod replay;
 mod worker;
