@@ -26,19 +26,27 @@ pub fn growth_after_kib(samples: &[(u64, u64)], warmup: u64) -> Option<u64> {
 }
 
 /// What glibc's allocator may keep resident beyond the live data: freed chunks it has not
-/// returned yet (per thread arena, trimmed only past `M_TRIM_THRESHOLD`) and the growth of the
-/// arenas of threads that allocate for the first time after the warm-up. Measured on this
-/// project's recordings at up to 1.0 MiB; twice that leaves room for scheduling noise.
-const ALLOCATOR_SLACK_KIB: u64 = 2048;
+/// returned yet (per thread arena, trimmed only past `M_TRIM_THRESHOLD`). Measured on this
+/// scene after its warm-up: RssAnon moved by at most 0.2 MiB over 7.5 minutes of video at
+/// 160×96; 1 MiB leaves room for scheduling noise.
+const ALLOCATOR_SLACK_KIB: u64 = 1024;
+
+/// Seconds of video before the pipeline's memory is at its steady state. The buffers that keep
+/// their capacity (the encoder's packet buffer, the interleaver's recycled packet buffers, the
+/// muxer's cluster buffer) grow to the largest packet and cluster seen so far, so they grow
+/// until the scene's largest frames have been seen: measured, within 150 s of this scene
+/// (RssAnon at 160×96: +3.9 MiB from 11 s to 150 s, +0.2 MiB from 150 s to 600 s).
+pub const WARMUP_S: u32 = 150;
 
 /// How much a recording of `spec` with `queue_depth` queued frames may gain after its warm-up.
 ///
-/// By the end of the warm-up every buffer of the pipeline exists: the frame queue and its two
-/// pools (`queue_depth + 2` RGBA frames and as many audio blocks), the encoders' and the
-/// interleaver's buffers. From then on only the cue index grows: one 16-byte entry per
-/// keyframe, in a vector that doubles. The bound allows that, one more full set of pooled
-/// buffers (the allocator need not reuse freed ones in place), and the allocator's slack. A leak
-/// of a few hundred bytes per frame over a few thousand frames breaks it.
+/// By the end of the warm-up ([`WARMUP_S`]) every buffer of the pipeline exists at its steady
+/// size: the frame queue and its two pools (`queue_depth + 2` RGBA frames and as many audio
+/// blocks), the encoders', the interleaver's and the muxer's buffers. From then on only the cue
+/// index grows: one 16-byte entry per keyframe, in a vector that doubles. The bound allows
+/// that, one more full set of pooled buffers (the allocator need not reuse freed ones in
+/// place), and the allocator's slack. A leak of a few hundred bytes per frame over a few
+/// thousand frames breaks it.
 pub fn allowed_growth_kib(spec: &SceneSpec, queue_depth: u64, keyframe_interval_s: f64) -> u64 {
     let frame = u64::from(spec.width) * u64::from(spec.height) * 4;
     let audio_block = u64::from(48_000 / spec.fps) * 2 * 4;
@@ -49,8 +57,13 @@ pub fn allowed_growth_kib(spec: &SceneSpec, queue_depth: u64, keyframe_interval_
 }
 
 /// Panics unless the RSS `samples` of an `mwav1 record` of `spec` with default settings rise
-/// by no more than [`allowed_growth_kib`] after the first `warmup` frames.
-pub fn assert_flat(samples: &[(u64, u64)], spec: &SceneSpec, warmup: u64) {
+/// by no more than [`allowed_growth_kib`] after the warm-up ([`WARMUP_S`]).
+pub fn assert_flat(samples: &[(u64, u64)], spec: &SceneSpec) {
+    let warmup = u64::from(WARMUP_S * spec.fps);
+    assert!(
+        spec.frames >= 2 * warmup,
+        "a memory check needs at least twice the warm-up of {WARMUP_S} s"
+    );
     let defaults = RecordingConfig::new("", spec.width, spec.height, spec.fps);
     let allowed = allowed_growth_kib(
         spec,

@@ -165,17 +165,17 @@ fn fps_144_keeps_audio_and_video_in_step() {
     assert_scene_figures(&report, &spec, "matroska");
 }
 
-/// A two-minute recording through the CLI does not grow in memory once warm: its RSS, sampled
+/// A five-minute recording through the CLI does not grow in memory once warm: its RSS, sampled
 /// from outside every second of video, rises by no more than the queue, the pools, the cue index
-/// and the allocator account for (`memory::allowed_growth_kib`).
+/// and the allocator account for (`memory::allowed_growth_kib`) after the warm-up.
 #[test]
-fn two_minute_cli_recording_keeps_memory_flat() {
+fn five_minute_cli_recording_keeps_memory_flat() {
     with_time_limit(Duration::from_secs(580), || {
         let spec = SceneSpec {
             width: 160,
             height: 96,
             fps: 30,
-            frames: 3660,
+            frames: 5 * 60 * 30,
             seed: 2,
         };
         let path = out_dir().join(format!("cli_{}", spec.file_name(Container::WebM)));
@@ -190,7 +190,7 @@ fn two_minute_cli_recording_keeps_memory_flat() {
             run.rss_end_kib,
             run.rss_peak_kib
         );
-        memory::assert_flat(&run.rss_samples, &spec, 10 * u64::from(spec.fps));
+        memory::assert_flat(&run.rss_samples, &spec);
         let report = check_recording(&path, &Expected::scene(spec))
             .unwrap_or_else(|e| panic!("checking {}: {e}", path.display()));
         println!("{report}");

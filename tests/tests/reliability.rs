@@ -232,7 +232,7 @@ fn encoder_failure_mid_stream_reports_the_backend_message_and_keeps_the_file() {
     });
 }
 
-/// A soak: half an hour of video, where a slow leak would show. Its RSS after a 10 s warm-up
+/// A soak: half an hour of video, where a slow leak would show. Its RSS after the warm-up
 /// stays within the bound of `memory::allowed_growth_kib`, the audio is exactly as long as the
 /// video, and every frame decodes.
 #[test]
@@ -256,7 +256,7 @@ fn thirty_minutes_at_60_fps_keep_memory_flat_and_audio_exact() {
                 .contains(&format!("audio samples {}", spec.frames * 48_000 / 60)),
             "audio samples == duration × 48 kHz"
         );
-        memory::assert_flat(&run.rss_samples, &spec, 10 * u64::from(spec.fps));
+        memory::assert_flat(&run.rss_samples, &spec);
         let report = check_recording(&path, &Expected::unknown_source(96, 64, 60, Some(spec.frames))).unwrap();
         println!("{report}");
         report.assert_ok();
