@@ -66,11 +66,32 @@ pub fn fresh_copy(name: &str, with_addon: bool) -> PathBuf {
     dir
 }
 
-/// A [`fresh_copy`], imported and ready to run.
+/// The addon's extension file, as a project names it.
+pub const EXTENSION: &str = "res://addons/movie_writer_av1/movie_writer_av1.gdextension";
+
+/// Lists the addon's extension in `.godot/extension_list.cfg`, as the engine does after its
+/// first scan, so that the engine loads it at start-up rather than mid-scan.
+///
+/// Why: an editor session that finds a class-registering GDExtension during its first scan and
+/// quits soon after (a headless `--import`) crashes with signal 11 at exit in this engine: a
+/// documentation callback the editor queued for the extension's classes runs after
+/// `EditorHelp::cleanup_doc` has freed the documentation (godotengine/godot#111048, fix
+/// proposed in godotengine/godot#123658). A project whose extension list already names the
+/// extension does not regenerate the documentation, and exits cleanly.
+pub fn register_extension(project: &Path) {
+    fs::create_dir_all(project.join(".godot")).unwrap();
+    fs::write(project.join(".godot/extension_list.cfg"), format!("{EXTENSION}\n")).unwrap();
+}
+
+/// A [`fresh_copy`], imported (exiting cleanly: see [`register_extension`]) and ready to run.
 pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
     let dir = fresh_copy(name, with_addon);
-    let log = godot_run(godot, &dir, &["--headless", "--import"], false);
+    if with_addon {
+        register_extension(&dir);
+    }
+    let (log, status) = godot_run_status(godot, &dir, &["--headless", "--import"], false, &[]);
     assert_no_loader_errors(&log);
+    assert!(status.success(), "importing {} exited with {status}", dir.display());
     dir
 }
 
