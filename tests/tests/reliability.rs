@@ -224,9 +224,12 @@ fn encoder_failure_mid_stream_reports_the_backend_message_and_keeps_the_file() {
         assert!(done
             .stderr
             .contains("the SVT-AV1 (software) encoder failed: injected fault after 90 frames"));
+        // What is lost: the encoder's look-ahead (15 frames at 30 fps), the open cluster (at
+        // most 0.5 s, 15 frames), and the one frame SVT-AV1 2.3 keeps in its pipeline beyond
+        // the look-ahead.
         let frames = assert_playable(&path);
         assert!(
-            (60..=90).contains(&frames),
+            (59..=90).contains(&frames),
             "{frames} frames kept of the 90 before the fault"
         );
     });

@@ -21,6 +21,7 @@ pub mod backend;
 pub mod color;
 pub mod config;
 pub mod error;
+mod ffmpeg_log;
 pub mod frame;
 pub mod mux;
 pub mod pipeline;

@@ -50,6 +50,12 @@ impl IMovieWriter for MovieWriterAV1 {
         Container::from_path(Path::new(&path.to_string())).is_some()
     }
 
+    /// Bound from 4.7 on; 4.6 asks a script instead (extensions_hint.rs).
+    #[cfg(feature = "godot-4-7")]
+    fn get_supported_extensions(&self) -> PackedStringArray {
+        Container::EXTENSIONS.iter().map(|e| GString::from(*e)).collect()
+    }
+
     fn write_begin(&mut self, movie_size: Vector2i, fps: u32, base_path: GString) -> GdError {
         self.recorder = None;
         self.failed = false;
