@@ -8,6 +8,7 @@ pub mod av1;
 pub mod backend;
 pub mod color;
 pub mod config;
+pub mod conformance;
 pub mod error;
 pub mod frame;
 pub mod mux;
