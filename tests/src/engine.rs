@@ -26,9 +26,10 @@ pub fn godot() -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        println!(
-            "SKIPPED engine tests: no Godot binary at {} (set GODOT4_BIN to run them)",
-            path.display()
+        crate::skip::skip(
+            &crate::skip::current_test(),
+            crate::skip::Need::Engine,
+            &format!("no Godot binary at {} (set GODOT4_BIN to run it)", path.display()),
         );
         None
     }

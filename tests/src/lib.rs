@@ -14,6 +14,7 @@ pub mod mkv;
 pub mod mwav1;
 pub mod probe;
 pub mod record;
+pub mod skip;
 pub mod ssim;
 pub mod tool;
 

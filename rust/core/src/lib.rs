@@ -16,6 +16,7 @@ pub mod pipeline;
 mod pool;
 mod quiet;
 mod resample;
+mod runtime_libs;
 pub mod scale;
 pub mod scene;
 pub mod settings;

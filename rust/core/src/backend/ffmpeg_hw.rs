@@ -22,6 +22,7 @@ use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig
 use crate::error::{Error, Result};
 use crate::frame::{I420Planes, VideoFrame};
 use crate::quiet;
+use crate::runtime_libs::{self, Group};
 
 /// How one FFmpeg hardware encoder is driven.
 struct Spec {
@@ -110,7 +111,21 @@ fn device_name(t: AVHWDeviceType) -> String {
     }
 }
 
+/// The run-time libraries FFmpeg needs for a device of type `t` (see `runtime_libs`). QSV on
+/// Linux runs on a VA-API device underneath.
+fn runtime_libs_for(t: AVHWDeviceType) -> &'static [Group] {
+    match t {
+        AVHWDeviceType::AV_HWDEVICE_TYPE_VAAPI => &[Group::Va],
+        AVHWDeviceType::AV_HWDEVICE_TYPE_QSV => &[Group::Va, Group::Vpl],
+        _ => &[],
+    }
+}
+
 fn open_device(t: AVHWDeviceType) -> std::result::Result<BufferRef, String> {
+    for &group in runtime_libs_for(t) {
+        runtime_libs::load(group)
+            .map_err(|e| format!("the {} device needs a library this machine lacks: {e}", device_name(t)))?;
+    }
     let mut device = ptr::null_mut();
     // SAFETY: out-pointer to a fresh reference; default device, no options.
     let rc = unsafe { ffi::av_hwdevice_ctx_create(&mut device, t, ptr::null(), ptr::null_mut(), 0) };

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs a cargo test command and ends with one count: "N passed, N failed, N skipped".
+#
+# Cargo counts a test that returned early as passed. Our tests never return early silently:
+# tests/src/skip.rs writes each skip (test, reason) to $MWAV1_SKIP_LOG, and this script takes
+# those out of the passed count and lists them, with the opt-in (#[ignore]) tests.
+#
+# MWAV1_REQUIRE=engine,nvenc,... turns those skips into failures (tests/src/skip.rs). CI
+# requires the engine whenever an engine binary exists.
+#
+#   scripts/run-tests.sh cargo test ... -- ...
+set -uo pipefail
+log=$(mktemp)
+skips=$(mktemp)
+trap 'rm -f "$log" "$skips"' EXIT
+export MWAV1_SKIP_LOG=$skips
+if [ "${CI:-}" = true ] && [ -x "${GODOT4_BIN:-/opt/godot/godot}" ]; then
+  export MWAV1_REQUIRE=${MWAV1_REQUIRE:+$MWAV1_REQUIRE,}engine
+fi
+
+"$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+passed=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]\+\) passed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(sed -n 's/^test result: .*; \([0-9]\+\) failed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+ignored=$(sed -n 's/^test result: .*; \([0-9]\+\) ignored.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+skipped=$(sort -u "$skips" | grep -c . || true)
+
+echo
+echo "==> skipped tests"
+if [ "$skipped" -gt 0 ]; then sort -u "$skips" | sed 's/^/  SKIPPED /; s/\t/: /'; fi
+grep -E '^test .* \.\.\. ignored' "$log" | sed 's/^test \(.*\) \.\.\. ignored,\{0,1\} *\(.*\)/  SKIPPED \1: opt-in (#[ignore]) \2/'
+[ "$skipped" -gt 0 ] || [ "$ignored" -gt 0 ] || echo "  none"
+# A run that executed no test at all is a failure, not a green build.
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
+  echo "no test ran"
+  [ "$status" -ne 0 ] || status=1
+fi
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+echo
+echo "$((passed - skipped)) passed, $failed failed, $((skipped + ignored)) skipped"
+exit "$status"
