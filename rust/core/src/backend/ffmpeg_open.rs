@@ -6,6 +6,7 @@
 //! at a quality nobody asked for. Every FFmpeg backend opens through [`open`] instead, which
 //! fails naming the options that were left over.
 
+use std::ffi::CString;
 use std::fmt;
 use std::ptr;
 
@@ -36,9 +37,36 @@ impl fmt::Display for OpenError {
 
 impl std::error::Error for OpenError {}
 
-/// Opens `video` with `options`; an option the encoder left unused fails the open (and the
-/// half-opened context is freed with `video`).
+/// Opens `video` with `options`; an option the encoder does not have fails the open.
+///
+/// Unknown names are looked for before opening, so that a doomed encoder is never opened
+/// (some close badly without having seen a frame: see `software.rs`); what `avcodec_open2`
+/// still leaves over is checked after, and the half-opened context is then freed with `video`.
 pub fn open(mut video: encoder::video::Video, options: Dictionary<'_>) -> Result<encoder::video::Encoder, OpenError> {
+    let unknown: Vec<String> = options
+        .iter()
+        .filter(|(key, _)| {
+            let Ok(name) = CString::new(*key) else {
+                return true;
+            };
+            // SAFETY: the context is allocated with its codec's private options (a child
+            // object that AV_OPT_SEARCH_CHILDREN searches); the name lives across the call.
+            let found = unsafe {
+                ffmpeg::ffi::av_opt_find(
+                    video.as_mut_ptr().cast(),
+                    name.as_ptr(),
+                    ptr::null(),
+                    0,
+                    ffmpeg::ffi::AV_OPT_SEARCH_CHILDREN as i32,
+                )
+            };
+            found.is_null()
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(OpenError::Unused(unknown));
+    }
     // SAFETY: the dictionary pointer is ours (disowned from `options`); avcodec_open2 replaces
     // it with the leftover entries, which we own again afterwards and free on drop.
     let (rc, leftover) = unsafe {

@@ -32,7 +32,8 @@ mod vulkan;
 
 pub use software::Codec as SoftwareCodec;
 pub use vulkan::{
-    self_check as vulkan_self_check, validation_layer_available as vulkan_validation_layer_available,
+    self_check as vulkan_self_check, validation_env as vulkan_validation_env,
+    validation_layer_available as vulkan_validation_layer_available, VALIDATION_ACTIVE as VULKAN_VALIDATION_ACTIVE,
     VALIDATION_LAYER as VULKAN_VALIDATION_LAYER,
 };
 

@@ -208,6 +208,6 @@ mod tests {
         assert!(cases.iter().any(|c| c.width % 2 == 1 && c.height % 2 == 1));
         assert!(cases.iter().any(|c| (c.width, c.height) == (1920, 1080)));
         assert_eq!((cases[3].preset, cases[4].preset), (0, 13));
-        assert!(cases(&probe_of(BackendKind::Nvenc, &[])).is_empty());
+        assert!(super::cases(&probe_of(BackendKind::Nvenc, &[])).is_empty());
     }
 }

@@ -44,7 +44,7 @@ mod self_check;
 mod session;
 
 pub use encoder::VulkanEncoder;
-pub use self_check::{self_check, validation_layer_available, VALIDATION_LAYER};
+pub use self_check::{self_check, validation_env, validation_layer_available, VALIDATION_ACTIVE, VALIDATION_LAYER};
 
 use std::ffi::{c_void, CStr};
 

@@ -14,6 +14,30 @@ use crate::frame::{PixelFormat, RgbImage};
 /// The Khronos validation layer's name, as the loader lists it.
 pub const VALIDATION_LAYER: &str = "VK_LAYER_KHRONOS_validation";
 
+/// The layer's settings for our runs (vk_layer_settings.txt): synchronization validation and
+/// best practices on; errors, warnings and the layer's own start-up message (proof that it was
+/// active) logged to stdout.
+const VALIDATION_SETTINGS: &str = "\
+khronos_validation.debug_action = VK_DBG_LAYER_ACTION_LOG_MSG
+khronos_validation.log_filename = stdout
+khronos_validation.report_flags = error,warn,perf,info
+khronos_validation.enables = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT,VK_VALIDATION_FEATURE_ENABLE_BEST_PRACTICES_EXT
+";
+
+/// What the layer prints once it is active (its start-up message's id).
+pub const VALIDATION_ACTIVE: &str = "khronos-validation-createinstance-status-message";
+
+/// Writes the layer settings into `dir` and returns the environment that makes the Vulkan
+/// loader enable the layer with them for a child process.
+pub fn validation_env(dir: &std::path::Path) -> std::io::Result<[(&'static str, String); 2]> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("vk_layer_settings.txt"), VALIDATION_SETTINGS)?;
+    Ok([
+        ("VK_INSTANCE_LAYERS", VALIDATION_LAYER.to_string()),
+        ("VK_LAYER_SETTINGS_PATH", dir.display().to_string()),
+    ])
+}
+
 /// Whether the Vulkan loader can enable the Khronos validation layer.
 pub fn validation_layer_available() -> bool {
     // SAFETY: loads libvulkan; enumerating layers is a global command.

@@ -116,12 +116,14 @@ fn run_case(case: &Case, dir: &Path, judge: bool) -> (bool, String) {
 }
 
 /// Runs `mwav1 <args>` (this very binary) with the Khronos validation layer enabled through
-/// the loader's environment; returns its output and how many validation errors it printed.
-fn under_validation(args: &[&str]) -> Result<(String, usize), String> {
+/// the loader's environment (settings in `dir`); returns its output and how many validation
+/// errors it printed, or why the run does not count (it failed, or the layer never started).
+fn under_validation(args: &[&str], dir: &Path) -> Result<(String, usize), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let env = backend::vulkan_validation_env(dir).map_err(|e| format!("cannot write the layer settings: {e}"))?;
     let out = Command::new(exe)
         .args(args)
-        .env("VK_INSTANCE_LAYERS", backend::VULKAN_VALIDATION_LAYER)
+        .envs(env)
         .output()
         .map_err(|e| format!("cannot run mwav1 {}: {e}", args.join(" ")))?;
     let text = format!(
@@ -129,8 +131,13 @@ fn under_validation(args: &[&str]) -> Result<(String, usize), String> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let errors = text.matches("Validation Error").count();
-    Ok((text, errors))
+    if !out.status.success() {
+        return Err(format!("it failed ({}):\n{text}", out.status));
+    }
+    if !text.contains(backend::VULKAN_VALIDATION_ACTIVE) {
+        return Err(format!("the validation layer never reported itself active:\n{text}"));
+    }
+    Ok((text.clone(), text.matches("Validation Error").count()))
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -219,7 +226,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
         for check in checks {
             let args: Vec<&str> = check.iter().map(String::as_str).collect();
-            match under_validation(&args) {
+            match under_validation(&args, &o.out.join("validation-settings")) {
                 Err(e) => {
                     failed += 1;
                     say(format!("FAIL mwav1 {}: {e}", args.join(" ")));
