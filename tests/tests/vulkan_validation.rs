@@ -44,5 +44,10 @@ fn vulkan_check_prints_no_validation_error() {
     );
     assert!(text.contains("equal to the CPU conversion"), "{text}");
     let errors: Vec<&str> = text.lines().filter(|l| l.contains("Validation Error")).collect();
-    assert!(errors.is_empty(), "{} validation errors:\n{}", errors.len(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} validation errors:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }

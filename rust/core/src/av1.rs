@@ -332,7 +332,7 @@ pub(crate) mod testing {
     impl BitWriter {
         fn put(&mut self, n: u32, value: u32) {
             for i in (0..n).rev() {
-                if self.bits % 8 == 0 {
+                if self.bits.is_multiple_of(8) {
                     self.bytes.push(0);
                 }
                 let bit = ((value >> i) & 1) as u8;

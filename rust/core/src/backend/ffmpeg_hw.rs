@@ -591,7 +591,7 @@ mod tests {
                             enc.as_mut_ptr().cast(),
                             k.as_ptr(),
                             v.as_ptr(),
-                            ffi::AV_OPT_SEARCH_CHILDREN as i32,
+                            ffi::AV_OPT_SEARCH_CHILDREN,
                         )
                     };
                     assert_eq!(

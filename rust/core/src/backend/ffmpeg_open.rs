@@ -57,7 +57,7 @@ pub fn open(mut video: encoder::video::Video, options: Dictionary<'_>) -> Result
                     name.as_ptr(),
                     ptr::null(),
                     0,
-                    ffmpeg::ffi::AV_OPT_SEARCH_CHILDREN as i32,
+                    ffmpeg::ffi::AV_OPT_SEARCH_CHILDREN,
                 )
             };
             found.is_null()

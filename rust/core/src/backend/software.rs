@@ -272,7 +272,7 @@ fn context(codec: Codec, v: &VideoConfig, coded: (u32, u32)) -> Result<(encoder:
     // libsvtav1 only warns about an svtav1-params entry SVT-AV1 rejects, unless errors are
     // to explode: then it fails the open, as an unknown option does (see ffmpeg_open).
     // SAFETY: a plain field write on the context we own, before it is opened.
-    unsafe { (*enc.as_mut_ptr()).err_recognition |= ffmpeg::ffi::AV_EF_EXPLODE as i32 };
+    unsafe { (*enc.as_mut_ptr()).err_recognition |= ffmpeg::ffi::AV_EF_EXPLODE };
     let opts = codec.options(v, &mut enc);
     Ok((enc, opts))
 }
@@ -446,7 +446,7 @@ mod tests {
                                 enc.as_mut_ptr().cast(),
                                 k.as_ptr(),
                                 val.as_ptr(),
-                                ffmpeg::ffi::AV_OPT_SEARCH_CHILDREN as i32,
+                                ffmpeg::ffi::AV_OPT_SEARCH_CHILDREN,
                             )
                         };
                         assert_eq!(

@@ -30,8 +30,8 @@ pub const BITRATE_KBPS: u32 = 8000;
 /// Per-channel SSIM a case must reach.
 pub const MIN_SSIM: f64 = 0.90;
 /// How far (in 8-bit code values) a patch's decoded mean may be from BT.709 limited range.
-/// Coding moves a flat patch by 1 or 2; BT.601 for BT.709, or full for limited range, moves
-/// at least one channel of one patch by 9 or more.
+/// Coding moves a flat patch by under 1 (SVT-AV1 and libaom in the suite); BT.601 for BT.709,
+/// or full for limited range, moves each channel of some patch by 7.9 or more.
 pub const MAX_PATCH_ERROR: f64 = 4.0;
 
 /// One recording a backend must get right.

@@ -45,10 +45,13 @@ fn spawn_error(tool: &str) -> impl Fn(std::io::Error) -> String + '_ {
 }
 
 /// Judges `path`, a recording of `frames` frames of the patch scene at `width × height`.
+///
+/// Odd sizes are compared on their even part (one column and row less): FFmpeg's crop filter
+/// keeps 4:2:0 pictures at even sizes, and every patch lies well inside that part.
 pub fn judge(path: &Path, width: u32, height: u32, fps: u32, frames: u64) -> Result<Judgement, String> {
     let pixel_size = pixel_size(path)?;
-    let (decoded, decode_errors, patch_error, worst_patch) = decode_patches(path, width, height)?;
-    let ssim = ssim(path, width, height, fps, frames)?;
+    let (decoded, decode_errors, patch_error, worst_patch) = decode_patches(path, width & !1, height & !1)?;
+    let ssim = ssim(path, (width, height), fps, frames)?;
     Ok(Judgement {
         frames: decoded,
         decode_errors,
@@ -82,14 +85,14 @@ fn pixel_size(path: &Path) -> Result<(u32, u32), String> {
     Ok((parse(w)?, parse(h)?))
 }
 
-/// Decodes every frame (cropped to the recording's size: FFmpeg before 7.1 ignores Matroska's
-/// PixelCrop) and measures the patches; returns the frame count, FFmpeg's errors and the
-/// worst patch error per channel.
+/// Decodes every frame (cropped to `width × height`, even, from the top left: FFmpeg before
+/// 7.1 ignores Matroska's PixelCrop) and measures the patches; returns the frame count,
+/// FFmpeg's errors and the worst patch error per channel.
 fn decode_patches(path: &Path, width: u32, height: u32) -> Result<(u64, String, [f64; 3], [usize; 3]), String> {
     let mut child = Command::new("ffmpeg")
         .args(["-nostdin", "-hide_banner", "-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v:0", "-vf", &format!("crop={width}:{height}:0:0")])
+        .args(["-map", "0:v:0", "-an", "-vf", &format!("crop={width}:{height}:0:0")])
         .args(["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -149,11 +152,12 @@ fn decode_patches(path: &Path, width: u32, height: u32) -> Result<(u64, String, 
 /// FFmpeg's `ssim` filter on the decoded file against the reference frames, which are
 /// written to its standard input as they are rendered. Both inputs are renumbered frame by
 /// frame, so Matroska's millisecond timestamps cannot pair a frame with its neighbour.
-fn ssim(path: &Path, width: u32, height: u32, fps: u32, frames: u64) -> Result<[f64; 3], String> {
+fn ssim(path: &Path, (width, height): (u32, u32), fps: u32, frames: u64) -> Result<[f64; 3], String> {
     let size = format!("{width}x{height}");
+    let (even_w, even_h) = (width & !1, height & !1);
     let graph = format!(
-        "[0:v]crop={width}:{height}:0:0,format=yuv420p,settb=1/{fps},setpts=N[d];\
-         [1:v]settb=1/{fps},setpts=N[r];[d][r]ssim"
+        "[0:v]crop={even_w}:{even_h}:0:0,format=yuv420p,settb=1/{fps},setpts=N[d];\
+         [1:v]crop={even_w}:{even_h}:0:0,settb=1/{fps},setpts=N[r];[d][r]ssim"
     );
     let mut child = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostats", "-v", "info", "-i"])
@@ -168,7 +172,7 @@ fn ssim(path: &Path, width: u32, height: u32, fps: u32, frames: u64) -> Result<[
             "-r",
             &fps.to_string(),
         ])
-        .args(["-i", "pipe:0", "-filter_complex", &graph, "-f", "null", "-"])
+        .args(["-i", "pipe:0", "-filter_complex", &graph, "-an", "-f", "null", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -8,8 +8,8 @@
 //! (or their own), and the check must not share code with what it checks.
 
 /// The patches' colours (RGB), in a 4 × 2 grid: white, black, red, green, blue, mid grey,
-/// yellow and a skin tone. Each channel of each pair of matrices or ranges differs on at
-/// least one of them by 9 or more code values.
+/// yellow and a skin tone. BT.601 for BT.709, or full for limited range, moves each channel
+/// of at least one of them by 7.9 code values or more.
 pub const COLOURS: [[u8; 3]; 8] = [
     [255, 255, 255],
     [0, 0, 0],
@@ -72,7 +72,7 @@ pub fn render(width: u32, height: u32, index: u64, out: &mut Vec<u8>) {
     for y in top..height {
         for x in 0..width {
             let p = (y * width + x) as usize * 4;
-            let bar = ((x + shift) / 16) % 2 == 0;
+            let bar = ((x + shift) / 16).is_multiple_of(2);
             let g = ((x * 255) / width.max(1)) as u8;
             let v = ((y - top) * 255 / (height - top).max(1)) as u8;
             out[p..p + 3].copy_from_slice(&if bar { [g, v, 255 - g] } else { [40, 40, 40] });
@@ -147,6 +147,43 @@ mod tests {
             let converted: Vec<u8> = [&core.y[..], &core.u, &core.v].concat();
             let worst = converted.iter().zip(&reference).map(|(a, b)| a.abs_diff(*b)).max();
             assert!(worst <= Some(1), "{w}x{h}: {worst:?}");
+        }
+    }
+
+    /// A wrong matrix (BT.601) or range (full) moves every channel of some patch by more than
+    /// the tolerance plus 3 (coding moves a patch by under 1 in the suite's runs): the check
+    /// cannot miss either.
+    #[test]
+    fn a_wrong_matrix_or_range_moves_every_channel_past_the_tolerance() {
+        let bt601_limited = |rgb: [u8; 3]| {
+            let [r, g, b] = rgb.map(|c| f64::from(c) / 255.0);
+            let y = 0.299 * r + 0.587 * g + 0.114 * b;
+            [
+                16.0 + 219.0 * y,
+                128.0 + 224.0 * (b - y) / 1.772,
+                128.0 + 224.0 * (r - y) / 1.402,
+            ]
+        };
+        let bt709_full = |rgb: [u8; 3]| {
+            let [r, g, b] = rgb.map(|c| f64::from(c) / 255.0);
+            let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+            [
+                255.0 * y,
+                128.0 + 255.0 * (b - y) / 1.8556,
+                128.0 + 255.0 * (r - y) / 1.5748,
+            ]
+        };
+        for wrong in [&bt601_limited as &dyn Fn([u8; 3]) -> [f64; 3], &bt709_full] {
+            for channel in 0..3 {
+                let worst = COLOURS
+                    .iter()
+                    .map(|&c| (wrong(c)[channel] - bt709_limited(c)[channel]).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst > super::super::MAX_PATCH_ERROR + 3.0,
+                    "channel {channel}: {worst}"
+                );
+            }
         }
     }
 
