@@ -38,20 +38,20 @@ The library in bin/ is MovieWriterAV1 (MIT, see LICENSE.txt) statically linked w
 libraries below. Their licence texts are in licenses/.
 
 EOF
-  printf '%-18s %-10s %-28s %s\n' library version licence "source (Debian source archive, pool/main/...)" 
+  printf '%-18s %-10s %-32s %s\n' library version licence "source (Debian source archive, pool/main/...)"
   grep -v '^#' "$here/pins" | awk '$1 == "source"' | while read -r _ name version pool sha; do
     case $name in
       ffmpeg) lic="LGPL-2.1-or-later" ;;
-      svt-av1) lic="BSD-2-Clause-Patent + AOM patent" ;;
+      svt-av1) lic="BSD-3-Clause-Clear + AOM patent" ;;
       aom) lic="BSD-2-Clause + AOM patent" ;;
       nv-codec-headers) lic="MIT" ;;
       *) lic="see licenses/" ;;
     esac
-    printf '%-18s %-10s %-28s %s\n' "$name" "$version" "$lic" "$pool"
-    printf '%-18s %-10s %-28s sha256 %s\n' "" "" "" "$sha"
+    printf '%-18s %-10s %-32s %s\n' "$name" "$version" "$lic" "$pool"
+    printf '%-18s %-10s %-32s sha256 %s\n' "" "" "" "$sha"
   done
-  printf '%-18s %-10s %-28s %s\n' libopus "$(basename "$(dirname "$opus")" | sed 's/audiopus_sys-//') (audiopus_sys)" \
-    "BSD-3-Clause" "crates.io: audiopus_sys (bundled opus/ folder)"
+  printf '%-18s %-10s %-32s %s\n' libopus "bundled" \
+    "BSD-3-Clause" "crates.io: $(basename "$(dirname "$opus")") (its opus/ folder)"
   cat <<'EOF'
 
 FFmpeg is built as LGPL (no GPL or non-free parts) with only these components: the encoders

@@ -14,8 +14,8 @@ use crate::browser::{self, Playback};
 use crate::decode::{self, Decoded};
 use crate::mkv::{self, MkvInfo};
 use crate::probe::{self, Probe};
-use crate::record::{Reference, SceneSpec};
-use crate::ssim::{self, Plane, SsimStats};
+use crate::record::SceneSpec;
+use crate::ssim::{self, SsimStats};
 use crate::tool::Result;
 
 pub const TONE_HZ_TOLERANCE: f64 = 3.0;
@@ -180,33 +180,21 @@ pub fn check_recording(path: &Path, expected: &Expected) -> Result<Report> {
     })
 }
 
-/// Decodes every frame with libdav1d and, when the source is known, scores each against the
-/// source frame of the same index (never by timestamp: Matroska's are rounded to milliseconds).
-/// Only the top-left display-size region counts: FFmpeg 5.1 ignores PixelCrop, so an odd-sized
-/// recording decodes at its padded coded size.
+/// Decodes every frame with libdav1d and, when the source is known and the decoded frames hold
+/// the display size, scores them against it (see `ssim`).
 fn decode_and_compare(
     path: &Path,
     width: u32,
     height: u32,
     expected: &Expected,
 ) -> Result<(Decoded, Option<SsimStats>)> {
+    let decoded = decode::decode_video(path, width, height, DECODE_LIMIT)?;
     let fits = width >= expected.width && height >= expected.height;
-    let mut reference = expected
-        .source
-        .filter(|_| fits)
-        .map(|spec| (spec, Reference::new(&spec)));
-    let mut stats = SsimStats::default();
-    let decoded = decode::decode_video(path, width, height, DECODE_LIMIT, |index, frame| {
-        if let Some((spec, source)) = reference.as_mut().filter(|(spec, _)| index < spec.frames) {
-            let decoded = Plane {
-                data: frame.y,
-                stride: frame.width as usize,
-            };
-            let value = ssim::ssim(source.luma(index), decoded, spec.width as usize, spec.height as usize);
-            stats.add(index, value);
-        }
-    })?;
-    Ok((decoded, reference.map(|_| stats)))
+    let ssim = match expected.source.filter(|_| fits) {
+        Some(spec) => Some(ssim::score_scene(path, &spec, DECODE_LIMIT)?),
+        None => None,
+    };
+    Ok((decoded, ssim))
 }
 
 fn problems(r: &Report, e: &Expected) -> Vec<String> {

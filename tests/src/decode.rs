@@ -1,4 +1,5 @@
 //! Full decode of the video track through libdav1d (FFmpeg's `-c:v libdav1d`), frame by frame.
+//! (Scoring the decoded frames against their source is `ssim`'s job.)
 
 use std::io::{self, Read};
 use std::path::Path;
@@ -6,15 +7,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::tool::{self, Result};
-
-/// One decoded I420 frame, planes tightly packed at the decoder's (coded) size.
-pub struct Frame<'a> {
-    pub width: u32,
-    pub height: u32,
-    pub y: &'a [u8],
-    pub u: &'a [u8],
-    pub v: &'a [u8],
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
@@ -32,21 +24,14 @@ impl Decoded {
     }
 }
 
-/// Decodes every frame of the first video track with libdav1d and hands each to `on_frame`
-/// with its index in decode output order (= presentation order).
+/// Decodes every frame of the first video track with libdav1d and counts them.
 ///
 /// `width × height` is the decoder's output size, as ffprobe reports it. `-fps_mode passthrough`
 /// keeps FFmpeg from dropping or duplicating frames to fit a constant rate (Matroska timestamps
 /// are rounded to milliseconds), so frame `i` out is frame `i` of the stream; `-enc_time_base
 /// -1` keeps the file's millisecond time base, which variable-rate (live) files need to stay
 /// monotonic.
-pub fn decode_video(
-    path: &Path,
-    width: u32,
-    height: u32,
-    limit: Duration,
-    mut on_frame: impl FnMut(u64, &Frame<'_>) + Send,
-) -> Result<Decoded> {
+pub fn decode_video(path: &Path, width: u32, height: u32, limit: Duration) -> Result<Decoded> {
     let (w, h) = (width as usize, height as usize);
     let (luma, chroma) = (w * h, w.div_ceil(2) * h.div_ceil(2));
     let mut cmd = Command::new("ffmpeg");
@@ -82,9 +67,6 @@ pub fn decode_video(
             if got < buf.len() {
                 return Ok((frames, got));
             }
-            let (y, uv) = buf.split_at(luma);
-            let (u, v) = uv.split_at(chroma);
-            on_frame(frames, &Frame { width, height, y, u, v });
             frames += 1;
         }
     })?;

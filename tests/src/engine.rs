@@ -1,10 +1,11 @@
-//! Running the real Godot binary for the engine-in-the-loop tests: finding it (or printing one
-//! SKIPPED line), fresh imported copies of demo_project, runs under Xvfb with a hard time limit,
-//! and the log searches every engine test makes (loader errors, errors of ours, leak reports).
+//! Running the real Godot binary for the engine-in-the-loop tests: finding it (or recording the
+//! test as skipped), fresh imported copies of demo_project, runs under Xvfb with a hard time
+//! limit, and the log searches every engine test makes (loader errors, errors of ours, leak
+//! reports).
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,11 +36,17 @@ pub fn godot() -> Option<PathBuf> {
     }
 }
 
-/// A fresh copy of demo_project (addon included, symlink resolved), optionally without the
-/// addon, imported and ready to run.
-pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
+/// The extension library the addon loads, as `./dev build` leaves it.
+pub fn library() -> PathBuf {
     let lib = repo().join("addons/movie_writer_av1/bin/libmovie_writer_av1.linux.x86_64.so");
     assert!(lib.is_file(), "{} is missing: run `./dev build` first", lib.display());
+    lib
+}
+
+/// A fresh copy of demo_project (addon included, symlink resolved), optionally without the
+/// addon, as a user unpacks it: never opened by the engine.
+pub fn fresh_copy(name: &str, with_addon: bool) -> PathBuf {
+    library();
     let dir = std::env::temp_dir().join(format!("mwav1-engine-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     let status = Command::new("cp")
@@ -56,8 +63,35 @@ pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
         let without_plugin = settings.split("[editor_plugins]").next().unwrap().to_string();
         fs::write(dir.join("project.godot"), without_plugin).unwrap();
     }
-    let log = godot_run(godot, &dir, &["--headless", "--import"], false);
+    dir
+}
+
+/// The addon's extension file, as a project names it.
+pub const EXTENSION: &str = "res://addons/movie_writer_av1/movie_writer_av1.gdextension";
+
+/// Lists the addon's extension in `.godot/extension_list.cfg`, as the engine does after its
+/// first scan, so that the engine loads it at start-up rather than mid-scan.
+///
+/// Why: an editor session that finds a class-registering GDExtension during its first scan and
+/// quits soon after (a headless `--import`) crashes with signal 11 at exit in this engine: a
+/// documentation callback the editor queued for the extension's classes runs after
+/// `EditorHelp::cleanup_doc` has freed the documentation (godotengine/godot#111048, fix
+/// proposed in godotengine/godot#123658). A project whose extension list already names the
+/// extension does not regenerate the documentation, and exits cleanly.
+pub fn register_extension(project: &Path) {
+    fs::create_dir_all(project.join(".godot")).unwrap();
+    fs::write(project.join(".godot/extension_list.cfg"), format!("{EXTENSION}\n")).unwrap();
+}
+
+/// A [`fresh_copy`], imported (exiting cleanly: see [`register_extension`]) and ready to run.
+pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
+    let dir = fresh_copy(name, with_addon);
+    if with_addon {
+        register_extension(&dir);
+    }
+    let (log, status) = godot_run_status(godot, &dir, &["--headless", "--import"], false, &[]);
     assert_no_loader_errors(&log);
+    assert!(status.success(), "importing {} exited with {status}", dir.display());
     dir
 }
 
@@ -74,6 +108,17 @@ pub fn godot_run_with_env(
     display: bool,
     env: &[(&str, String)],
 ) -> String {
+    godot_run_status(godot, project, args, display, env).0
+}
+
+/// [`godot_run_with_env`] that also returns how the engine exited.
+pub fn godot_run_status(
+    godot: &Path,
+    project: &Path,
+    args: &[&str],
+    display: bool,
+    env: &[(&str, String)],
+) -> (String, ExitStatus) {
     let mut cmd = if display {
         let mut c = Command::new("xvfb-run");
         c.args(["-a", "-s", "-screen 0 1280x720x24"]).arg(godot);
@@ -85,8 +130,8 @@ pub fn godot_run_with_env(
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let done = run(&mut cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
     let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
-    println!("--- {}\n{log}", describe(&cmd));
-    log
+    println!("--- {} ({})\n{log}", describe(&cmd), done.status);
+    (log, done.status)
 }
 
 pub fn assert_no_loader_errors(log: &str) {

@@ -10,6 +10,8 @@ pub mod browser;
 pub mod check;
 pub mod decode;
 pub mod engine;
+pub mod fault;
+pub mod memory;
 pub mod mkv;
 pub mod mwav1;
 pub mod probe;

@@ -1,9 +1,11 @@
 //! Runs the core's `mwav1` CLI as a subprocess, as a user would.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::memory;
 use crate::record::SceneSpec;
 use crate::tool::{self, Error, Result};
 
@@ -28,18 +30,22 @@ pub fn binary() -> PathBuf {
     bin
 }
 
-/// What `mwav1 record` printed about itself.
+/// What `mwav1 record` printed about itself, and its memory as measured from outside.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CliRecording {
+    /// Everything it printed but its progress lines.
     pub stdout: String,
     pub wall: Duration,
     pub rss_start_kib: u64,
     pub rss_end_kib: u64,
     pub rss_peak_kib: u64,
+    /// Its anonymous resident memory (`memory::rss_kib`) at each progress line, once a second
+    /// of video: (frames queued, KiB).
+    pub rss_samples: Vec<(u64, u64)>,
 }
 
-/// Records `spec` to `path` with `mwav1 record`.
-pub fn record(path: &Path, spec: &SceneSpec, limit: Duration) -> Result<CliRecording> {
+/// Records `spec` to `path` with `mwav1 record` and any `extra` options.
+pub fn record(path: &Path, spec: &SceneSpec, extra: &[&str], limit: Duration) -> Result<CliRecording> {
     let mut cmd = Command::new(binary());
     cmd.arg("record")
         .arg("--out")
@@ -47,10 +53,38 @@ pub fn record(path: &Path, spec: &SceneSpec, limit: Duration) -> Result<CliRecor
         .args(["--size", &format!("{}x{}", spec.width, spec.height)])
         .args(["--fps", &spec.fps.to_string()])
         .args(["--frames", &spec.frames.to_string()])
-        .args(["--seed", &spec.seed.to_string()]);
+        .args(["--seed", &spec.seed.to_string()])
+        .args(extra);
     let started = Instant::now();
-    let stdout = tool::run_text(&mut cmd, limit)?;
+    let done = tool::run_with_io(
+        &mut cmd,
+        limit,
+        |_| Ok(()),
+        |pid, out| {
+            let (mut printed, mut rss_samples) = (String::new(), Vec::new());
+            for line in BufReader::new(out).lines() {
+                let line = line?;
+                match parse_progress(&line) {
+                    Some(frames) => rss_samples.extend(memory::rss_kib(pid).map(|kib| (frames, kib))),
+                    None => {
+                        printed.push_str(&line);
+                        printed.push('\n');
+                    }
+                }
+            }
+            Ok((printed, rss_samples))
+        },
+    )?;
     let wall = started.elapsed();
+    let (stdout, rss_samples) = done.stdout;
+    if !done.status.success() {
+        return Err(Error(format!(
+            "`{}` failed ({}): {}{stdout}",
+            tool::describe(&cmd),
+            done.status,
+            done.stderr.trim()
+        )));
+    }
     let (rss_start_kib, rss_end_kib, rss_peak_kib) = parse_memory(&stdout)
         .ok_or_else(|| Error(format!("no \"memory: RSS ...\" line in mwav1's output:\n{stdout}")))?;
     Ok(CliRecording {
@@ -59,7 +93,16 @@ pub fn record(path: &Path, spec: &SceneSpec, limit: Duration) -> Result<CliRecor
         rss_start_kib,
         rss_end_kib,
         rss_peak_kib,
+        rss_samples,
     })
+}
+
+/// Reads "progress: N frames queued".
+fn parse_progress(line: &str) -> Option<u64> {
+    line.strip_prefix("progress: ")?
+        .strip_suffix(" frames queued")?
+        .parse()
+        .ok()
 }
 
 /// Reads "memory: RSS at start A KiB, at end B KiB, peak C KiB".
@@ -81,5 +124,11 @@ mod tests {
         let out = "done: 90 frames\nmemory: RSS at start 18232 KiB, at end 80768 KiB, peak 122796 KiB\n";
         assert_eq!(parse_memory(out), Some((18232, 80768, 122796)));
         assert_eq!(parse_memory("done\n"), None);
+    }
+
+    #[test]
+    fn reads_the_progress_line() {
+        assert_eq!(parse_progress("progress: 120 frames queued"), Some(120));
+        assert_eq!(parse_progress("done: 120 frames"), None);
     }
 }

@@ -1,13 +1,11 @@
-//! Records the core's seeded test scene in-process, and re-renders its source frames for SSIM.
+//! Records the core's seeded test scene in-process; the scene's frames are also the source
+//! that `ssim` scores recordings against.
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use movie_writer_av1_core::color::{rgb_to_i420, I420Buffer};
 use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{Container, PixelFormat, Recorder, RecordingConfig, RecordingStats, RgbImage};
-
-use crate::ssim::Plane;
 
 /// What to record: the scene is fully determined by size, rate and seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +22,7 @@ impl SceneSpec {
         self.frames as f64 / f64::from(self.fps)
     }
 
-    fn scene(&self) -> TestScene {
+    pub(crate) fn scene(&self) -> TestScene {
         TestScene::new(self.width, self.height, self.fps, self.seed)
     }
 
@@ -69,37 +67,4 @@ pub fn record_scene(path: &Path, spec: &SceneSpec) -> movie_writer_av1_core::Res
         )?;
     }
     recorder.finish()
-}
-
-/// The source frames of a scene recording in the encoder's input colour space (BT.709 limited
-/// range through the core's own converter), to compare decoded frames with.
-pub struct Reference {
-    scene: TestScene,
-    rgba: Vec<u8>,
-    yuv: I420Buffer,
-}
-
-impl Reference {
-    pub fn new(spec: &SceneSpec) -> Self {
-        // The converter writes 4:2:0 and so needs even sizes; the extra column or row is
-        // padding that the display-size comparison never looks at.
-        let even = |v: u32| v + v % 2;
-        Self {
-            scene: spec.scene(),
-            rgba: Vec::new(),
-            yuv: I420Buffer::new(even(spec.width), even(spec.height)),
-        }
-    }
-
-    /// Luma of source frame `index`.
-    pub fn luma(&mut self, index: u64) -> Plane<'_> {
-        let (w, h) = (self.scene.width, self.scene.height);
-        self.scene.render(index, &mut self.rgba);
-        let image = RgbImage::packed(w, h, PixelFormat::Rgba8, &self.rgba).expect("the scene renders whole frames");
-        rgb_to_i420(&image, &mut self.yuv.planes(), true);
-        Plane {
-            data: &self.yuv.y,
-            stride: self.yuv.width as usize,
-        }
-    }
 }

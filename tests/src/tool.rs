@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::panic;
-use std::process::{ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -76,19 +76,37 @@ pub fn run_streaming<T: Send>(
     limit: Duration,
     consume: impl FnOnce(&mut ChildStdout) -> io::Result<T> + Send,
 ) -> Result<Finished<T>> {
+    run_with_io(cmd, limit, |_| Ok(()), |_, out| consume(out))
+}
+
+/// [`run_streaming`] that also feeds the tool's stdin from `feed` (on a thread of its own, so
+/// a tool that reads and writes at once never blocks), and hands `consume` the tool's process id
+/// as well. The input ends when `feed` returns; a tool that stops reading early is not an error.
+pub fn run_with_io<T: Send>(
+    cmd: &mut Command,
+    limit: Duration,
+    feed: impl FnOnce(&mut ChildStdin) -> io::Result<()> + Send,
+    consume: impl FnOnce(u32, &mut ChildStdout) -> io::Result<T> + Send,
+) -> Result<Finished<T>> {
     let line = describe(cmd);
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| spawn_error(cmd, e))?;
+    let pid = child.id();
+    let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let deadline = Instant::now() + limit;
     thread::scope(|s| {
+        let writer = s.spawn(move || match feed(&mut stdin) {
+            Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e),
+            _ => Ok(()),
+        });
         let reader = s.spawn(move || {
-            let value = consume(&mut stdout);
+            let value = consume(pid, &mut stdout);
             io::copy(&mut stdout, &mut io::sink()).and(value)
         });
         let err_reader = s.spawn(move || {
@@ -101,7 +119,7 @@ pub fn run_streaming<T: Send>(
             match child.try_wait() {
                 Ok(Some(status)) => break Ok(status),
                 Ok(None) if Instant::now() >= deadline => {
-                    // Killing closes the pipes, which ends both readers.
+                    // Killing closes the pipes, which ends the writer and both readers.
                     let _ = child.kill();
                     let _ = child.wait();
                     break Err(Error(format!("`{line}` ran longer than {limit:?} and was killed")));
@@ -110,9 +128,11 @@ pub fn run_streaming<T: Send>(
                 Err(e) => break Err(Error(format!("waiting for `{line}`: {e}"))),
             }
         };
+        let written = writer.join().unwrap_or_else(|p| panic::resume_unwind(p));
         let stdout = reader.join().unwrap_or_else(|p| panic::resume_unwind(p));
         let stderr = err_reader.join().unwrap_or_else(|p| panic::resume_unwind(p));
         let status = status?;
+        written.map_err(|e| Error(format!("writing the input of `{line}`: {e}")))?;
         let stdout = stdout.map_err(|e| Error(format!("reading the output of `{line}`: {e}")))?;
         Ok(Finished { status, stdout, stderr })
     })

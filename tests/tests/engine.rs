@@ -1,6 +1,7 @@
 //! Engine-in-the-loop tests: the real Godot binary records `demo_project` through Movie Maker
 //! with the built extension, under Xvfb with Mesa. They run when `GODOT4_BIN` or
-//! /opt/godot/godot exists and otherwise print one SKIPPED line.
+//! /opt/godot/godot exists; otherwise each is skipped, counted and listed with its reason
+//! (`skip`), and fails instead under `MWAV1_REQUIRE=engine`.
 //!
 //! Each run imports the project first (so the extension list exists), runs under a hard time
 //! limit, and its log is searched for extension-loading errors, errors of ours, and leak
@@ -8,15 +9,16 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, error_lines, godot, godot_run, leak_lines, our_errors, project, ENGINE, RUN_LIMIT,
+    assert_no_loader_errors, error_lines, fresh_copy, godot, godot_run, godot_run_status, leak_lines, library,
+    our_errors, project, register_extension, ENGINE, EXTENSION, RUN_LIMIT,
 };
-use movie_writer_av1_tests::probe;
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
+use movie_writer_av1_tests::{fault, probe};
 
 const FRAMES: u64 = 120;
 const FPS: u32 = 60;
@@ -270,6 +272,55 @@ fn rate_control_modes_behave_as_set() {
     });
 }
 
+/// Imports a fresh copy of demo_project once, headless, after `prepare`, and returns how the
+/// engine exited; the same import without the addon must exit cleanly.
+fn first_import(godot: &Path, name: &str, prepare: fn(&Path)) -> ExitStatus {
+    let import = |dir: &Path| godot_run_status(godot, dir, &["--headless", "--import"], false, &[]);
+    let base = fresh_copy(&format!("{name}-base"), false);
+    let (_, without) = import(&base);
+    let dir = fresh_copy(name, true);
+    prepare(&dir);
+    let (log, with) = import(&dir);
+    assert_no_loader_errors(&log);
+    let extensions = fs::read_to_string(dir.join(".godot/extension_list.cfg")).unwrap_or_default();
+    assert!(
+        extensions.contains(EXTENSION),
+        "the import did not load the addon: {extensions:?}"
+    );
+    assert!(without.success(), "the import fails without the addon too ({without})");
+    with
+}
+
+/// A new user's first contact, as CI runs it: the first headless import of a fresh project with
+/// the addon exits with code 0, as the same import without the addon does. This engine crashes
+/// there with signal 11 for every class-registering extension (see `register_extension`), so
+/// the test waits for an engine with the fix.
+#[test]
+#[ignore = "engine bug godotengine/godot#111048 (fix: godotengine/godot#123658): run with --ignored on an engine that has it"]
+fn first_import_of_a_fresh_project_with_the_addon_exits_cleanly() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(600), move || {
+        let with = first_import(&godot, "first-import", |_| {});
+        assert!(with.success(), "the first import with the addon exited with {with}");
+    });
+}
+
+/// The workaround for headless first imports: with the extension listed in
+/// `.godot/extension_list.cfg` beforehand, the first import exits with code 0.
+#[test]
+fn first_import_with_the_extension_listed_exits_cleanly() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(600), move || {
+        let with = first_import(&godot, "first-import-listed", register_extension);
+        assert!(
+            with.success(),
+            "the first import with the addon listed exited with {with}"
+        );
+    });
+}
+
 #[test]
 fn editor_starts_without_the_4_6_supported_extensions_error() {
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
@@ -345,9 +396,10 @@ fn encoder_failure_in_the_engine_is_logged_with_the_backend_message() {
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(godot) = godot() else { return };
     with_time_limit(Duration::from_secs(900), move || {
+        fault::assert_built_in(&library());
         let dir = project(&godot, "fault", true);
         let out = dir.join("fault.webm");
-        let (log, ok) = record_demo_with(&godot, &dir, &out, "export MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES=90;");
+        let (log, ok) = record_demo_with(&godot, &dir, &out, &format!("export {}=90;", fault::FAULT_ENV));
         assert!(ok, "the engine did not quit normally");
         let ours = our_errors(&log);
         assert_eq!(ours.len(), 1, "one error line: {ours:#?}");

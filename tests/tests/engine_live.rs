@@ -1,7 +1,7 @@
 //! Engine-in-the-loop tests of live capture: the `AV1Recorder` node records demo_project while
 //! it runs unthrottled, under Xvfb with Mesa (Vulkan through lavapipe, or OpenGL). They run
-//! when `GODOT4_BIN` or /opt/godot/godot exists and otherwise print one SKIPPED line. Lines
-//! starting with FIGURES are the measured numbers the README quotes.
+//! when `GODOT4_BIN` or /opt/godot/godot exists; otherwise each is skipped and counted (`skip`).
+//! Lines starting with FIGURES are the measured numbers the README quotes.
 
 use std::fs;
 use std::path::Path;

@@ -204,10 +204,14 @@ fn bad_live_settings_and_replay_requests_say_what_is_allowed() {
     let dir = out_dir();
     let mut c = config(&dir.join("x.webm"), false, 0.0);
     let e = LiveRecorder::start(c.clone()).err().unwrap().to_string();
-    assert!(e.contains("replay_seconds > 0"), "{e}");
+    assert!(
+        e.contains("replay_seconds = 0") && e.contains("no file to write"),
+        "{e}"
+    );
     c.replay_seconds = 7200.0;
     let e = LiveRecorder::start(c.clone()).err().unwrap().to_string();
-    assert!(e.contains("AV1Recorder.replay_seconds") && e.contains("3600"), "{e}");
+    // The core names its own setting; the extension gives it the engine's name.
+    assert!(e.starts_with("replay_seconds = 7200") && e.contains("3600"), "{e}");
     let mut recorder = with_time_limit(Duration::from_secs(60), move || {
         LiveRecorder::start(config(&out_dir().join("y.webm"), true, 5.0)).unwrap()
     });

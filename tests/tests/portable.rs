@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use movie_writer_av1_tests::engine::{assert_no_loader_errors, godot, godot_run, our_errors, repo, ENGINE};
+use movie_writer_av1_tests::engine::{
+    assert_no_loader_errors, godot, godot_run, our_errors, register_extension, repo, ENGINE,
+};
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, mwav1, with_time_limit, Expected};
 
@@ -108,6 +110,25 @@ fn mwav1_needs_only_the_c_runtime_and_glibc_2_28() {
     assert_portable(&mwav1::binary());
 }
 
+/// The fault-injection switch is a test-only Cargo feature; the library users get must not
+/// contain it. `mwav1`, built with the tests crate, does: that is the check's own control.
+#[test]
+fn the_shipped_library_has_no_fault_injection() {
+    let marker = b"MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES";
+    let contains = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        bytes.windows(marker.len()).any(|w| w == marker)
+    };
+    assert!(
+        contains(&mwav1::binary()),
+        "the test build of mwav1 should carry the switch"
+    );
+    assert!(
+        !contains(&shipped_library()),
+        "the shipped library carries the test-only fault switch"
+    );
+}
+
 /// The checks above must be able to fail: a program linked the usual way on this machine
 /// (Debian 12, glibc 2.36) asks for symbols newer than 2.28.
 #[test]
@@ -182,6 +203,9 @@ fn project_from_zip(godot: &Path) -> PathBuf {
     ] {
         assert!(addon.join(f).is_file(), "the zip lacks addons/movie_writer_av1/{f}");
     }
+    // The engine's first-import crash (see engine::register_extension) is worked around as a
+    // user would: the extension is listed before the first import.
+    register_extension(&dir);
     let log = godot_run(godot, &dir, &["--headless", "--import"], false);
     assert_no_loader_errors(&log);
     dir

@@ -11,7 +11,9 @@ use std::time::Duration;
 use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{PixelFormat, Recorder, RecordingConfig, RgbImage};
 use movie_writer_av1_tests::tool::run;
-use movie_writer_av1_tests::{browser, check_recording, decode, mwav1, probe, with_time_limit, Expected};
+use movie_writer_av1_tests::{
+    browser, check_recording, decode, fault, memory, mwav1, probe, with_time_limit, Expected, SceneSpec,
+};
 
 const FPS: u32 = 30;
 
@@ -29,7 +31,7 @@ fn assert_playable(path: &Path) -> u64 {
         .video
         .first()
         .unwrap_or_else(|| panic!("{}: no video stream", path.display()));
-    let decoded = decode::decode_video(path, v.width, v.height, Duration::from_secs(300), |_, _| {}).unwrap();
+    let decoded = decode::decode_video(path, v.width, v.height, Duration::from_secs(300)).unwrap();
     assert!(
         decoded.clean(),
         "{}: libdav1d reported: {}",
@@ -211,8 +213,9 @@ fn a_window_resized_mid_recording_is_letterboxed_into_the_first_size() {
 fn encoder_failure_mid_stream_reports_the_backend_message_and_keeps_the_file() {
     with_time_limit(Duration::from_secs(300), || {
         let path = out_dir().join("encoder_fault.webm");
+        fault::assert_built_in(&mwav1::binary());
         let mut cmd = Command::new(mwav1::binary());
-        cmd.env("MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES", "90")
+        cmd.env(fault::FAULT_ENV, "90")
             .args(["record", "--size", "320x180", "--fps", "30", "--frames", "300", "--out"])
             .arg(&path);
         let done = run(&mut cmd, Duration::from_secs(200)).unwrap();
@@ -221,36 +224,43 @@ fn encoder_failure_mid_stream_reports_the_backend_message_and_keeps_the_file() {
         assert!(done
             .stderr
             .contains("the SVT-AV1 (software) encoder failed: injected fault after 90 frames"));
+        // What is lost: the encoder's look-ahead (15 frames at 30 fps), the open cluster (at
+        // most 0.5 s, 15 frames), and the one frame SVT-AV1 2.3 keeps in its pipeline beyond
+        // the look-ahead.
         let frames = assert_playable(&path);
         assert!(
-            (60..=90).contains(&frames),
+            (59..=90).contains(&frames),
             "{frames} frames kept of the 90 before the fault"
         );
     });
 }
 
+/// A soak: half an hour of video, where a slow leak would show. Its RSS after the warm-up
+/// stays within the bound of `memory::allowed_growth_kib`, the audio is exactly as long as the
+/// video, and every frame decodes.
 #[test]
+#[ignore = "soak, 30 min of video: run it with `cargo test --test reliability -- --ignored thirty_minutes`"]
 fn thirty_minutes_at_60_fps_keep_memory_flat_and_audio_exact() {
     with_time_limit(Duration::from_secs(1500), || {
         let path = out_dir().join("thirty_minutes.webm");
-        let frames: u64 = 30 * 60 * 60;
-        let mut cmd = Command::new(mwav1::binary());
-        cmd.args(["record", "--size", "96x64", "--fps", "60", "--preset", "12", "--frames"])
-            .arg(frames.to_string())
-            .arg("--out")
-            .arg(&path);
-        let done = run(&mut cmd, Duration::from_secs(1400)).unwrap();
-        let stdout = String::from_utf8_lossy(&done.stdout);
-        assert!(done.status.success(), "{stdout}{}", done.stderr);
-        let summary: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("progress:")).collect();
-        println!("{}", summary.join("\n"));
-        assert!(stdout.contains(&format!("done: {frames} frames")));
+        let spec = SceneSpec {
+            width: 96,
+            height: 64,
+            fps: 60,
+            frames: 30 * 60 * 60,
+            seed: 1,
+        };
+        let run = mwav1::record(&path, &spec, &["--preset", "12"], Duration::from_secs(1400))
+            .unwrap_or_else(|e| panic!("mwav1 record {}: {e}", path.display()));
+        println!("{}", run.stdout);
+        assert!(run.stdout.contains(&format!("done: {} frames", spec.frames)));
         assert!(
-            stdout.contains(&format!("audio samples {}", frames * 48_000 / 60)),
+            run.stdout
+                .contains(&format!("audio samples {}", spec.frames * 48_000 / 60)),
             "audio samples == duration × 48 kHz"
         );
-        assert!(stdout.contains("dropped 0, duplicated 0"));
-        let report = check_recording(&path, &Expected::unknown_source(96, 64, 60, Some(frames))).unwrap();
+        memory::assert_flat(&run.rss_samples, &spec);
+        let report = check_recording(&path, &Expected::unknown_source(96, 64, 60, Some(spec.frames))).unwrap();
         println!("{report}");
         report.assert_ok();
     });

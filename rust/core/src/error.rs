@@ -3,11 +3,13 @@
 //! message to tell a user what went wrong and what is allowed.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::backend::BackendKind;
 
-/// A setting that is out of range or inconsistent. `setting` uses the Godot project-setting name
-/// so the message points the user at the exact field to change.
+/// A setting that is out of range or inconsistent. `setting` names the exact field to change: a
+/// project setting by its Godot name, a live-capture setting by its `LiveConfig` field (the
+/// extension gives it the engine's name).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{setting} = {value} is not allowed: {allowed}")]
 pub struct ConfigError {
@@ -26,7 +28,8 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Cloneable, so that a recording that failed reports the same typed error to every later call.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -35,7 +38,7 @@ pub enum Error {
     Io {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 
     #[error("the {backend} encoder is not available: {reason}")]
@@ -62,7 +65,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            source: Arc::new(source),
         }
     }
 }

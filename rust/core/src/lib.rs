@@ -2,6 +2,18 @@
 //! in WebM or Matroska. The Godot extension (`rust/gdext`) is a thin layer over [`Recorder`];
 //! the `mwav1` CLI drives the same pipeline with a built-in test scene. [`LiveRecorder`] is the
 //! real-time variant behind the extension's `AV1Recorder` node.
+//!
+//! ## Cargo features
+//!
+//! The following features can be enabled for this crate. All of them are off by default.
+//!
+//! * **`fault-injection`** (private: for this project's test suite only)
+//!
+//!   The encode thread reads `MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES` when a recording starts and
+//!   fails the encoder once that many frames are encoded, so the tests can check that a failure
+//!   mid-stream is reported once and the file so far stays playable. Builds without the feature
+//!   never read the variable. Only the `movie_writer_av1_tests` crate enables it; a library
+//!   meant for users is built without it (`cargo build -p movie_writer_av1`, on its own).
 
 pub mod audio;
 pub mod av1;
@@ -10,6 +22,7 @@ pub mod color;
 pub mod config;
 pub mod conformance;
 pub mod error;
+mod ffmpeg_log;
 pub mod frame;
 pub mod mux;
 pub mod pipeline;

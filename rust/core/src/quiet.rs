@@ -1,8 +1,11 @@
 //! Keeps encoder libraries' console chatter out of the engine log.
 //!
-//! SVT-AV1 prints a banner and its configuration to stderr on every open, and FFmpeg logs
-//! through av_log. Both are silenced to errors-only unless the user asks for them with
-//! `MOVIE_WRITER_AV1_VERBOSE=1` (or has set `SVT_LOG` themselves).
+//! FFmpeg logs through av_log, whose level is set here: errors only, unless the user asks for
+//! more with `MOVIE_WRITER_AV1_VERBOSE=1`. SVT-AV1 prints a banner and its configuration on
+//! every open at its default level; the encoder stack is built with that default lowered to
+//! errors (scripts/stack/build.sh), and its `SVT_LOG` variable still raises it for anyone who
+//! wants the details. Nothing here sets an environment variable: the engine's process has
+//! other threads that may read the environment at the same time, which makes `set_var` unsound.
 
 use std::sync::Once;
 
@@ -16,15 +19,11 @@ pub fn verbose() -> bool {
 
 pub fn apply() {
     APPLY.call_once(|| {
-        if verbose() {
-            ffmpeg::log::set_level(ffmpeg::log::Level::Info);
-            return;
-        }
-        ffmpeg::log::set_level(ffmpeg::log::Level::Error);
-        if std::env::var_os("SVT_LOG").is_none() {
-            // Set once, before the first encoder is created (SVT-AV1 reads SVT_LOG then).
-            // Level 1 = errors only.
-            std::env::set_var("SVT_LOG", "1");
-        }
+        let level = if verbose() {
+            ffmpeg::log::Level::Info
+        } else {
+            ffmpeg::log::Level::Error
+        };
+        ffmpeg::log::set_level(level);
     });
 }

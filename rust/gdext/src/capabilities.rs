@@ -59,7 +59,6 @@ pub fn last_stats() -> VarDictionary {
         "average_bitrate_kbps" => s.average_bitrate_kbps,
         "encode_fps" => s.encode_fps,
         "frames_dropped" => s.frames_dropped as i64,
-        "frames_duplicated" => s.frames_duplicated as i64,
         "frames_rescaled" => s.frames_rescaled as i64,
         "queue_high_water" => s.queue_high_water as i64,
         "audio_samples" => s.audio_samples as i64,

@@ -3,6 +3,7 @@
 
 mod capabilities;
 mod errors;
+#[cfg(feature = "godot-4-6")]
 mod extensions_hint;
 mod recorder;
 mod settings;
@@ -25,15 +26,23 @@ thread_local! {
 
 fn register_writer(editor: bool) {
     let writer = MovieWriterAV1::new_alloc();
+    #[cfg(feature = "godot-4-6")]
     if editor {
         extensions_hint::attach(&writer);
     }
     MovieWriter::add_writer(&writer);
+    #[cfg(feature = "godot-4-6")]
     if editor {
         extensions_hint::publish();
     }
+    #[cfg(not(feature = "godot-4-6"))]
+    let _ = editor;
     WRITER.with_borrow_mut(|w| *w = Some(writer));
 }
+
+/// Whether the writer must wait for the main loop in the editor: 4.6 asks writers for their
+/// extensions before script languages exist (extensions_hint.rs); 4.7 binds the call.
+const EDITOR_REGISTERS_AT_MAIN_LOOP: bool = cfg!(feature = "godot-4-6");
 
 #[gdextension]
 unsafe impl ExtensionLibrary for MovieWriterAV1Extension {
@@ -45,17 +54,18 @@ unsafe impl ExtensionLibrary for MovieWriterAV1Extension {
         match stage {
             InitStage::Scene => {
                 settings::register();
-                if !editor {
-                    register_writer(false);
+                if !(editor && EDITOR_REGISTERS_AT_MAIN_LOOP) {
+                    register_writer(editor);
                 }
             }
-            InitStage::MainLoop if editor => register_writer(true),
+            InitStage::MainLoop if editor && EDITOR_REGISTERS_AT_MAIN_LOOP => register_writer(true),
             _ => {}
         }
     }
 
     fn on_stage_deinit(stage: InitStage) {
         match stage {
+            #[cfg(feature = "godot-4-6")]
             InitStage::MainLoop => WRITER.with_borrow(|w| {
                 if let Some(w) = w {
                     extensions_hint::detach(w);

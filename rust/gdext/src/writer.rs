@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 
 use godot::classes::audio_server::SpeakerMode;
 use godot::classes::image::Format;
-use godot::classes::{IMovieWriter, Image, MovieWriter, ProjectSettings};
+use godot::classes::{AudioServer, IMovieWriter, Image, MovieWriter, ProjectSettings};
 use godot::global::Error as GdError;
 use godot::prelude::*;
 use godot_core::meta::RawPtr;
-use movie_writer_av1_core::audio::AudioEncoder;
 use movie_writer_av1_core::backend::EXPERIMENTAL;
 use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig, RgbImage};
 
-use crate::{capabilities, errors, settings};
+use crate::errors::{self, Class};
+use crate::{capabilities, settings};
 
 const MIX_RATE: u32 = 48_000;
 const CHANNELS: usize = 2;
@@ -50,15 +50,25 @@ impl IMovieWriter for MovieWriterAV1 {
         Container::from_path(Path::new(&path.to_string())).is_some()
     }
 
+    /// Bound from 4.7 on; 4.6 asks a script instead (extensions_hint.rs).
+    #[cfg(feature = "godot-4-7")]
+    fn get_supported_extensions(&self) -> PackedStringArray {
+        Container::EXTENSIONS.iter().map(|e| GString::from(*e)).collect()
+    }
+
     fn write_begin(&mut self, movie_size: Vector2i, fps: u32, base_path: GString) -> GdError {
         self.recorder = None;
         self.failed = false;
         let path = resolve_path(&base_path.to_string());
         let started = guarded("write_begin", || {
-            Recorder::start(config_from_project(&path, movie_size, fps)?)
+            let audio_block = engine_audio_block(fps)?;
+            Ok((
+                Recorder::start(config_from_project(&path, movie_size, fps)?)?,
+                audio_block,
+            ))
         });
         match started {
-            Ok(recorder) => {
+            Ok((recorder, audio_block)) => {
                 if let Some(note) = recorder.fallback_note() {
                     godot_print!("MovieWriterAV1: {note}");
                 }
@@ -69,7 +79,7 @@ impl IMovieWriter for MovieWriterAV1 {
                     recorder.backend(),
                     path.display()
                 );
-                self.audio_block = AudioEncoder::engine_block_frames(MIX_RATE, fps.max(1)) * CHANNELS;
+                self.audio_block = audio_block;
                 self.recorder = Some(recorder);
                 GdError::OK
             }
@@ -95,8 +105,8 @@ impl IMovieWriter for MovieWriterAV1 {
         let audio: &[i32] = if ptr.is_null() {
             &[]
         } else {
-            // SAFETY: the engine passes its mix buffer of `mix_rate / fps` stereo frames of int32
-            // (MovieWriter::add_frame), valid for the duration of this call.
+            // SAFETY: the engine passes its mix buffer, filled with `audio_block` int32 samples
+            // (see `engine_audio_block`) and valid for the duration of this call.
             unsafe { std::slice::from_raw_parts(ptr, self.audio_block) }
         };
         let result = guarded("write_frame", || {
@@ -129,7 +139,9 @@ impl IMovieWriter for MovieWriterAV1 {
     }
 
     fn write_end(&mut self) {
-        let Some(recorder) = self.recorder.take() else { return };
+        let Some(mut recorder) = self.recorder.take() else {
+            return;
+        };
         let path = recorder.path().to_path_buf();
         let warnings = recorder.take_warnings();
         for warning in warnings {
@@ -189,8 +201,8 @@ impl MovieWriterAV1 {
     }
 
     /// Figures about the last finished recording: path, backend, frames, duration_s, bytes,
-    /// average_bitrate_kbps, encode_fps, frames_dropped, frames_duplicated, frames_rescaled,
-    /// queue_high_water, audio_samples. Empty before the first recording ends.
+    /// average_bitrate_kbps, encode_fps, frames_dropped, frames_rescaled, queue_high_water,
+    /// audio_samples. Empty before the first recording ends.
     #[func]
     fn get_last_recording_stats() -> VarDictionary {
         capabilities::last_stats()
@@ -200,7 +212,7 @@ impl MovieWriterAV1 {
 impl MovieWriterAV1 {
     /// Logs `e` once (the first error of a recording) and returns its Godot error code.
     fn fail(&mut self, e: &Error) -> GdError {
-        let (code, message) = errors::to_godot(e);
+        let (code, message) = errors::to_godot(e, Class::Writer);
         if !self.failed {
             godot_error!("{message}");
         }
@@ -236,6 +248,22 @@ pub(crate) fn resolve_path(path: &str) -> PathBuf {
         .globalize_path(&godot_path)
         .to_string()
         .into()
+}
+
+/// Int32 samples in the audio block the engine hands to each `write_frame`. Movie Maker mixes
+/// `mix_rate / fps` frames in its speaker mode's channels (MovieWriter::add_frame), at the rate
+/// and mode it took from this writer and set on the audio server before `write_begin`. They are
+/// read back from the engine, not assumed, so the slice never outruns the engine's buffer; a
+/// recording whose audio is not the 48 kHz stereo the Opus track expects does not start.
+fn engine_audio_block(fps: u32) -> Result<usize, Error> {
+    let server = AudioServer::singleton();
+    let (rate, mode) = (server.get_mix_rate() as u32, server.get_speaker_mode());
+    if rate != MIX_RATE || mode != SpeakerMode::STEREO {
+        return Err(Error::Usage(format!(
+            "the engine mixes audio at {rate} Hz in speaker mode {mode:?}, not the {MIX_RATE} Hz stereo this writer asks for"
+        )));
+    }
+    Ok((rate / fps.max(1)) as usize * CHANNELS)
 }
 
 fn config_from_project(path: &Path, size: Vector2i, fps: u32) -> Result<RecordingConfig, Error> {

@@ -21,8 +21,8 @@ use crate::color::{fill_i420, I420Buffer};
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig, MAX_HEIGHT, MAX_WIDTH};
 use crate::error::{Error, Result};
 use crate::frame::{I420Planes, VideoFrame};
-use crate::quiet;
 use crate::runtime_libs::{self, Group};
+use crate::{ffmpeg_log, quiet};
 
 /// How one FFmpeg hardware encoder is driven.
 struct Spec {
@@ -123,8 +123,7 @@ fn runtime_libs_for(t: AVHWDeviceType) -> &'static [Group] {
 
 fn open_device(t: AVHWDeviceType) -> std::result::Result<BufferRef, String> {
     for &group in runtime_libs_for(t) {
-        runtime_libs::load(group)
-            .map_err(|e| format!("the {} device needs a library this machine lacks: {e}", device_name(t)))?;
+        runtime_libs::load(group).map_err(|e| format!("FFmpeg could not open a {} device: {e}", device_name(t)))?;
     }
     let mut device = ptr::null_mut();
     // SAFETY: out-pointer to a fresh reference; default device, no options.
@@ -337,11 +336,17 @@ pub fn probe(kind: BackendKind) -> Probe {
         rate_control: RateControl::Vbr,
         ..VideoConfig::default()
     };
-    let result = open_encoder(&s, PROBE_SIZE, &trial);
+    // FFmpeg's own words on a failure ("Cannot load libcuda.so.1") go into the reason instead of
+    // the console, where every recording's `auto` selection would repeat them.
+    let (result, said) = ffmpeg_log::capture(|| open_encoder(&s, PROBE_SIZE, &trial));
     Probe {
         kind,
         available: result.is_ok(),
-        reason: result.err().unwrap_or_default(),
+        reason: match result {
+            Ok(_) => String::new(),
+            Err(e) if said.is_empty() => e,
+            Err(e) => format!("{e} (FFmpeg: {})", said.join("; ")),
+        },
         version: format!("{} ({})", libavcodec_version(), s.codec),
         // FFmpeg does not expose the hardware's size limit; our own is the bound here, and a
         // size the hardware refuses fails at open, where `auto` moves on to the next backend.

@@ -154,8 +154,8 @@ fn record(args: &[String]) -> Result<(), String> {
         wall
     );
     println!(
-        "audio samples {}, queue high-water {}, dropped {}, duplicated {}",
-        stats.audio_samples, stats.queue_high_water, stats.frames_dropped, stats.frames_duplicated
+        "audio samples {}, queue high-water {}, dropped {}",
+        stats.audio_samples, stats.queue_high_water, stats.frames_dropped
     );
     println!(
         "memory: RSS at start {} KiB, at end {} KiB, peak {} KiB",

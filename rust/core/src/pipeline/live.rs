@@ -5,16 +5,14 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, unbounded, Sender, TrySendError};
-use parking_lot::Mutex;
+use crossbeam_channel::{bounded, unbounded, TrySendError};
 
+use super::encode_thread::EncodeThread;
 use super::replay::{ReplayRing, ReplaySaved};
 use super::worker::{Control, FrameJob, Layout, Outputs, Worker};
-use super::{create_output, panic_message, RecordingStats};
+use super::{create_output, RecordingStats};
 use crate::audio::AudioEncoder;
 use crate::backend::{self, BackendKind};
 use crate::config::{Container, RecordingConfig};
@@ -48,23 +46,24 @@ impl LiveConfig {
         }
         if !(0.0..=MAX_REPLAY_SECONDS).contains(&self.replay_seconds) {
             return Err(ConfigError::new(
-                "AV1Recorder.replay_seconds",
+                "replay_seconds",
                 self.replay_seconds,
                 format!("0 (off) to {MAX_REPLAY_SECONDS}"),
             ));
         }
         if !self.write_file && self.replay_seconds == 0.0 {
+            // Nothing would be recorded.
             return Err(ConfigError::new(
-                "AV1Recorder.start(path)",
-                "\"\"",
-                "a .webm or .mkv path, or an empty path with replay_seconds > 0 (replay buffer only)",
+                "replay_seconds",
+                self.replay_seconds,
+                "above 0 when there is no file to write (replay buffer only)",
             ));
         }
         if self.replay_seconds > 0.0 && self.replay_max_bytes < 1 << 20 {
             return Err(ConfigError::new(
-                "AV1Recorder.replay_max_mb",
-                self.replay_max_bytes >> 20,
-                "at least 1",
+                "replay_max_bytes",
+                self.replay_max_bytes,
+                "at least 1 MiB (1048576)",
             ));
         }
         Ok(())
@@ -79,9 +78,7 @@ pub struct LiveStats {
 }
 
 pub struct LiveRecorder {
-    frames: Option<Sender<FrameJob>>,
-    control: Option<Sender<Control>>,
-    worker: Option<JoinHandle<(Result<()>, RecordingStats)>>,
+    thread: EncodeThread,
     pixels: Pool<u8>,
     stats: LiveStats,
     backend: BackendKind,
@@ -91,9 +88,6 @@ pub struct LiveRecorder {
     sample_rate: u32,
     resampler: Resampler,
     replay_on: bool,
-    failed: Option<Error>,
-    warnings: Arc<Mutex<Vec<String>>>,
-    replays: Arc<Mutex<Vec<ReplaySaved>>>,
 }
 
 impl LiveRecorder {
@@ -122,37 +116,28 @@ impl LiveRecorder {
         };
         let (backend, prefers_rgb) = (encoder.kind(), encoder.prefers_rgb());
         let depth = rec.max_queued_frames as usize;
-        let (frames, frame_queue) = bounded::<FrameJob>(depth);
-        // Audio and replay requests are small and must never be dropped.
-        let (control, control_queue) = unbounded::<Control>();
         let pixels = Pool::new(depth + 2);
         let pools = (pixels.clone(), Pool::new(1));
-        let warnings = Arc::new(Mutex::new(Vec::new()));
-        let replays = Arc::new(Mutex::new(Vec::new()));
         let outputs = Outputs {
             file,
             replay: (config.replay_seconds > 0.0)
                 .then(|| ReplayRing::new(config.replay_seconds, config.replay_max_bytes)),
-            replay_saved: replays.clone(),
         };
         let path = config.write_file.then(|| rec.path.clone());
         let replay_on = config.replay_seconds > 0.0;
         let sample_rate = rec.audio.sample_rate;
         let channels = rec.audio.channels as usize;
-        let worker_warnings = warnings.clone();
         let recording = config.recording;
-        let worker = std::thread::Builder::new()
-            .name("movie_writer_av1 live encode".into())
-            .spawn(move || {
-                let mut w = Worker::new(recording, encoder, audio, outputs, worker_warnings);
-                let result = w.run(frame_queue, Some(control_queue), pools);
-                (result, w.stats.clone())
-            })
-            .map_err(|e| Error::Thread(e.to_string()))?;
+        // Audio and replay requests are small and must never be dropped: unbounded.
+        let thread = EncodeThread::start(
+            "movie_writer_av1 live encode",
+            bounded(depth),
+            Some(unbounded()),
+            pools,
+            move |events| Worker::new(recording, encoder, audio, outputs, events),
+        )?;
         Ok(Self {
-            frames: Some(frames),
-            control: Some(control),
-            worker: Some(worker),
+            thread,
             pixels,
             stats: LiveStats::default(),
             backend,
@@ -162,9 +147,6 @@ impl LiveRecorder {
             sample_rate,
             resampler: Resampler::new(sample_rate, channels),
             replay_on,
-            failed: None,
-            warnings,
-            replays,
         })
     }
 
@@ -195,19 +177,19 @@ impl LiveRecorder {
         self.stats.frames_dropped += 1;
     }
 
-    pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *self.warnings.lock())
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        self.thread.take_warnings()
     }
 
     /// Replays written since the last call (each `save_replay` reports exactly once).
-    pub fn take_replays_saved(&self) -> Vec<ReplaySaved> {
-        std::mem::take(&mut *self.replays.lock())
+    pub fn take_replays_saved(&mut self) -> Vec<ReplaySaved> {
+        self.thread.take_replays()
     }
 
     /// Queues a frame captured `at` after the recording started. Never blocks: returns
     /// `Ok(false)` when the encoder is behind and the frame was dropped (and counted).
     pub fn push_frame(&mut self, frame: &VideoFrame<'_>, at: Duration) -> Result<bool> {
-        self.check()?;
+        self.thread.check()?;
         let mut pixels = self.pixels.take();
         let (width, height) = frame.size();
         let layout = match frame {
@@ -236,8 +218,7 @@ impl LiveRecorder {
             pixels,
             audio: Vec::new(),
         };
-        let frames = self.frames.as_ref().expect("push after finish");
-        match frames.try_send(job) {
+        match self.thread.frames().try_send(job) {
             Ok(()) => {
                 self.stats.frames_queued += 1;
                 Ok(true)
@@ -247,7 +228,7 @@ impl LiveRecorder {
                 self.stats.frames_dropped += 1;
                 Ok(false)
             }
-            Err(TrySendError::Disconnected(_)) => Err(self.stopped()),
+            Err(TrySendError::Disconnected(_)) => Err(self.thread.stopped()),
         }
     }
 
@@ -256,10 +237,10 @@ impl LiveRecorder {
     /// few hundred samples a frame). Call it every frame, with no samples when there is no
     /// audio, so the recording's audio keeps up with its video.
     pub fn push_audio(&mut self, samples: &[f32], rate: u32, at: Duration) -> Result<()> {
-        self.check()?;
+        self.thread.check()?;
         let mut block = Vec::with_capacity(samples.len() * self.sample_rate as usize / rate.max(1) as usize + 64);
         self.resampler.process(samples, rate, &mut block)?;
-        self.send(Control::Audio {
+        self.thread.send_control(Control::Audio {
             samples: block,
             taken_us: Some(at.as_micros() as i64),
         })
@@ -268,7 +249,7 @@ impl LiveRecorder {
     /// Asks the encode thread to write the last `seconds` of the replay buffer to `path`; the
     /// outcome comes back through [`LiveRecorder::take_replays_saved`].
     pub fn save_replay(&mut self, path: PathBuf, seconds: f64) -> Result<()> {
-        self.check()?;
+        self.thread.check()?;
         if Container::from_path(&path).is_none() {
             return Err(ConfigError::new("save_replay(path)", path.display(), "a path ending in .webm or .mkv").into());
         }
@@ -285,61 +266,16 @@ impl LiveRecorder {
             )
             .into());
         }
-        self.send(Control::SaveReplay { path, seconds })
+        self.thread.send_control(Control::SaveReplay { path, seconds })
     }
 
     /// Stops: encodes what is queued, finalizes the file and waits for replays being written.
     /// Also returns the replays that finished since the last [`LiveRecorder::take_replays_saved`].
     pub fn finish(mut self) -> (Result<RecordingStats>, Vec<ReplaySaved>) {
-        let result = match self.failed.take() {
-            Some(e) => Err(e),
-            None => self.join(),
-        };
+        let result = self.thread.finish().map(|mut stats| {
+            stats.frames_dropped = self.stats.frames_dropped;
+            stats
+        });
         (result, self.take_replays_saved())
-    }
-
-    fn send(&mut self, msg: Control) -> Result<()> {
-        let control = self.control.as_ref().expect("send after finish");
-        if control.send(msg).is_err() {
-            return Err(self.stopped());
-        }
-        Ok(())
-    }
-
-    fn check(&self) -> Result<()> {
-        match &self.failed {
-            Some(e) => Err(Error::Thread(format!("the recording already failed: {e}"))),
-            None => Ok(()),
-        }
-    }
-
-    /// The encode thread has ended early: collect its error.
-    fn stopped(&mut self) -> Error {
-        let e = self
-            .join()
-            .err()
-            .unwrap_or_else(|| Error::Thread("the encode thread exited".into()));
-        self.failed = Some(Error::Thread(e.to_string()));
-        e
-    }
-
-    fn join(&mut self) -> Result<RecordingStats> {
-        self.frames = None;
-        self.control = None;
-        let Some(worker) = self.worker.take() else {
-            return Err(Error::Thread("the recording was already finished".into()));
-        };
-        let (result, mut stats) = worker.join().map_err(|p| Error::Thread(panic_message(&p)))?;
-        stats.frames_dropped = self.stats.frames_dropped;
-        result.map(|()| stats)
-    }
-}
-
-impl Drop for LiveRecorder {
-    /// Dropped without `finish` (the node freed mid-recording): the file is still finalized.
-    fn drop(&mut self) {
-        if self.worker.is_some() {
-            let _ = self.join();
-        }
     }
 }

@@ -9,28 +9,31 @@
 //! ```
 //!
 //! An error on the encode thread ends it after finalizing what was written (so the file stays
-//! playable); the engine thread sees that error on its next `push_frame` or in `finish`.
+//! playable); the engine thread sees that error, typed, on its next `push_frame` and every
+//! call after, and in `finish`. Warnings and saved replays come back on the same event channel
+//! (`encode_thread`).
 //!
 //! [`LiveRecorder`] drives the same encode thread for real-time capture: frames carry their
 //! capture time, a full queue drops the frame instead of blocking, audio comes on its own
 //! channel, and a replay ring keeps the last seconds of packets for `save_replay`.
 
+mod encode_thread;
+#[cfg(feature = "fault-injection")]
+mod fault;
 mod live;
 mod replay;
 mod worker;
 
+#[cfg(feature = "fault-injection")]
+pub use fault::FAULT_ENV;
 pub use live::{LiveConfig, LiveRecorder, LiveStats};
 pub use replay::ReplaySaved;
-pub use worker::FAULT_ENV;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
-use parking_lot::Mutex;
+use crossbeam_channel::{bounded, TrySendError};
 
 use crate::audio::AudioEncoder;
 use crate::backend::{self, BackendKind};
@@ -38,6 +41,7 @@ use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
 use crate::frame::RgbImage;
 use crate::pool::Pool;
+use encode_thread::EncodeThread;
 use worker::{FrameJob, Layout, Outputs, Worker};
 
 /// Figures about a finished (or failed) recording.
@@ -52,7 +56,6 @@ pub struct RecordingStats {
     pub encode_fps: f64,
     /// Always 0 for Movie Maker: every frame handed over is encoded exactly once.
     pub frames_dropped: u64,
-    pub frames_duplicated: u64,
     pub queue_high_water: usize,
     pub audio_samples: u64,
     /// Frames whose size differed from the first frame's and were letterboxed.
@@ -62,8 +65,7 @@ pub struct RecordingStats {
 }
 
 pub struct Recorder {
-    jobs: Option<Sender<FrameJob>>,
-    worker: Option<JoinHandle<(Result<()>, RecordingStats)>>,
+    thread: EncodeThread,
     pixels: Pool<u8>,
     audio: Pool<i32>,
     next_index: u64,
@@ -72,8 +74,6 @@ pub struct Recorder {
     backend: BackendKind,
     fallback_note: Option<String>,
     path: PathBuf,
-    failed: Option<Error>,
-    warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl Recorder {
@@ -95,29 +95,19 @@ impl Recorder {
         };
         let backend = encoder.kind();
         let depth = config.max_queued_frames as usize;
-        let (jobs, queue) = bounded::<FrameJob>(depth);
         let pixels = Pool::new(depth + 2);
         let audio_pool = Pool::new(depth + 2);
-        let worker_pools = (pixels.clone(), audio_pool.clone());
+        let pools = (pixels.clone(), audio_pool.clone());
         let path = config.path.clone();
-        let warnings = Arc::new(Mutex::new(Vec::new()));
-        let worker_warnings = warnings.clone();
-        let worker = std::thread::Builder::new()
-            .name("movie_writer_av1 encode".into())
-            .spawn(move || {
-                let outputs = Outputs {
-                    file: Some(file),
-                    replay: None,
-                    replay_saved: Arc::default(),
-                };
-                let mut w = Worker::new(config, encoder, audio, outputs, worker_warnings);
-                let result = w.run(queue, None, worker_pools);
-                (result, w.stats)
-            })
-            .map_err(|e| Error::Thread(e.to_string()))?;
+        let outputs = Outputs {
+            file: Some(file),
+            replay: None,
+        };
+        let thread = EncodeThread::start("movie_writer_av1 encode", bounded(depth), None, pools, move |events| {
+            Worker::new(config, encoder, audio, outputs, events)
+        })?;
         Ok(Self {
-            jobs: Some(jobs),
-            worker: Some(worker),
+            thread,
             pixels,
             audio: audio_pool,
             next_index: 0,
@@ -126,15 +116,13 @@ impl Recorder {
             backend,
             fallback_note,
             path,
-            failed: None,
-            warnings,
         })
     }
 
     /// Warnings from the encode thread since the last call, for the caller to log on its own
     /// thread (each situation is reported once per recording).
-    pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *self.warnings.lock())
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        self.thread.take_warnings()
     }
 
     pub fn backend(&self) -> BackendKind {
@@ -157,11 +145,10 @@ impl Recorder {
     }
 
     /// Copies one frame and its audio block and queues them. Blocks while the queue is full
-    /// (backpressure); returns the encode thread's error if it has stopped.
+    /// (backpressure); returns the encode thread's error if it has stopped, and that same error
+    /// on every call after.
     pub fn push_frame(&mut self, image: &RgbImage<'_>, audio: &[i32]) -> Result<()> {
-        if let Some(e) = &self.failed {
-            return Err(Error::Thread(format!("the recording already failed: {e}")));
-        }
+        self.thread.check()?;
         let mut pixels = self.pixels.take();
         let row = image.width as usize * image.format.bytes_per_pixel();
         pixels.reserve(row * image.height as usize);
@@ -179,7 +166,7 @@ impl Recorder {
             pixels,
             audio: block,
         };
-        let jobs = self.jobs.as_ref().expect("push_frame after finish");
+        let jobs = self.thread.frames();
         self.queue_high_water = self.queue_high_water.max(jobs.len() + 1);
         let sent = match jobs.try_send(job) {
             Ok(()) => true,
@@ -193,13 +180,7 @@ impl Recorder {
             Err(TrySendError::Disconnected(_)) => false,
         };
         if !sent {
-            let e = self
-                .join()
-                .err()
-                .unwrap_or_else(|| Error::Thread("the encode thread exited".into()));
-            let msg = e.to_string();
-            self.failed = Some(Error::Thread(msg));
-            return Err(e);
+            return Err(self.thread.stopped());
         }
         self.next_index += 1;
         Ok(())
@@ -207,38 +188,10 @@ impl Recorder {
 
     /// Drains the queue, flushes the encoders and finalizes the file.
     pub fn finish(mut self) -> Result<RecordingStats> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
-        self.join()
-    }
-
-    fn join(&mut self) -> Result<RecordingStats> {
-        self.jobs = None;
-        let Some(worker) = self.worker.take() else {
-            return Err(Error::Thread("the recording was already finished".into()));
-        };
-        let (result, mut stats) = worker.join().map_err(|p| Error::Thread(panic_message(&p)))?;
+        let mut stats = self.thread.finish()?;
         stats.queue_high_water = self.queue_high_water;
-        result.map(|()| stats)
+        Ok(stats)
     }
-}
-
-impl Drop for Recorder {
-    /// A recorder dropped without `finish` (engine shutting down, error paths) still finalizes
-    /// its file so what was recorded stays playable.
-    fn drop(&mut self) {
-        if self.worker.is_some() {
-            let _ = self.join();
-        }
-    }
-}
-
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic".into())
 }
 
 /// Creates the output file, making missing parent folders as Godot's own writers do.

@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use parking_lot::Mutex;
-
 use crate::config::Container;
 use crate::mux::{AudioTrack, MatroskaWriter, MuxPacket, Track, VideoTrack};
 
@@ -125,7 +123,7 @@ impl ReplayRing {
         seconds: f64,
         container: Option<Container>,
         tracks: (VideoTrack, AudioTrack),
-        done: Arc<Mutex<Vec<ReplaySaved>>>,
+        done: impl Fn(ReplaySaved) + Clone + Send + 'static,
     ) -> Option<JoinHandle<()>> {
         let packets = self.last(seconds);
         let spawned = std::thread::Builder::new()
@@ -134,13 +132,13 @@ impl ReplayRing {
                 let (path, done) = (path.clone(), done.clone());
                 move || {
                     let result = write(&path, container, &tracks, &packets);
-                    done.lock().push(ReplaySaved { path, result });
+                    done(ReplaySaved { path, result });
                 }
             });
         match spawned {
             Ok(handle) => Some(handle),
             Err(e) => {
-                done.lock().push(ReplaySaved {
+                done(ReplaySaved {
                     path,
                     result: Err(format!("could not start the replay writer thread: {e}")),
                 });

@@ -4,12 +4,12 @@
 
 use std::fs::{self, File};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver};
-use parking_lot::Mutex;
+use crossbeam_channel::{select, Receiver, Sender};
 
+#[cfg(feature = "fault-injection")]
+use super::fault::Fault;
 use super::replay::{ReplayRing, ReplaySaved};
 use super::RecordingStats;
 use crate::audio::{AudioEncoder, AudioPacket, PACKET_SAMPLES};
@@ -21,10 +21,6 @@ use crate::frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
 use crate::mux::{AudioTrack, Interleaver, MatroskaWriter, MuxPacket, Track, VideoTrack};
 use crate::pool::Pool;
 use crate::scale::Letterbox;
-
-/// Test-only fault injection: fail the encoder after this many frames.
-#[doc(hidden)]
-pub const FAULT_ENV: &str = "MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES";
 
 /// How a queued frame's bytes are laid out.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +44,15 @@ pub(super) struct FrameJob {
     pub pixels: Vec<u8>,
     /// Movie Maker: this frame's interleaved int32 PCM block.
     pub audio: Vec<i32>,
+}
+
+/// What the encode thread tells the recorder, on one channel, in the order it happened.
+pub(super) enum Event {
+    /// Something the user should know, said once per recording.
+    Warning(String),
+    ReplaySaved(ReplaySaved),
+    /// The last event: how the recording ended, and its figures.
+    Ended(Result<()>, RecordingStats),
 }
 
 /// Live capture's other messages, on a channel apart from the frames so they are never dropped.
@@ -76,7 +81,6 @@ pub(super) struct Outputs {
     /// `None` for a replay-buffer-only live recording.
     pub file: Option<File>,
     pub replay: Option<ReplayRing>,
-    pub replay_saved: Arc<Mutex<Vec<ReplaySaved>>>,
 }
 
 pub(super) struct Worker {
@@ -87,7 +91,6 @@ pub(super) struct Worker {
     tracks: Option<(VideoTrack, AudioTrack)>,
     mux: Option<MatroskaWriter<File>>,
     replay: Option<ReplayRing>,
-    replay_saved: Arc<Mutex<Vec<ReplaySaved>>>,
     pending_replays: Vec<PendingReplay>,
     /// Time of the newest video packet in the replay ring.
     ring_video_ms: Option<i64>,
@@ -103,8 +106,9 @@ pub(super) struct Worker {
     last_ts_ms: Option<i64>,
     /// Live capture: capture time of the newest frame sent to the encoder.
     last_frame_us: Option<i64>,
-    fail_after: Option<u64>,
-    warnings: Arc<Mutex<Vec<String>>>,
+    #[cfg(feature = "fault-injection")]
+    fault: Fault,
+    events: Sender<Event>,
 }
 
 /// A live audio block that starts later than this after the audio so far is preceded by
@@ -118,9 +122,8 @@ impl Worker {
         encoder: Box<dyn VideoEncoder>,
         audio: AudioEncoder,
         outputs: Outputs,
-        warnings: Arc<Mutex<Vec<String>>>,
+        events: Sender<Event>,
     ) -> Self {
-        let fail_after = std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok());
         let stats = RecordingStats {
             backend: Some(encoder.kind()),
             ..RecordingStats::default()
@@ -134,7 +137,6 @@ impl Worker {
             tracks: None,
             mux: None,
             replay: outputs.replay,
-            replay_saved: outputs.replay_saved,
             pending_replays: Vec::new(),
             ring_video_ms: None,
             replay_writers: Vec::new(),
@@ -145,8 +147,9 @@ impl Worker {
             busy: Duration::ZERO,
             last_ts_ms: None,
             last_frame_us: None,
-            fail_after,
-            warnings,
+            #[cfg(feature = "fault-injection")]
+            fault: Fault::from_env(),
+            events,
         }
     }
 
@@ -265,33 +268,27 @@ impl Worker {
             let why_not = match (&self.replay, &self.tracks) {
                 (Some(ring), Some(tracks)) => {
                     let container = crate::config::Container::from_path(&path);
-                    let writer = ring.save(
-                        path.clone(),
-                        seconds,
-                        container,
-                        tracks.clone(),
-                        self.replay_saved.clone(),
-                    );
+                    let events = self.events.clone();
+                    let report = move |saved| {
+                        let _ = events.send(Event::ReplaySaved(saved));
+                    };
+                    let writer = ring.save(path.clone(), seconds, container, tracks.clone(), report);
                     self.replay_writers.extend(writer);
                     continue;
                 }
                 (None, _) => "the replay buffer is off (replay length 0)",
                 (_, None) => "nothing has been encoded yet",
             };
-            self.replay_saved.lock().push(ReplaySaved {
+            let _ = self.events.send(Event::ReplaySaved(ReplaySaved {
                 path,
                 result: Err(why_not.into()),
-            });
+            }));
         }
     }
 
     fn encode_job(&mut self, job: &FrameJob) -> Result<()> {
-        if self.fail_after.is_some_and(|n| job.index >= n) {
-            return Err(Error::Encoder {
-                backend: self.encoder.kind(),
-                message: format!("injected fault after {} frames ({FAULT_ENV})", job.index),
-            });
-        }
+        #[cfg(feature = "fault-injection")]
+        self.fault.check(job.index, self.encoder.kind())?;
         // Movie Maker hands each frame its audio block; live audio comes on the control channel.
         if job.ts_us.is_none() {
             let audio = &mut self.audio;
@@ -316,10 +313,10 @@ impl Worker {
                         image
                     } else {
                         if self.stats.frames_rescaled == 0 {
-                            self.warnings.lock().push(format!(
+                            let _ = self.events.send(Event::Warning(format!(
                             "frame size changed from {}x{} to {}x{} (window resized?): frames are scaled to the recording's size with black bars; this is reported once",
                             self.config.video.width, self.config.video.height, job.width, job.height
-                        ));
+                        )));
                         }
                         self.stats.frames_rescaled += 1;
                         self.letterbox.fit(&image)

@@ -26,7 +26,8 @@ use movie_writer_av1_core::{
     RgbImage, VideoFrame,
 };
 
-use crate::{errors, settings, writer};
+use crate::errors::{self, Class};
+use crate::{settings, writer};
 use audio_capture::AudioCapture;
 use gpu_convert::GpuConverter;
 
@@ -451,7 +452,7 @@ impl AV1Recorder {
         if let Some(e) = shared.error.take() {
             return Err(e);
         }
-        let Some(recorder) = shared.recorder.as_ref() else {
+        let Some(recorder) = shared.recorder.as_mut() else {
             return Ok(());
         };
         for warning in recorder.take_warnings() {
@@ -506,8 +507,7 @@ impl AV1Recorder {
     }
 
     fn report(&mut self, e: &Error) -> GdError {
-        let (code, message) = errors::to_godot(e);
-        let message = message.replacen("MovieWriterAV1", "AV1Recorder", 1);
+        let (code, message) = errors::to_godot(e, Class::Recorder);
         godot_error!("{message}");
         self.base_mut().emit_signal("error", &[message.to_variant()]);
         code

@@ -1,0 +1,86 @@
+//! FFmpeg's log, routed through us, so that a probe can keep what FFmpeg said.
+//!
+//! With every hardware encoder compiled in, each recording's `auto` selection probes encoders
+//! this machine lacks, and FFmpeg reports each failure on the console ("Cannot load
+//! libcuda.so.1"), in the game's log, every time. While a probe runs, [`capture`] collects those
+//! lines on its own thread instead, and the probe puts them into its reason. Everything else is
+//! printed to stderr as FFmpeg's own callback would, at the level `quiet.rs` sets.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::Once;
+
+use ffmpeg_next::ffi;
+
+thread_local! {
+    /// The lines of the probe running on this thread, if one is.
+    static CAPTURED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+static INSTALL: Once = Once::new();
+
+/// Routes FFmpeg's log through [`callback`] (once per process).
+pub fn install() {
+    // SAFETY: the callback is a plain function that lives as long as the process.
+    INSTALL.call_once(|| unsafe { ffi::av_log_set_callback(Some(callback)) });
+}
+
+/// Runs `f` with FFmpeg's messages on this thread collected instead of printed, and returns
+/// them with its result.
+pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    install();
+    let outer = CAPTURED.with_borrow_mut(|c| c.replace(Vec::new()));
+    let result = f();
+    let lines = CAPTURED
+        .with_borrow_mut(|c| std::mem::replace(c, outer))
+        .unwrap_or_default();
+    (result, lines)
+}
+
+unsafe extern "C" fn callback(avcl: *mut c_void, level: c_int, fmt: *const c_char, vl: *mut ffi::__va_list_tag) {
+    // SAFETY: reads FFmpeg's global level; formats the message FFmpeg handed us into our buffer
+    // with FFmpeg's own formatter, which consumes `vl` exactly once.
+    let text = unsafe {
+        if level > ffi::av_log_get_level() {
+            return;
+        }
+        let mut line = [0 as c_char; 1024];
+        // No "[CUDA @ 0x…]" context prefix: the probe names the encoder itself.
+        let mut print_prefix: c_int = 0;
+        ffi::av_log_format_line2(
+            avcl,
+            level,
+            fmt,
+            vl,
+            line.as_mut_ptr(),
+            line.len() as c_int,
+            &mut print_prefix,
+        );
+        CStr::from_ptr(line.as_ptr()).to_string_lossy().into_owned()
+    };
+    let kept = CAPTURED.with_borrow_mut(|c| {
+        c.as_mut()
+            .map(|lines| lines.push(text.trim_end().to_string()))
+            .is_some()
+    });
+    if !kept {
+        eprint!("{text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_keeps_ffmpeg_messages_of_its_thread() {
+        let (_, lines) = capture(|| {
+            let msg = c"probe says %d\n";
+            // SAFETY: a format string with one int argument, as av_log expects.
+            unsafe { ffi::av_log(std::ptr::null_mut(), ffi::AV_LOG_ERROR, msg.as_ptr(), 42 as c_int) };
+        });
+        assert_eq!(lines, ["probe says 42"]);
+        let (_, none) = capture(|| ());
+        assert!(none.is_empty());
+    }
+}

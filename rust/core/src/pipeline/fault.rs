@@ -1,0 +1,34 @@
+//! Test-only fault injection, compiled in only with the private `fault-injection` feature (see
+//! the crate docs): the test suite makes the encoder fail mid-stream to check that the failure
+//! is reported once and the file so far stays playable. Builds without the feature never read
+//! the variable.
+
+use crate::backend::BackendKind;
+use crate::error::{Error, Result};
+
+/// Fail the encoder once this many frames have been encoded.
+pub const FAULT_ENV: &str = "MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES";
+
+/// The fault a recording was started with: read once, when its encode thread starts.
+pub(super) struct Fault {
+    after_frames: Option<u64>,
+}
+
+impl Fault {
+    pub fn from_env() -> Self {
+        Self {
+            after_frames: std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok()),
+        }
+    }
+
+    /// The injected encoder error for frame `index`, once it is due.
+    pub fn check(&self, index: u64, backend: BackendKind) -> Result<()> {
+        match self.after_frames {
+            Some(n) if index >= n => Err(Error::Encoder {
+                backend,
+                message: format!("injected fault after {index} frames ({FAULT_ENV})"),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
