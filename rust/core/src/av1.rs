@@ -96,6 +96,39 @@ pub fn find_sequence_header(data: &[u8]) -> Option<&[u8]> {
         .map(|o| &data[o.start..o.end])
 }
 
+/// The first Sequence Header OBU in `data`, rewritten the way av1C's configOBUs and every
+/// temporal unit need it: `obu_has_size_field` = 1 with a minimal leb128 size, no extension
+/// header (a sequence header applies to every layer), and the payload cut after its
+/// trailing one bit. Drivers hand the OBU back in other shapes: Vulkan's
+/// vkGetEncodedVideoSessionParametersKHR may leave the size field out (the OBU then runs to
+/// the end of the buffer, which can carry zero padding), and an OBU without a size field
+/// cannot be followed by the frame OBUs of a temporal unit.
+pub fn normalize_sequence_header(data: &[u8]) -> Option<Vec<u8>> {
+    let obu = obus(data).map_while(|o| o).find(|o| o.kind == OBU_SEQUENCE_HEADER)?;
+    let payload = &data[obu.payload_start..obu.end];
+    // trailing_bits() ends the payload with a one bit then zeros to the byte boundary; whole
+    // zero bytes after it are padding, not part of the header.
+    let end = payload.iter().rposition(|&b| b != 0)? + 1;
+    let payload = &payload[..end];
+    // forbidden bit 0, type, extension 0, has_size_field 1, reserved 0.
+    let mut out = vec![(OBU_SEQUENCE_HEADER << 3) | 0x02];
+    write_leb128(payload.len() as u64, &mut out);
+    out.extend_from_slice(payload);
+    Some(out)
+}
+
+fn write_leb128(mut value: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 struct BitReader<'a> {
     data: &'a [u8],
     bit: usize,
@@ -287,6 +320,82 @@ pub fn av1c(sequence_header: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Sequence headers written from scratch for tests (the muxer's, the backends'): what a
+/// hardware encoder that pads would hand over, without the hardware.
+#[cfg(test)]
+pub(crate) mod testing {
+    struct BitWriter {
+        bytes: Vec<u8>,
+        bits: usize,
+    }
+
+    impl BitWriter {
+        fn put(&mut self, n: u32, value: u32) {
+            for i in (0..n).rev() {
+                if self.bits.is_multiple_of(8) {
+                    self.bytes.push(0);
+                }
+                let bit = ((value >> i) & 1) as u8;
+                *self.bytes.last_mut().expect("pushed") |= bit << (7 - self.bits % 8);
+                self.bits += 1;
+            }
+        }
+    }
+
+    /// The payload of an AV1 Main, 8-bit 4:2:0, BT.709 limited-range sequence header (AV1
+    /// spec §5.5) at level 4.0 for `width × height` frames, ending in trailing bits.
+    pub fn sequence_header_payload(width: u32, height: u32) -> Vec<u8> {
+        let bits = |v: u32| 32 - (v - 1).leading_zeros().min(31);
+        let mut w = BitWriter {
+            bytes: Vec::new(),
+            bits: 0,
+        };
+        w.put(3, 0); // seq_profile: Main
+        w.put(1, 0); // still_picture
+        w.put(1, 0); // reduced_still_picture_header
+        w.put(1, 0); // timing_info_present_flag
+        w.put(1, 0); // initial_display_delay_present_flag
+        w.put(5, 0); // operating_points_cnt_minus_1
+        w.put(12, 0); // operating_point_idc[0]
+        w.put(5, 8); // seq_level_idx[0]: 4.0
+        w.put(1, 0); // seq_tier[0] (present because the level is above 3.3)
+        w.put(4, bits(width) - 1); // frame_width_bits_minus_1
+        w.put(4, bits(height) - 1);
+        w.put(bits(width), width - 1); // max_frame_width_minus_1
+        w.put(bits(height), height - 1);
+        w.put(1, 0); // frame_id_numbers_present_flag
+        w.put(3, 0); // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
+        w.put(4, 0); // interintra, masked compound, warped motion, dual filter
+        w.put(1, 1); // enable_order_hint
+        w.put(2, 0); // enable_jnt_comp, enable_ref_frame_mvs
+        w.put(1, 1); // seq_choose_screen_content_tools
+        w.put(1, 1); // seq_choose_integer_mv
+        w.put(3, 7); // order_hint_bits_minus_1
+        w.put(3, 0); // superres, cdef, restoration
+        w.put(1, 0); // high_bitdepth
+        w.put(1, 0); // mono_chrome
+        w.put(1, 1); // color_description_present_flag
+        w.put(8, 1); // BT.709 primaries
+        w.put(8, 1); // BT.709 transfer
+        w.put(8, 1); // BT.709 matrix
+        w.put(1, 0); // color_range: limited
+        w.put(2, 0); // chroma_sample_position
+        w.put(1, 0); // separate_uv_delta_q
+        w.put(1, 0); // film_grain_params_present
+        w.put(1, 1); // trailing one bit, then zeros to the byte boundary
+        w.bytes
+    }
+
+    /// The whole OBU, with a size field.
+    pub fn sequence_header(width: u32, height: u32) -> Vec<u8> {
+        let payload = sequence_header_payload(width, height);
+        let mut obu = vec![0x0a];
+        super::write_leb128(payload.len() as u64, &mut obu);
+        obu.extend_from_slice(&payload);
+        obu
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +442,47 @@ mod tests {
         assert_eq!(out, late, "a malformed OBU after a valid one");
         assert_eq!(find_sequence_header(&bad), None);
         assert_eq!(parse_sequence_header(&bad), None);
+    }
+
+    #[test]
+    fn written_sequence_headers_parse_back() {
+        for (w, h) in [(1920, 1088), (1281, 721), (64, 64), (2, 2)] {
+            let info = parse_sequence_header(&testing::sequence_header(w, h)).unwrap();
+            assert_eq!((info.max_width, info.max_height), (w, h));
+            assert_eq!((info.profile, info.level, info.tier), (0, 8, 0));
+        }
+    }
+
+    /// A driver's OBU without a size field, with an extension header and zero padding after its
+    /// trailing bits, comes out as the one canonical form; a canonical one is left as it is.
+    #[test]
+    fn sequence_headers_are_normalised_with_a_size_field() {
+        let canonical = testing::sequence_header(1920, 1088);
+        assert_eq!(normalize_sequence_header(&canonical).as_deref(), Some(&canonical[..]));
+        assert_eq!(normalize_sequence_header(&SEQ_720P).as_deref(), Some(&SEQ_720P[..]));
+
+        let payload = testing::sequence_header_payload(1920, 1088);
+        // obu_has_size_field = 0: the OBU runs to the end of the buffer, padding included.
+        let mut sizeless = vec![0x08];
+        sizeless.extend_from_slice(&payload);
+        sizeless.extend_from_slice(&[0, 0, 0]);
+        assert_eq!(normalize_sequence_header(&sizeless), Some(canonical.clone()));
+        // With an extension header (temporal and spatial id 0) and a size field.
+        let mut extended = vec![0x0e, 0x00, payload.len() as u8];
+        extended.extend_from_slice(&payload);
+        assert_eq!(normalize_sequence_header(&extended), Some(canonical.clone()));
+        // Behind a temporal delimiter, as some drivers write it.
+        let mut behind = vec![0x12, 0x00];
+        behind.extend_from_slice(&sizeless);
+        assert_eq!(normalize_sequence_header(&behind), Some(canonical.clone()));
+
+        let info = parse_sequence_header(&normalize_sequence_header(&sizeless).unwrap()).unwrap();
+        assert_eq!((info.max_width, info.max_height), (1920, 1088));
+        assert_eq!(
+            normalize_sequence_header(&[0x32, 0x01, 0x55]),
+            None,
+            "no sequence header"
+        );
+        assert_eq!(normalize_sequence_header(&[0x0a, 0x02, 0, 0]), None, "no trailing bits");
     }
 }

@@ -20,6 +20,7 @@ pub mod av1;
 pub mod backend;
 pub mod color;
 pub mod config;
+pub mod conformance;
 pub mod error;
 mod ffmpeg_log;
 pub mod frame;

@@ -16,7 +16,7 @@ use ffmpeg::ffi::{self, AVHWDeviceType};
 use ffmpeg::{codec, color, encoder, format::Pixel, Dictionary};
 use ffmpeg_next as ffmpeg;
 
-use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
+use super::{coded_size, ffmpeg_open, BackendKind, Probe, Received, VideoEncoder};
 use crate::color::{fill_i420, I420Buffer};
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig, MAX_HEIGHT, MAX_WIDTH};
 use crate::error::{Error, Result};
@@ -250,7 +250,9 @@ fn configure(s: &Spec, enc: &mut encoder::video::Video, video: &VideoConfig) -> 
             match video.rate_control {
                 RateControl::Cqp => {
                     opts.set("rc_mode", "CQP");
-                    opts.set("qp", &qindex_255(q).to_string());
+                    // av1_vaapi has no `qp` option: in CQP mode it reads the base qindex
+                    // (0–255) from global_quality, taken as is without the qscale flag.
+                    enc.set_global_quality(qindex_255(q) as i32);
                 }
                 RateControl::Vbr => opts.set("rc_mode", "VBR"),
                 _ => opts.set("rc_mode", "CBR"),
@@ -302,9 +304,8 @@ fn open_encoder(s: &Spec, coded: (u32, u32), video: &VideoConfig) -> std::result
             (*ctx).hw_frames_ctx = f.new_ref();
         }
     }
-    let encoder = enc
-        .open_with(opts)
-        .map_err(|e| format!("{} could not open an encoder session: {e}", s.codec))?;
+    let encoder =
+        ffmpeg_open::open(enc, opts).map_err(|e| format!("{} could not open an encoder session: {e}", s.codec))?;
     Ok(Opened { encoder, frames })
 }
 
@@ -400,7 +401,7 @@ impl HwEncoder {
                 .then(|| std::slice::from_raw_parts((*ctx).extradata, (*ctx).extradata_size as usize).to_vec())
         };
         // Not every encoder fills extradata; the pipeline then takes the first packet's header.
-        let sequence_header = extradata.and_then(|d| crate::av1::find_sequence_header(&d).map(<[u8]>::to_vec));
+        let sequence_header = extradata.and_then(|d| crate::av1::normalize_sequence_header(&d));
         let mut frame = ffmpeg::frame::Video::new(s.sw_format, coded.0, coded.1);
         frame.set_color_space(color::Space::BT709);
         frame.set_color_range(color::Range::MPEG);
@@ -526,6 +527,8 @@ impl VideoEncoder for HwEncoder {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CString;
+
     use super::*;
 
     const KINDS: [BackendKind; 4] = [
@@ -547,7 +550,68 @@ mod tests {
                 assert_eq!(p.reason, missing_codec(&s));
                 assert!(p.reason.contains(&libavcodec_version()) && p.reason.contains(s.codec));
             } else if !p.available {
-                assert!(p.reason.contains("could not"), "{}", p.reason);
+                // The device did not open, a library it needs is missing, or the session failed.
+                assert!(
+                    p.reason.contains("could not") || p.reason.contains("lacks"),
+                    "{}",
+                    p.reason
+                );
+            }
+        }
+    }
+
+    /// Every option `configure` passes, for every rate control each encoder is mapped to, is
+    /// one that encoder has and whose value it accepts (`av1_vaapi` has no `qp`: FFmpeg would
+    /// have dropped it, and `open` now fails instead). Needs only the encoder in the linked
+    /// FFmpeg, not the hardware.
+    #[test]
+    fn every_option_we_pass_is_one_the_encoder_takes() {
+        for kind in KINDS {
+            let s = spec(kind);
+            let Some(found) = encoder::find_by_name(s.codec) else {
+                println!(
+                    "{}: not in the linked FFmpeg ({}), options not checked",
+                    s.codec,
+                    libavcodec_version()
+                );
+                continue;
+            };
+            for &rate_control in s.rate_controls {
+                let mut enc = codec::context::Context::new_with_codec(found)
+                    .encoder()
+                    .video()
+                    .unwrap();
+                let video = VideoConfig {
+                    rate_control,
+                    preset: 0,
+                    ..VideoConfig::default()
+                };
+                let opts = configure(&s, &mut enc, &video);
+                for (key, value) in opts.iter() {
+                    let (k, v) = (CString::new(key).unwrap(), CString::new(value).unwrap());
+                    // SAFETY: the context is allocated with the codec's private options; the
+                    // strings live across the call.
+                    let rc = unsafe {
+                        ffi::av_opt_set(
+                            enc.as_mut_ptr().cast(),
+                            k.as_ptr(),
+                            v.as_ptr(),
+                            ffi::AV_OPT_SEARCH_CHILDREN,
+                        )
+                    };
+                    assert_eq!(
+                        rc,
+                        0,
+                        "{} ({}): option {key}={value} refused",
+                        s.codec,
+                        rate_control.name()
+                    );
+                }
+                if kind == BackendKind::FfmpegVaapi && rate_control == RateControl::Cqp {
+                    // SAFETY: reading a plain field of the context we own.
+                    let global_quality = unsafe { (*enc.as_ptr()).global_quality };
+                    assert_eq!(global_quality, qindex_255(quality_to_qindex(video.quality)) as i32);
+                }
             }
         }
     }

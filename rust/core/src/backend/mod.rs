@@ -9,11 +9,10 @@
 //! whose probe passes, that honours the configured rate control and size, and that opens;
 //! SVT-AV1 is the fallback, with a note giving each hardware backend's reason:
 //!
-//! 1. `nvenc`: NVENC through shiguredo_nvcodec. RGBA goes to the GPU as is (NVENC converts
-//!    colour), so it costs the least CPU; first for that reason.
-//! 2. `ffmpeg_nvenc`: the same NVENC through FFmpeg's `av1_nvenc` (FFmpeg ≥ 6.1). Second because
-//!    it converts colour on the CPU, but it has the constant-quality mode the crate lacks, so a
-//!    CRF recording on NVIDIA lands here.
+//! 1. `nvenc`: NVENC through shiguredo_nvcodec, fed the core's I420 (NVENC's own RGB matrix is
+//!    undocumented); first because the crate talks to the driver with the fewest layers.
+//! 2. `ffmpeg_nvenc`: the same NVENC through FFmpeg's `av1_nvenc` (FFmpeg ≥ 6.1), with the
+//!    constant-quality mode the crate lacks, so a CRF recording on NVIDIA lands here.
 //! 3. `ffmpeg_qsv`, 4. `ffmpeg_amf`: the vendors' own encoders (Intel Arc / Core Ultra, AMD
 //!    RDNA3+), before the generic path to the same hardware.
 //! 5. `ffmpeg_vaapi`: VA-API, the generic Linux path (Mesa or Intel's media driver).
@@ -26,11 +25,17 @@
 //!    `vulkan` by name opens it (see `vulkan/mod.rs`).
 
 mod ffmpeg_hw;
+mod ffmpeg_open;
 mod nvenc;
 mod software;
 mod vulkan;
 
 pub use software::Codec as SoftwareCodec;
+pub use vulkan::{
+    self_check as vulkan_self_check, validation_env as vulkan_validation_env,
+    validation_layer_available as vulkan_validation_layer_available, VALIDATION_ACTIVE as VULKAN_VALIDATION_ACTIVE,
+    VALIDATION_LAYER as VULKAN_VALIDATION_LAYER,
+};
 
 use std::fmt;
 

@@ -3,8 +3,10 @@
 //! time, so the build needs no CUDA toolkit and a machine without NVIDIA simply probes as
 //! unavailable.
 //!
-//! Frames go to NVENC as RGBA: Godot's RGBA8 bytes (R, G, B, A in memory) are exactly NVENC's
-//! word-ordered `ABGR` format, so the CPU only copies (and pads) them and NVENC converts colour.
+//! Frames go to NVENC as planar I420 (`IYUV`), converted by the core's colour code
+//! (`crate::color`, BT.709 limited range), like every other backend's: NVENC's own RGB→YUV
+//! matrix and range are undocumented and cannot be set through the crate, and the container
+//! declares BT.709 limited range.
 //!
 //! What the crate (2026.2) cannot do, and so this backend does not:
 //! - constant quality (NVENC's CQ) and the QP value of constant-QP mode: its `EncoderConfig`
@@ -12,13 +14,15 @@
 //!   NVENC for `crf`/`cqp` recordings (FFmpeg's `av1_nvenc`, when present, does them).
 //! - a peak bitrate at start: VBR's `maxBitRate` is set equal to the average; a cap is applied
 //!   with `reconfigure` right after opening.
-//! - the AV1 colour description and the matrix NVENC uses for RGB input (`NV_ENC_CONFIG_AV1`'s
-//!   colorPrimaries / transferCharacteristics / matrixCoefficients / colorRange): they stay at
-//!   the driver preset's defaults, while the container declares BT.709 limited range.
+//! - the AV1 colour description (`NV_ENC_CONFIG_AV1`'s colorPrimaries / transferCharacteristics
+//!   / matrixCoefficients / colorRange): the sequence header keeps the driver preset's
+//!   defaults; the samples are BT.709 limited range, as the container declares.
 //! - tiles and film grain (`numTileColumns`, `filmGrainParams`): the driver picks tiles, and
 //!   film grain is not synthesised.
-//! - B-frames and lookahead: its encode call treats `NV_ENC_ERR_NEED_MORE_INPUT` as an error,
-//!   so the encoder is configured with P-frames only (`frame_interval_p = 1`).
+//! - B-frames and look-ahead: its encode call treats `NV_ENC_ERR_NEED_MORE_INPUT` as a failed
+//!   frame (and unmaps an input NVENC still holds), so nothing may make NVENC hold frames back:
+//!   P-frames only (`frame_interval_p = 1`), and never the presets whose configuration turns
+//!   look-ahead on (P6 and P7 with high-quality tuning; see [`session_preset`]).
 //! - enumerating codec GUIDs (`nvEncGetEncodeGUIDs`): AV1 support is inferred from whether the
 //!   AV1 caps query succeeds.
 
@@ -32,9 +36,10 @@ use shiguredo_nvcodec::{
 };
 
 use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
+use crate::color::fill_i420;
 use crate::config::{RateControl, RecordingConfig};
 use crate::error::{Error, Result};
-use crate::frame::{PixelFormat, RgbImage, VideoFrame};
+use crate::frame::{I420Planes, VideoFrame};
 
 /// The crate's worker refuses a frame ("encoder buffer is full") once `frame_interval_p + 3`
 /// = 4 frames are between submission and output. A frame's result reaches us only after the
@@ -131,17 +136,20 @@ fn nv_err(e: nv::Error) -> Error {
     }
 }
 
-/// SVT-AV1's 0 (slowest) – 13 (fastest) onto NVENC's P7 (slowest) – P1 (fastest), two steps each.
-fn preset(svt: u8) -> Preset {
-    match svt {
-        0..=1 => Preset::P7,
-        2..=3 => Preset::P6,
-        4..=5 => Preset::P5,
+/// SVT-AV1's 0 (slowest) – 13 (fastest) onto NVENC's presets, with high-quality tuning (a
+/// recording is watched later: quality matters, latency does not). NVIDIA's preset
+/// configuration turns look-ahead on for P6 and P7 under that tuning, and the crate cannot
+/// drive look-ahead (see the module documentation), so the slow end stops at P5; above it, two
+/// steps of ours per NVENC preset, down to P1.
+fn session_preset(svt: u8) -> (Preset, TuningInfo) {
+    let preset = match svt {
+        0..=5 => Preset::P5,
         6..=7 => Preset::P4,
         8..=9 => Preset::P3,
         10..=11 => Preset::P2,
         _ => Preset::P1,
-    }
+    };
+    (preset, TuningInfo::HIGH_QUALITY)
 }
 
 pub struct NvencEncoder {
@@ -151,7 +159,7 @@ pub struct NvencEncoder {
     ready: VecDeque<NvResult>,
     coded: (u32, u32),
     sequence_header: Option<Vec<u8>>,
-    /// The frame at coded size in NVENC's ABGR layout (RGBA bytes), reused every frame.
+    /// The frame at coded size as contiguous I420 (see [`fill_input`]), reused every frame.
     input: Vec<u8>,
     sent: u64,
     answered: u64,
@@ -179,6 +187,7 @@ impl NvencEncoder {
         let min = device.caps.width_min.max(device.caps.height_min).max(2) as u32;
         let coded = coded_size(v.width, v.height, min);
         let keyint = ((v.keyframe_interval_s * v.fps as f32).round() as u32).max(1);
+        let (preset, tuning_info) = session_preset(v.preset);
         let nv_config = EncoderConfig {
             codec: CodecConfig::Av1(Av1EncoderConfig {
                 profile: Some(Av1Profile::Main),
@@ -191,13 +200,12 @@ impl NvencEncoder {
             framerate_num: v.fps,
             framerate_den: 1,
             average_bitrate: Some(bitrate * 1000),
-            preset: preset(v.preset),
-            // A recording is watched later: quality matters, latency does not.
-            tuning_info: TuningInfo::HIGH_QUALITY,
+            preset,
+            tuning_info,
             rate_control_mode,
             gop_length: Some(keyint),
             frame_interval_p: 1,
-            buffer_format: BufferFormat::Abgr,
+            buffer_format: BufferFormat::Iyuv,
             device_id: device.id,
         };
         let (tx, results) = mpsc::channel();
@@ -217,14 +225,14 @@ impl NvencEncoder {
         let sequence_header = encoder
             .get_sequence_params()
             .ok()
-            .and_then(|p| crate::av1::find_sequence_header(&p).map(<[u8]>::to_vec));
+            .and_then(|p| crate::av1::normalize_sequence_header(&p));
         Ok(Self {
             encoder,
             results,
             ready: VecDeque::new(),
             coded,
             sequence_header,
-            input: vec![0; coded.0 as usize * coded.1 as usize * 4],
+            input: vec![0; input_len(coded)],
             sent: 0,
             answered: 0,
             flushed: false,
@@ -232,32 +240,33 @@ impl NvencEncoder {
     }
 }
 
-/// Copies `image` into `input` (RGBA at `coded` size), repeating the last column and row into
-/// the padding as the YUV converter does, so the padding stays cheap to encode.
-fn fill_padded(input: &mut [u8], coded: (u32, u32), image: &RgbImage<'_>) {
-    let (cw, ch) = (coded.0 as usize, coded.1 as usize);
-    let (w, h) = (image.width as usize, image.height as usize);
-    let row_bytes = cw * 4;
-    for (y, dst) in input.chunks_exact_mut(row_bytes).enumerate().take(h) {
-        let src = image.row(y as u32);
-        match image.format {
-            PixelFormat::Rgba8 => dst[..w * 4].copy_from_slice(src),
-            PixelFormat::Rgb8 => {
-                for (d, s) in dst[..w * 4].chunks_exact_mut(4).zip(src.chunks_exact(3)) {
-                    d.copy_from_slice(&[s[0], s[1], s[2], 255]);
-                }
-            }
-        }
-        let last: [u8; 4] = dst[(w - 1) * 4..w * 4].try_into().expect("4 bytes");
-        for px in dst[w * 4..].chunks_exact_mut(4) {
-            px.copy_from_slice(&last);
-        }
-    }
-    let (filled, padding) = input.split_at_mut(h * row_bytes);
-    let last_row = &filled[(h - 1) * row_bytes..];
-    for row in padding.chunks_exact_mut(row_bytes).take(ch - h) {
-        row.copy_from_slice(last_row);
-    }
+/// Bytes of one IYUV frame at `coded` (even) size: the crate registers the buffer with a
+/// pitch of the width, so the planes follow each other without gaps, chroma at half pitch.
+fn input_len(coded: (u32, u32)) -> usize {
+    let (w, h) = (coded.0 as usize, coded.1 as usize);
+    w * h + 2 * (w / 2) * (h / 2)
+}
+
+/// Converts (or copies) `frame` into `input`, IYUV at `coded` size: the core's BT.709
+/// limited-range conversion, padded by edge replication, exactly what the software backends
+/// encode.
+fn fill_input(input: &mut [u8], coded: (u32, u32), frame: &VideoFrame<'_>) {
+    let (w, h) = (coded.0 as usize, coded.1 as usize);
+    let (y, chroma) = input.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut((w / 2) * (h / 2));
+    fill_i420(
+        frame,
+        &mut I420Planes {
+            width: coded.0,
+            height: coded.1,
+            y,
+            y_stride: w,
+            u,
+            u_stride: w / 2,
+            v,
+            v_stride: w / 2,
+        },
+    );
 }
 
 impl VideoEncoder for NvencEncoder {
@@ -273,17 +282,7 @@ impl VideoEncoder for NvencEncoder {
         self.sequence_header.as_deref()
     }
 
-    fn prefers_rgb(&self) -> bool {
-        true
-    }
-
     fn send_frame(&mut self, frame: &VideoFrame<'_>, index: u64) -> Result<()> {
-        // The session takes ABGR and converts colour on the GPU; callers ask `prefers_rgb`.
-        let VideoFrame::Rgb(image) = frame else {
-            return Err(Error::Frame(
-                "the NVENC backend takes RGBA frames (it converts colour on the GPU), not I420".into(),
-            ));
-        };
         while self.sent - self.answered >= MAX_IN_FLIGHT {
             let r = self.results.recv().map_err(|_| Error::Encoder {
                 backend: BackendKind::Nvenc,
@@ -292,7 +291,7 @@ impl VideoEncoder for NvencEncoder {
             self.answered += 1;
             self.ready.push_back(r);
         }
-        fill_padded(&mut self.input, self.coded, image);
+        fill_input(&mut self.input, self.coded, frame);
         let options = EncodeOptions {
             force_intra: false,
             force_idr: false,
@@ -344,12 +343,26 @@ impl VideoEncoder for NvencEncoder {
 mod tests {
     use super::*;
 
+    /// Look-ahead makes NVENC answer NV_ENC_ERR_NEED_MORE_INPUT, which the crate takes for a
+    /// failed frame: no speed preset may pick a configuration that turns it on (P6 and P7
+    /// under high-quality tuning), and the presets still run from slow to fast.
     #[test]
-    fn presets_span_p7_to_p1() {
-        assert_eq!(preset(0), Preset::P7);
-        assert_eq!(preset(7), Preset::P4);
-        assert_eq!(preset(10), Preset::P2);
-        assert_eq!(preset(13), Preset::P1);
+    fn no_preset_turns_on_look_ahead() {
+        let order = [Preset::P5, Preset::P4, Preset::P3, Preset::P2, Preset::P1];
+        let mut last = 0;
+        for svt in 0..=13 {
+            let (preset, tuning) = session_preset(svt);
+            assert!(
+                !(tuning == TuningInfo::HIGH_QUALITY && matches!(preset, Preset::P6 | Preset::P7)),
+                "preset {svt} maps to {preset:?} with {tuning:?}: look-ahead"
+            );
+            let rank = order.iter().position(|p| *p == preset).expect("P5 to P1");
+            assert!(rank >= last, "preset {svt} is slower than preset {}", svt - 1);
+            last = rank;
+        }
+        assert_eq!(session_preset(0).0, Preset::P5);
+        assert_eq!(session_preset(10).0, Preset::P2);
+        assert_eq!(session_preset(13).0, Preset::P1);
     }
 
     /// No machine that runs the tests has an NVENC with AV1; the probe must say why precisely.
@@ -367,22 +380,43 @@ mod tests {
         }
     }
 
+    /// What NVENC gets is the core's I420 conversion, padded, planes back to back: an RGB
+    /// frame and the same picture already in I420 (the GPU path) give the same bytes.
     #[test]
-    fn rgba_and_rgb_fill_the_padded_abgr_buffer() {
-        let rgba: Vec<u8> = (0..3 * 3)
-            .flat_map(|i| [i as u8, 10 + i as u8, 20 + i as u8, 255])
+    fn nvenc_gets_the_cores_i420_conversion() {
+        use crate::color::{rgb_to_i420, I420Buffer};
+        use crate::frame::{I420Image, PixelFormat, RgbImage};
+        let (w, h) = (5u32, 3u32);
+        let coded = (6, 4);
+        let rgba: Vec<u8> = (0..w * h)
+            .flat_map(|i| [(i * 37) as u8, (i * 11) as u8, 200 - i as u8, 255])
             .collect();
-        let rgb: Vec<u8> = rgba.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        let fill = |image: RgbImage<'_>| {
-            let mut input = vec![0; 4 * 4 * 4];
-            fill_padded(&mut input, (4, 4), &image);
-            input
-        };
-        let a = fill(RgbImage::packed(3, 3, PixelFormat::Rgba8, &rgba).unwrap());
-        let b = fill(RgbImage::packed(3, 3, PixelFormat::Rgb8, &rgb).unwrap());
-        assert_eq!(a, b);
-        assert_eq!(&a[..12], &rgba[..12], "first row copied as is");
-        assert_eq!(&a[12..16], &rgba[8..12], "padded column repeats the last pixel");
-        assert_eq!(&a[48..64], &a[32..48], "padded row repeats the last row");
+        let image = RgbImage::packed(w, h, PixelFormat::Rgba8, &rgba).unwrap();
+        let mut reference = I420Buffer::new(coded.0, coded.1);
+        rgb_to_i420(&image, &mut reference.planes(), false);
+        let mut input = vec![0; input_len(coded)];
+        fill_input(&mut input, coded, &VideoFrame::Rgb(image));
+        let expected: Vec<u8> = [&reference.y[..], &reference.u, &reference.v].concat();
+        assert_eq!(input, expected);
+        assert_eq!(input.len(), 6 * 4 * 3 / 2);
+        // Red (255, 0, 0) lands on BT.709 limited range's (63, 102, 240), not on a full-range
+        // or BT.601 value.
+        let red: Vec<u8> = (0..4).flat_map(|_| [255, 0, 0, 255]).collect();
+        fill_input(
+            &mut input,
+            (2, 2),
+            &VideoFrame::Rgb(RgbImage::packed(2, 2, PixelFormat::Rgba8, &red).unwrap()),
+        );
+        assert_eq!(input[..6], [63, 63, 63, 63, 102, 240]);
+        // I420 from the GPU converter is copied as is.
+        let mut small = I420Buffer::new(w, h);
+        rgb_to_i420(&image, &mut small.planes(), false);
+        let data: Vec<u8> = [&small.y[..], &small.u, &small.v].concat();
+        let yuv = I420Image::contiguous(w, h, w as usize, w.div_ceil(2) as usize, &data).unwrap();
+        let mut from_yuv = vec![0; input_len(coded)];
+        fill_input(&mut from_yuv, coded, &VideoFrame::I420(yuv));
+        let mut from_rgb = vec![0; input_len(coded)];
+        fill_input(&mut from_rgb, coded, &VideoFrame::Rgb(image));
+        assert_eq!(from_yuv, from_rgb);
     }
 }

@@ -9,7 +9,7 @@ use ffmpeg::{codec, color, encoder, format::Pixel, Dictionary};
 use ffmpeg_next as ffmpeg;
 use parking_lot::Mutex;
 
-use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
+use super::{coded_size, ffmpeg_open, BackendKind, Probe, Received, VideoEncoder};
 use crate::color::fill_i420;
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig};
 use crate::error::{Error, Result};
@@ -116,9 +116,10 @@ impl Codec {
             }
             Self::Aom => {
                 // The stack builds libaom for real-time use only (smaller, and all it is here for
-                // is odd and tiny sizes), so SVT presets 0–13 map onto real-time cpu-used 5–10;
+                // is odd and tiny sizes), so SVT presets 0–13 map onto real-time cpu-used 5–8;
                 // the default preset 10 lands on 8, which keeps pace with SVT-AV1 at preset 10.
-                let cpu_used = v.preset.saturating_sub(2).clamp(5, 10);
+                // FFmpeg's libaom-av1 refuses cpu-used above 8 (its option's range is 0–8).
+                let cpu_used = v.preset.saturating_sub(2).clamp(5, 8);
                 opts.set("cpu-used", &cpu_used.to_string());
                 opts.set("usage", "realtime");
                 opts.set("row-mt", "1");
@@ -207,38 +208,15 @@ unsafe impl Send for SoftwareEncoder {}
 impl SoftwareEncoder {
     pub fn new(codec: Codec, config: &RecordingConfig) -> Result<Self> {
         quiet::apply();
-        let ff_err = |e| ff_err(codec, e);
-        ffmpeg::init().map_err(ff_err)?;
         let v = &config.video;
-        let found = encoder::find_by_name(codec.ffmpeg_name()).ok_or_else(|| Error::Unavailable {
-            backend: codec.kind(),
-            reason: probe(codec).reason,
-        })?;
         let coded = codec.coded_size(v.width, v.height);
-        let mut enc = codec::context::Context::new_with_codec(found)
-            .encoder()
-            .video()
-            .map_err(ff_err)?;
-        enc.set_width(coded.0);
-        enc.set_height(coded.1);
-        enc.set_format(Pixel::YUV420P);
-        enc.set_time_base((1, v.fps as i32));
-        enc.set_frame_rate(Some((v.fps as i32, 1)));
-        // Sequence header as extradata, so the muxer can write av1C before the first packet.
-        enc.set_flags(codec::Flags::GLOBAL_HEADER);
-        enc.set_colorspace(color::Space::BT709);
-        enc.set_color_range(color::Range::MPEG);
-        // SAFETY: plain field writes on the context we own, before it is opened.
-        unsafe {
-            let ctx = enc.as_mut_ptr();
-            (*ctx).color_primaries = color::Primaries::BT709.into();
-            (*ctx).color_trc = color::TransferCharacteristic::BT709.into();
-        }
-        enc.set_gop(((v.keyframe_interval_s * v.fps as f32).round() as u32).max(1));
-        let opts = codec.options(v, &mut enc);
+        let (enc, opts) = context(codec, v, coded)?;
         let encoder = {
             let _open = OPEN_CLOSE.lock();
-            enc.open_with(opts).map_err(ff_err)?
+            ffmpeg_open::open(enc, opts).map_err(|e| Error::Encoder {
+                backend: codec.kind(),
+                message: format!("{} could not open: {e}", codec.ffmpeg_name()),
+            })?
         };
         // SAFETY: extradata/extradata_size describe a buffer owned by the opened context.
         let sequence_header = unsafe {
@@ -261,7 +239,45 @@ impl SoftwareEncoder {
             flushed: false,
         })
     }
+}
 
+/// An unopened `codec` context at `coded` size for `v`, with the options to open it with.
+fn context(codec: Codec, v: &VideoConfig, coded: (u32, u32)) -> Result<(encoder::video::Video, Dictionary<'static>)> {
+    let ff_err = |e| ff_err(codec, e);
+    ffmpeg::init().map_err(ff_err)?;
+    let found = encoder::find_by_name(codec.ffmpeg_name()).ok_or_else(|| Error::Unavailable {
+        backend: codec.kind(),
+        reason: probe(codec).reason,
+    })?;
+    let mut enc = codec::context::Context::new_with_codec(found)
+        .encoder()
+        .video()
+        .map_err(ff_err)?;
+    enc.set_width(coded.0);
+    enc.set_height(coded.1);
+    enc.set_format(Pixel::YUV420P);
+    enc.set_time_base((1, v.fps as i32));
+    enc.set_frame_rate(Some((v.fps as i32, 1)));
+    // Sequence header as extradata, so the muxer can write av1C before the first packet.
+    enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    enc.set_colorspace(color::Space::BT709);
+    enc.set_color_range(color::Range::MPEG);
+    // SAFETY: plain field writes on the context we own, before it is opened.
+    unsafe {
+        let ctx = enc.as_mut_ptr();
+        (*ctx).color_primaries = color::Primaries::BT709.into();
+        (*ctx).color_trc = color::TransferCharacteristic::BT709.into();
+    }
+    enc.set_gop(((v.keyframe_interval_s * v.fps as f32).round() as u32).max(1));
+    // libsvtav1 only warns about an svtav1-params entry SVT-AV1 rejects, unless errors are
+    // to explode: then it fails the open, as an unknown option does (see ffmpeg_open).
+    // SAFETY: a plain field write on the context we own, before it is opened.
+    unsafe { (*enc.as_mut_ptr()).err_recognition |= ffmpeg::ffi::AV_EF_EXPLODE };
+    let opts = codec.options(v, &mut enc);
+    Ok((enc, opts))
+}
+
+impl SoftwareEncoder {
     fn encoder(&mut self) -> &mut encoder::video::Encoder {
         self.encoder.as_mut().expect("the encoder lives until drop")
     }
@@ -371,5 +387,78 @@ impl Drop for SoftwareEncoder {
         }
         let _close = OPEN_CLOSE.lock();
         drop(self.encoder.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CString;
+
+    use super::*;
+    use crate::backend::ffmpeg_open::OpenError;
+
+    /// FFmpeg drops an option an encoder does not know; we fail the open and name it. The same
+    /// for an svtav1-params entry SVT-AV1 rejects, which libsvtav1 would only warn about.
+    #[test]
+    fn options_the_encoder_ignores_fail_the_open() {
+        let v = VideoConfig::default();
+        let open_with = |extra: &[(&str, &str)]| {
+            let (enc, mut opts) = context(Codec::Svt, &v, (320, 240)).unwrap();
+            for (k, value) in extra {
+                opts.set(k, value);
+            }
+            let _open = OPEN_CLOSE.lock();
+            ffmpeg_open::open(enc, opts).map(drop)
+        };
+        assert_eq!(
+            open_with(&[("no-such-option", "1")]),
+            Err(OpenError::Unused(vec!["no-such-option=1".into()]))
+        );
+        let e = open_with(&[("svtav1-params", "no-such-param=1")]).unwrap_err();
+        assert!(matches!(e, OpenError::Failed(_)), "{e}");
+        let message = format!("{}", open_with(&[("qp_typo", "30"), ("cq", "2")]).unwrap_err());
+        assert!(message.contains("qp_typo=30") && message.contains("cq=2"), "{message}");
+    }
+
+    /// Every option we build, for both codecs, every rate control and both ends of the preset
+    /// range, is one the encoder has, with a value it accepts (libaom's cpu-used stops at 8).
+    /// Checked on unopened contexts: opening and dropping SVT-AV1 encoders that never saw a
+    /// frame, from tests running in parallel, can hang inside SVT-AV1.
+    #[test]
+    fn every_option_we_build_is_one_the_encoder_takes() {
+        for codec in [Codec::Svt, Codec::Aom] {
+            for rate_control in [RateControl::Crf, RateControl::Cqp, RateControl::Vbr, RateControl::Cbr] {
+                for preset in [0, 13] {
+                    let v = VideoConfig {
+                        rate_control,
+                        preset,
+                        film_grain: 4,
+                        tile_columns_log2: 1,
+                        ..VideoConfig::default()
+                    };
+                    let (mut enc, opts) = context(codec, &v, (640, 360)).unwrap();
+                    for (key, value) in opts.iter() {
+                        let (k, val) = (CString::new(key).unwrap(), CString::new(value).unwrap());
+                        // SAFETY: the context carries its codec's private options; the strings
+                        // live across the call.
+                        let rc = unsafe {
+                            ffmpeg::ffi::av_opt_set(
+                                enc.as_mut_ptr().cast(),
+                                k.as_ptr(),
+                                val.as_ptr(),
+                                ffmpeg::ffi::AV_OPT_SEARCH_CHILDREN,
+                            )
+                        };
+                        assert_eq!(
+                            rc,
+                            0,
+                            "{} ({}, preset {preset}): {key}={value} refused",
+                            codec.ffmpeg_name(),
+                            rate_control.name()
+                        );
+                    }
+                }
+            }
+        }
     }
 }

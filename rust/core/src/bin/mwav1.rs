@@ -1,9 +1,13 @@
 //! `mwav1`: the core's command line. Records the built-in test scene through the very pipeline
 //! the Godot extension uses, prints what the backends' probes found, and benchmarks the pipeline.
 
-// The benchmark's files live in mwav1/, next to this one.
+// The benchmark's and the hardware check's files live in mwav1/, next to this one.
 #[path = "mwav1/bench.rs"]
 mod bench;
+#[path = "mwav1/hwcheck.rs"]
+mod hwcheck;
+#[path = "mwav1/machine.rs"]
+mod machine;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,7 +23,9 @@ const USAGE: &str = "usage:
                [--bitrate KBPS] [--max-bitrate KBPS] [--backend auto|software|hardware|ID]
                [--queue N] [--seed N]
   mwav1 probe
-  mwav1 bench [--quick] [--tune]";
+  mwav1 bench [--quick] [--tune]
+  mwav1 hwcheck [--out DIR] [--software] [--only BACKEND] [--no-validation]
+  mwav1 vulkan-check";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +36,8 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("bench") => bench::run(&args[1..]),
+        Some("hwcheck") => hwcheck::run(&args[1..]),
+        Some("vulkan-check") => vulkan_check(),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -55,6 +63,14 @@ fn probe() {
         }
     }
     println!("auto would use: {}", auto_choice(&probes));
+}
+
+/// What of the Vulkan backend runs without a video-encode queue (see `vulkan_self_check`).
+fn vulkan_check() -> Result<(), String> {
+    for line in movie_writer_av1_core::backend::vulkan_self_check()? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 fn parse<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T, String> {

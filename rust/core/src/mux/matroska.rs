@@ -32,15 +32,29 @@ const OPUS_SEEK_PRE_ROLL_NS: u64 = 80_000_000;
 
 #[derive(Debug, Clone)]
 pub struct VideoTrack {
-    /// Size of the coded AV1 frames.
+    /// Size the encoder was opened at. The file's pixel size is the frame size of the sequence
+    /// header in `av1c`, which is what decoders output: hardware encoders may pad further than
+    /// they were asked to (AMD codes 1080 rows as 1088), and only the bitstream says so. This
+    /// size stands in only where `av1c` carries no readable sequence header.
     pub coded_width: u32,
     pub coded_height: u32,
-    /// Size to show; smaller than coded when the encoder needed padding (cropped right/bottom).
+    /// Size to show; smaller than the pixel size when the encoder padded (cropped right/bottom).
     pub display_width: u32,
     pub display_height: u32,
     pub fps: u32,
     /// AV1CodecConfigurationRecord.
     pub av1c: Vec<u8>,
+}
+
+impl VideoTrack {
+    /// PixelWidth/PixelHeight: the sequence header's maximum frame size (every backend codes
+    /// all frames at it: none sets frame_size_override_flag), else the encoder's coded size.
+    pub fn pixel_size(&self) -> (u32, u32) {
+        self.av1c
+            .get(4..)
+            .and_then(crate::av1::parse_sequence_header)
+            .map_or((self.coded_width, self.coded_height), |s| (s.max_width, s.max_height))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -345,14 +359,15 @@ fn write_video_track(t: &mut Vec<u8>, v: &VideoTrack) {
     ebml::put_str(t, id::CODEC_ID, "V_AV1");
     ebml::put_bytes(t, id::CODEC_PRIVATE, &v.av1c);
     ebml::put_uint(t, id::DEFAULT_DURATION, frame_duration_ns(v.fps));
+    let (width, height) = v.pixel_size();
     ebml::put_master(t, id::VIDEO, |b| {
-        ebml::put_uint(b, id::PIXEL_WIDTH, v.coded_width.into());
-        ebml::put_uint(b, id::PIXEL_HEIGHT, v.coded_height.into());
-        if v.coded_height > v.display_height {
-            ebml::put_uint(b, id::PIXEL_CROP_BOTTOM, (v.coded_height - v.display_height).into());
+        ebml::put_uint(b, id::PIXEL_WIDTH, width.into());
+        ebml::put_uint(b, id::PIXEL_HEIGHT, height.into());
+        if height > v.display_height {
+            ebml::put_uint(b, id::PIXEL_CROP_BOTTOM, (height - v.display_height).into());
         }
-        if v.coded_width > v.display_width {
-            ebml::put_uint(b, id::PIXEL_CROP_RIGHT, (v.coded_width - v.display_width).into());
+        if width > v.display_width {
+            ebml::put_uint(b, id::PIXEL_CROP_RIGHT, (width - v.display_width).into());
         }
         ebml::put_uint(b, id::DISPLAY_WIDTH, v.display_width.into());
         ebml::put_uint(b, id::DISPLAY_HEIGHT, v.display_height.into());
@@ -533,5 +548,73 @@ mod tests {
         let children = segment_children(&file);
         assert!(children.iter().any(|c| c.0 == u64::from(id::CLUSTER)));
         assert_eq!(children.last().unwrap().0, u64::from(id::CUES));
+    }
+
+    /// The Video element's unsigned children (id → value) of a track written for `video`.
+    fn video_fields(video: &VideoTrack) -> Vec<(u64, u64)> {
+        let mut entry = Vec::new();
+        write_video_track(&mut entry, video);
+        let mut pos = 0;
+        while pos < entry.len() {
+            let element = vint(&entry, &mut pos, true);
+            let len = vint(&entry, &mut pos, false) as usize;
+            if element == u64::from(id::VIDEO) {
+                let body = &entry[pos..pos + len];
+                let mut fields = Vec::new();
+                let mut p = 0;
+                while p < body.len() {
+                    let child = vint(body, &mut p, true);
+                    let n = vint(body, &mut p, false) as usize;
+                    let value = body[p..p + n].iter().fold(0u64, |v, &b| (v << 8) | u64::from(b));
+                    fields.push((child, value));
+                    p += n;
+                }
+                return fields;
+            }
+            pos += len;
+        }
+        panic!("no Video element");
+    }
+
+    /// A hardware encoder opened at 1920x1080 that codes 1088 rows (AMD's 64x16 alignment):
+    /// the file says 1920x1088 cropped by 8 at the bottom, as the bitstream decodes, not the
+    /// 1080 the encoder was asked for.
+    #[test]
+    fn pixel_size_and_crop_come_from_the_sequence_header() {
+        let field = |fields: &[(u64, u64)], id: u32| fields.iter().find(|f| f.0 == u64::from(id)).map(|f| f.1);
+        let padded = VideoTrack {
+            coded_width: 1920,
+            coded_height: 1080,
+            display_width: 1920,
+            display_height: 1080,
+            fps: 60,
+            av1c: crate::av1::av1c(&crate::av1::testing::sequence_header(1920, 1088)).unwrap(),
+        };
+        assert_eq!(padded.pixel_size(), (1920, 1088));
+        let fields = video_fields(&padded);
+        assert_eq!(field(&fields, id::PIXEL_WIDTH), Some(1920));
+        assert_eq!(field(&fields, id::PIXEL_HEIGHT), Some(1088));
+        assert_eq!(field(&fields, id::PIXEL_CROP_BOTTOM), Some(8));
+        assert_eq!(field(&fields, id::PIXEL_CROP_RIGHT), None);
+        assert_eq!(field(&fields, id::DISPLAY_WIDTH), Some(1920));
+        assert_eq!(field(&fields, id::DISPLAY_HEIGHT), Some(1080));
+
+        // An odd window padded on both axes (Vulkan aligned to 64x64, say).
+        let odd = VideoTrack {
+            coded_width: 1282,
+            coded_height: 722,
+            display_width: 1281,
+            display_height: 721,
+            av1c: crate::av1::av1c(&crate::av1::testing::sequence_header(1344, 768)).unwrap(),
+            ..padded
+        };
+        let fields = video_fields(&odd);
+        assert_eq!(field(&fields, id::PIXEL_CROP_RIGHT), Some(1344 - 1281));
+        assert_eq!(field(&fields, id::PIXEL_CROP_BOTTOM), Some(768 - 721));
+
+        // No readable sequence header: the encoder's coded size stands in.
+        let (unknown, _) = tracks();
+        assert_eq!(unknown.pixel_size(), (1282, 722));
+        assert_eq!(field(&video_fields(&unknown), id::PIXEL_CROP_RIGHT), Some(1));
     }
 }

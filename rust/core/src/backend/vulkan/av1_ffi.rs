@@ -65,8 +65,14 @@ pub const RATE_CONTROL_REFERENCE_PATTERN_FLAT: vk::Flags = 0x4;
 /// Bits of `StdVideoEncodeAV1PictureInfoFlags` (a C bitfield: the first member is bit 0).
 pub mod picture_flags {
     pub const ERROR_RESILIENT_MODE: u32 = 1 << 0;
+    pub const RENDER_AND_FRAME_SIZE_DIFFERENT: u32 = 1 << 3;
     pub const SHOW_FRAME: u32 = 1 << 27;
+    pub const SHOWABLE_FRAME: u32 = 1 << 28;
 }
+
+/// VkVideoEncodeAV1SuperblockSizeFlagBitsKHR.
+pub const SUPERBLOCK_SIZE_64: vk::Flags = 0x1;
+pub const SUPERBLOCK_SIZE_128: vk::Flags = 0x2;
 
 /// VkVideoEncodeAV1ProfileInfoKHR: chained to VkVideoProfileInfoKHR to name the AV1 profile.
 #[repr(C)]

@@ -47,8 +47,7 @@ pub(super) struct Gpu {
 
 impl Gpu {
     /// The first Vulkan 1.3 device with a compute queue, with synchronization2 enabled: all
-    /// the converter needs, so its test runs on devices without video (lavapipe).
-    #[cfg(test)]
+    /// the converter needs, so it is checked on devices without video (lavapipe).
     pub fn compute() -> Result<Arc<Self>> {
         Self::open(false)
     }

@@ -11,18 +11,12 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use ash::vk;
-use ash::vk::native::{
-    StdVideoAV1CDEF, StdVideoAV1FrameType_STD_VIDEO_AV1_FRAME_TYPE_INTER as FRAME_TYPE_INTER,
-    StdVideoAV1FrameType_STD_VIDEO_AV1_FRAME_TYPE_KEY as FRAME_TYPE_KEY, StdVideoAV1GlobalMotion,
-    StdVideoAV1InterpolationFilter_STD_VIDEO_AV1_INTERPOLATION_FILTER_EIGHTTAP as EIGHTTAP, StdVideoAV1LoopFilter,
-    StdVideoAV1LoopRestoration, StdVideoAV1Quantization,
-    StdVideoAV1TxMode_STD_VIDEO_AV1_TX_MODE_SELECT as TX_MODE_SELECT,
-};
 
-use super::av1_ffi::{self, picture_flags};
+use super::av1_ffi;
 use super::convert::Converter;
 use super::device::{unavailable, vk_error, Buffer, Commands, Gpu};
 use super::dpb::{FramePlan, Image, References, DPB_SLOTS};
+use super::frame_info::{FrameInfos, FrameParams};
 use super::session::{Profile, Session, SessionSpec};
 use super::{capabilities, level_string, EncodeCaps};
 use crate::backend::{coded_size, BackendKind, Received, VideoEncoder};
@@ -36,20 +30,34 @@ pub(super) struct RatePlan {
     pub mode: vk::VideoEncodeRateControlModeFlagsKHR,
     pub average_bps: u64,
     pub max_bps: u64,
-    /// The AV1 quantizer index (0–255): every frame's with CQP, and the base for the loop
-    /// filter strength otherwise.
+    /// The AV1 quantizer index (0–255) every frame gets with rate control disabled (CQP, and
+    /// CRF mapped onto it).
     pub qindex: u32,
+    /// The quantizer index the loop filter strength is chosen for: `qindex` where it is every
+    /// frame's, else an estimate from the bits a pixel gets (the driver's rate control picks
+    /// the real one, which the API does not report before the frame is coded).
+    pub filter_qindex: u32,
+}
+
+/// The qindex a rate-controlled encode at `bits_per_pixel` (per frame) tends to settle at: 40
+/// steps coarser per halving of the rate, about 150 at 0.1 bit per pixel. A heuristic for
+/// the loop filter only, where being a few steps off costs little.
+fn estimated_qindex(bits_per_pixel: f64) -> u32 {
+    let steps = 40.0 * (bits_per_pixel.max(1e-6) * 64.0).log2();
+    (255.0 - steps).clamp(1.0, 255.0) as u32
 }
 
 /// Maps the recording's rate control onto Vulkan's: CQP is "rate control disabled" with a
-/// constant quantizer index, CBR and VBR are the driver's. There is no constant-quality mode.
+/// constant quantizer index, CBR and VBR are the driver's. Vulkan has no constant-quality
+/// mode; CRF, the default setting, is recorded as CQP at the same quantizer, the closest it
+/// offers (so `encoder = vulkan` works with default settings).
 pub(super) fn rate_plan(v: &VideoConfig, caps: &EncodeCaps) -> Result<RatePlan> {
     // The crate's 0–63 scale is SVT-AV1's, whose quantizer maps onto AV1's 0–255 qindex ×4.
     let qindex = (u32::from(quality_to_qindex(v.quality)) * 4)
         .min(255)
         .clamp(caps.min_q_index, caps.max_q_index.max(caps.min_q_index));
     let (mode, average, max) = match v.rate_control {
-        RateControl::Cqp => (vk::VideoEncodeRateControlModeFlagsKHR::DISABLED, 0, 0),
+        RateControl::Cqp | RateControl::Crf => (vk::VideoEncodeRateControlModeFlagsKHR::DISABLED, 0, 0),
         RateControl::Cbr => (
             vk::VideoEncodeRateControlModeFlagsKHR::CBR,
             u64::from(v.bitrate_kbps) * 1000,
@@ -64,11 +72,6 @@ pub(super) fn rate_plan(v: &VideoConfig, caps: &EncodeCaps) -> Result<RatePlan> 
                 (average * 2).min(caps.max_bitrate.max(average))
             };
             (vk::VideoEncodeRateControlModeFlagsKHR::VBR, average, max)
-        }
-        RateControl::Crf => {
-            return Err(unavailable(
-                "Vulkan Video has no constant-quality mode; use rate control cqp, vbr or cbr",
-            ))
         }
     };
     if !caps.rate_control_modes.contains(mode) {
@@ -85,49 +88,89 @@ pub(super) fn rate_plan(v: &VideoConfig, caps: &EncodeCaps) -> Result<RatePlan> 
             caps.max_bitrate / 1000
         )));
     }
+    let filter_qindex = if mode == vk::VideoEncodeRateControlModeFlagsKHR::DISABLED {
+        qindex
+    } else {
+        let pixels_per_second = f64::from(v.width) * f64::from(v.height) * f64::from(v.fps.max(1));
+        estimated_qindex(average as f64 / pixels_per_second)
+    };
     Ok(RatePlan {
         mode,
         average_bps: average,
         max_bps: max,
         qindex,
+        filter_qindex,
     })
 }
 
+/// Whether the sequence uses 128×128 superblocks: 64×64 where the driver encodes them (what
+/// every AV1 encoder we know offers), else 128×128; neither is an error naming what it has.
+pub(super) fn use_128x128_superblocks(sizes: vk::Flags) -> Result<bool> {
+    if sizes & av1_ffi::SUPERBLOCK_SIZE_64 != 0 {
+        Ok(false)
+    } else if sizes & av1_ffi::SUPERBLOCK_SIZE_128 != 0 {
+        Ok(true)
+    } else {
+        Err(unavailable(format!(
+            "the driver offers no superblock size this encoder knows (superblockSizes {sizes:#x}; 64x64 = 0x1, 128x128 = 0x2)"
+        )))
+    }
+}
+
 /// The lowest AV1 level (as StdVideoAV1Level: 2.0 = 0 … 6.3 = 19) whose picture size, width,
-/// height and luma sample rate fit (AV1 spec, annex A.3; bitrate is not considered).
-pub(super) fn level_for(width: u32, height: u32, fps: u32) -> Option<u32> {
-    // (level, MaxPicSize, MaxHSize, MaxVSize, MaxDisplayRate)
-    const LEVELS: [(u32, u64, u32, u32, u64); 14] = [
-        (0, 147_456, 2048, 1152, 4_423_680),
-        (1, 278_784, 2816, 1584, 8_363_520),
-        (4, 665_856, 4352, 2448, 19_975_680),
-        (5, 1_065_024, 5504, 3096, 31_950_720),
-        (8, 2_359_296, 6144, 3456, 70_778_880),
-        (9, 2_359_296, 6144, 3456, 141_557_760),
-        (12, 8_912_896, 8192, 4352, 267_386_880),
-        (13, 8_912_896, 8192, 4352, 534_773_760),
-        (14, 8_912_896, 8192, 4352, 1_069_547_520),
-        (15, 8_912_896, 8192, 4352, 1_069_547_520),
-        (16, 35_651_584, 16384, 8704, 1_069_547_520),
-        (17, 35_651_584, 16384, 8704, 2_139_095_040),
-        (18, 35_651_584, 16384, 8704, 4_278_190_080),
-        (19, 35_651_584, 16384, 8704, 4_278_190_080),
+/// height, luma sample rate and Main-tier bitrate fit (AV1 spec, annex A.3). `max_bps` is the
+/// peak the rate control may reach; 0 (constant QP: no target) leaves the rate unchecked.
+pub(super) fn level_for(width: u32, height: u32, fps: u32, max_bps: u64) -> Option<u32> {
+    // (level, MaxPicSize, MaxHSize, MaxVSize, MaxDisplayRate, MainMbps × 10)
+    const LEVELS: [(u32, u64, u32, u32, u64, u64); 14] = [
+        (0, 147_456, 2048, 1152, 4_423_680, 15),
+        (1, 278_784, 2816, 1584, 8_363_520, 30),
+        (4, 665_856, 4352, 2448, 19_975_680, 60),
+        (5, 1_065_024, 5504, 3096, 31_950_720, 100),
+        (8, 2_359_296, 6144, 3456, 70_778_880, 120),
+        (9, 2_359_296, 6144, 3456, 141_557_760, 200),
+        (12, 8_912_896, 8192, 4352, 267_386_880, 300),
+        (13, 8_912_896, 8192, 4352, 534_773_760, 400),
+        (14, 8_912_896, 8192, 4352, 1_069_547_520, 600),
+        (15, 8_912_896, 8192, 4352, 1_069_547_520, 600),
+        (16, 35_651_584, 16384, 8704, 1_069_547_520, 600),
+        (17, 35_651_584, 16384, 8704, 2_139_095_040, 1000),
+        (18, 35_651_584, 16384, 8704, 4_278_190_080, 1600),
+        (19, 35_651_584, 16384, 8704, 4_278_190_080, 1600),
     ];
     let pic = u64::from(width) * u64::from(height);
     LEVELS
         .iter()
-        .find(|&&(_, size, w, h, rate)| pic <= size && width <= w && height <= h && pic * u64::from(fps) <= rate)
+        .find(|&&(_, size, w, h, rate, mbps10)| {
+            pic <= size && width <= w && height <= h && pic * u64::from(fps) <= rate && max_bps <= mbps10 * 100_000
+        })
         .map(|l| l.0)
 }
 
-/// A loop-filter strength for quantizer index `qindex`: stronger as quantization coarsens,
-/// off when lossless. A heuristic (roughly libaom's choice at its fast presets), since the
-/// Vulkan API leaves the choice to the application.
-fn loop_filter_level(qindex: u32) -> u8 {
-    if qindex == 0 {
-        0
-    } else {
-        (qindex / 6 + 2).min(63) as u8
+/// What an earlier failure left: once a frame has failed part-way (a semaphore may be left
+/// signalled, the DPB holds a picture the next frame must not reference), the session is
+/// over, and every later call says why instead of touching the GPU again.
+#[derive(Debug, Default)]
+pub(super) struct Failure(Option<String>);
+
+impl Failure {
+    /// An error naming the frame that ended the session, if one did.
+    pub fn check(&self) -> Result<()> {
+        match &self.0 {
+            None => Ok(()),
+            Some(why) => Err(Error::Encoder {
+                backend: BackendKind::Vulkan,
+                message: format!("the encode session ended after an earlier failure ({why})"),
+            }),
+        }
+    }
+
+    /// Passes `result` on, remembering an error as the end of the session.
+    pub fn record<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.0 = Some(e.to_string());
+        }
+        result
     }
 }
 
@@ -160,6 +203,8 @@ pub struct VulkanEncoder {
     encode: Commands,
     encode_queue: vk::Queue,
     coded: (u32, u32),
+    /// The recording's size inside the coded frame: the AV1 render size.
+    display: (u32, u32),
     fps: u32,
     keyint: u64,
     rate: RatePlan,
@@ -172,6 +217,7 @@ pub struct VulkanEncoder {
     started: bool,
     packets: VecDeque<(Vec<u8>, u64, bool)>,
     flushed: bool,
+    failure: Failure,
 }
 
 impl VulkanEncoder {
@@ -195,17 +241,19 @@ impl VulkanEncoder {
                 coded.0, coded.1, caps.max_extent.width, caps.max_extent.height
             )));
         }
-        let level = level_for(coded.0, coded.1, v.fps)
+        let level = level_for(coded.0, coded.1, v.fps, rate.max_bps)
             .filter(|&l| l <= caps.max_level)
             .ok_or_else(|| {
                 unavailable(format!(
-                    "{}x{} at {} fps needs a higher AV1 level than the driver's {}",
+                    "{}x{} at {} fps and {} kbps needs a higher AV1 level than the driver's {}",
                     coded.0,
                     coded.1,
                     v.fps,
+                    rate.max_bps / 1000,
                     level_string(caps.max_level)
                 ))
             })?;
+        let superblock_128 = use_128x128_superblocks(caps.superblock_sizes)?;
         if caps.max_dpb_slots < DPB_SLOTS
             || caps.max_active_reference_pictures < 1
             || caps.max_single_reference_count < 1
@@ -267,6 +315,7 @@ impl VulkanEncoder {
                 dpb_format,
                 dpb_slots: DPB_SLOTS,
                 level: (caps.max_operating_points > 0).then_some(level),
+                superblock_128,
                 quality_level,
                 std_header_version,
             },
@@ -320,6 +369,7 @@ impl VulkanEncoder {
             encode,
             encode_queue,
             coded,
+            display: (v.width, v.height),
             fps: v.fps,
             keyint: ((v.keyframe_interval_s * v.fps as f32).round() as u64).max(1),
             rate,
@@ -330,6 +380,7 @@ impl VulkanEncoder {
             started: false,
             packets: VecDeque::new(),
             flushed: false,
+            failure: Failure::default(),
         };
         out.references = References::new(out.keyint);
         let wanted = vk::VideoEncodeFeedbackFlagsKHR::BITSTREAM_BUFFER_OFFSET
@@ -362,6 +413,12 @@ impl VulkanEncoder {
 
     /// Converts and uploads `frame`, encodes it and queues its packet.
     fn encode_frame(&mut self, frame: &VideoFrame<'_>, index: u64) -> Result<()> {
+        self.failure.check()?;
+        let result = self.try_encode_frame(frame, index);
+        self.failure.record(result)
+    }
+
+    fn try_encode_frame(&mut self, frame: &VideoFrame<'_>, index: u64) -> Result<()> {
         let plan = self.references.next(index);
         self.upload(frame)?;
         self.record_encode(&plan)?;
@@ -522,191 +579,28 @@ impl VulkanEncoder {
             .dst_stage_mask(vk::PipelineStageFlags2::HOST)
             .dst_access_mask(vk::AccessFlags2::HOST_READ)];
 
-        // Rate control: the same state for the reset on the first frame and, as the spec
-        // requires, chained to every later vkCmdBeginVideoCodingKHR.
-        let layers = [vk::VideoEncodeRateControlLayerInfoKHR::default()
-            .average_bitrate(self.rate.average_bps)
-            .max_bitrate(self.rate.max_bps)
-            .frame_rate_numerator(self.fps)
-            .frame_rate_denominator(1)];
-        let disabled = self.rate.mode == vk::VideoEncodeRateControlModeFlagsKHR::DISABLED;
-        let layer_count = if disabled { 0 } else { 1 };
-        let quality = vk::VideoEncodeQualityLevelInfoKHR::default().quality_level(self.quality_level);
-        let av1_rate = av1_ffi::RateControlInfo {
-            // The quality level goes with the rate control in the first frame's reset only
-            // (the begin info of later frames takes the rate control alone).
-            p_next: if self.started {
-                std::ptr::null()
-            } else {
-                (&raw const quality).cast::<c_void>()
-            },
-            flags: av1_ffi::RATE_CONTROL_REGULAR_GOP | av1_ffi::RATE_CONTROL_REFERENCE_PATTERN_FLAT,
-            gop_frame_count: self.keyint as u32,
-            key_frame_period: self.keyint as u32,
-            consecutive_bipredictive_frame_count: 0,
-            temporal_layer_count: layer_count,
-            ..Default::default()
-        };
-        let mut rate = vk::VideoEncodeRateControlInfoKHR {
-            rate_control_mode: self.rate.mode,
-            layer_count,
-            p_layers: layers.as_ptr(),
-            virtual_buffer_size_in_ms: if disabled { 0 } else { 1000 },
-            initial_virtual_buffer_size_in_ms: if disabled { 0 } else { 500 },
-            ..Default::default()
-        };
-        rate.p_next = (&raw const av1_rate).cast::<c_void>();
-
-        // The DPB: the slot receiving this frame (activated: index -1 in the begin info) and
-        // the previous frame's.
-        let resources = [self.dpb.resource(0, coded), self.dpb.resource(1, coded)];
-        let (frame_type, prediction, group) = if plan.key {
-            (
-                FRAME_TYPE_KEY,
-                av1_ffi::PREDICTION_MODE_INTRA_ONLY,
-                av1_ffi::RATE_CONTROL_GROUP_INTRA,
-            )
-        } else {
-            (
-                FRAME_TYPE_INTER,
-                av1_ffi::PREDICTION_MODE_SINGLE_REFERENCE,
-                av1_ffi::RATE_CONTROL_GROUP_PREDICTIVE,
-            )
-        };
-        let setup_std = av1_ffi::StdReferenceInfo {
-            flags: 0,
-            ref_frame_id: 0,
-            frame_type,
-            order_hint: plan.order_hint,
-            reserved1: [0; 3],
-            p_extension_header: std::ptr::null(),
-        };
-        let setup_dpb = av1_ffi::DpbSlotInfo {
-            p_std_reference_info: &raw const setup_std,
-            ..Default::default()
-        };
-        let mut setup = vk::VideoReferenceSlotInfoKHR::default()
-            .slot_index(plan.setup_slot as i32)
-            .picture_resource(&resources[plan.setup_slot as usize]);
-        setup.p_next = (&raw const setup_dpb).cast::<c_void>();
-        let reference = plan.reference.map(|(slot, order_hint, was_key)| {
-            (
-                slot,
-                av1_ffi::StdReferenceInfo {
-                    flags: 0,
-                    ref_frame_id: 0,
-                    frame_type: if was_key { FRAME_TYPE_KEY } else { FRAME_TYPE_INTER },
-                    order_hint,
-                    reserved1: [0; 3],
-                    p_extension_header: std::ptr::null(),
-                },
-            )
+        let infos = FrameInfos::new(&FrameParams {
+            plan: *plan,
+            keyint: self.keyint,
+            rate: self.rate,
+            fps: self.fps,
+            quality_level: self.quality_level,
+            started: self.started,
+            gop_remaining: self.gop_remaining,
+            reference_name: self.reference_name,
+            coded,
+            display: self.display,
+            session: self.session.session,
+            parameters: self.session.parameters,
+            bitstream: self.bitstream.buffer,
+            bitstream_size: self.bitstream.size,
+            source: self.picture.resource(0, coded),
+            dpb: [self.dpb.resource(0, coded), self.dpb.resource(1, coded)],
         });
-        let reference_dpb = reference.as_ref().map(|(_, std)| av1_ffi::DpbSlotInfo {
-            p_std_reference_info: std,
-            ..Default::default()
-        });
-        let mut reference_slots = Vec::new();
-        if let (Some((slot, _)), Some(dpb)) = (&reference, &reference_dpb) {
-            let mut info = vk::VideoReferenceSlotInfoKHR::default()
-                .slot_index(*slot as i32)
-                .picture_resource(&resources[*slot as usize]);
-            info.p_next = (dpb as *const av1_ffi::DpbSlotInfo).cast::<c_void>();
-            reference_slots.push(info);
-        }
-        let mut begin_slots = vec![vk::VideoReferenceSlotInfoKHR::default()
-            .slot_index(-1)
-            .picture_resource(&resources[plan.setup_slot as usize])];
-        begin_slots.extend(reference.iter().map(|&(slot, _)| {
-            vk::VideoReferenceSlotInfoKHR::default()
-                .slot_index(slot as i32)
-                .picture_resource(&resources[slot as usize])
-        }));
-
-        // The AV1 picture: std syntax, then the Vulkan-level picture info.
-        // SAFETY (zeroed): plain C structs of integers and arrays, for which zero is valid
-        // (no segmentation, no CDEF strengths, no restoration, identity global motion).
-        let mut quantization: StdVideoAV1Quantization = unsafe { std::mem::zeroed() };
-        quantization.base_q_idx = self.rate.qindex as u8;
-        let mut loop_filter: StdVideoAV1LoopFilter = unsafe { std::mem::zeroed() };
-        let level = loop_filter_level(self.rate.qindex);
-        loop_filter.loop_filter_level = [level, level, level / 2, level / 2];
-        let cdef: StdVideoAV1CDEF = unsafe { std::mem::zeroed() };
-        let restoration: StdVideoAV1LoopRestoration = unsafe { std::mem::zeroed() };
-        let global_motion: StdVideoAV1GlobalMotion = unsafe { std::mem::zeroed() };
-        // Key frames shown at once are error resilient by definition (AV1 5.9.2).
-        let flags = picture_flags::SHOW_FRAME
-            | if plan.key {
-                picture_flags::ERROR_RESILIENT_MODE
-            } else {
-                0
-            };
-        let std_picture = av1_ffi::StdPictureInfo {
-            flags,
-            frame_type,
-            order_hint: plan.order_hint,
-            // Default CDFs on every frame: always valid, at a small cost in compression.
-            primary_ref_frame: av1_ffi::PRIMARY_REF_NONE,
-            refresh_frame_flags: plan.refresh_frame_flags,
-            render_width_minus_1: (coded.0 - 1) as u16,
-            render_height_minus_1: (coded.1 - 1) as u16,
-            interpolation_filter: EIGHTTAP,
-            tx_mode: TX_MODE_SELECT,
-            ref_order_hint: plan.ref_order_hint,
-            // Every reference name reads virtual buffer 0, the one each frame refreshes.
-            ref_frame_idx: [0; av1_ffi::REFS_PER_FRAME],
-            p_quantization: &raw const quantization,
-            p_loop_filter: &raw const loop_filter,
-            p_cdef: &raw const cdef,
-            p_loop_restoration: &raw const restoration,
-            p_global_motion: &raw const global_motion,
-            ..Default::default()
-        };
-        let remaining = self.keyint - plan.gop_position;
-        let gop = av1_ffi::GopRemainingFrameInfo {
-            use_gop_remaining_frames: vk::TRUE,
-            gop_remaining_intra: u32::from(plan.key),
-            gop_remaining_predictive: (remaining - u64::from(plan.key)) as u32,
-            gop_remaining_bipredictive: 0,
-            ..Default::default()
-        };
-        let mut slot_indices = [-1i32; av1_ffi::REFS_PER_FRAME];
-        if let Some((slot, _)) = reference {
-            slot_indices[self.reference_name] = slot as i32;
-        }
-        let picture = av1_ffi::PictureInfo {
-            p_next: if self.gop_remaining && !disabled {
-                (&raw const gop).cast::<c_void>()
-            } else {
-                std::ptr::null()
-            },
-            prediction_mode: prediction,
-            rate_control_group: group,
-            constant_q_index: if disabled { self.rate.qindex } else { 0 },
-            p_std_picture_info: &raw const std_picture,
-            reference_name_slot_indices: slot_indices,
-            ..Default::default()
-        };
-        let mut encode = vk::VideoEncodeInfoKHR::default()
-            .dst_buffer(self.bitstream.buffer)
-            .dst_buffer_offset(0)
-            .dst_buffer_range(self.bitstream.size)
-            .src_picture_resource(self.picture.resource(0, coded))
-            .setup_reference_slot(&setup)
-            .reference_slots(&reference_slots);
-        encode.p_next = (&raw const picture).cast::<c_void>();
-
-        let mut begin = vk::VideoBeginCodingInfoKHR::default()
-            .video_session(self.session.session)
-            .video_session_parameters(self.session.parameters)
-            .reference_slots(&begin_slots);
-        if self.started {
-            begin.p_next = (&raw const rate).cast::<c_void>();
-        }
         let raw = cmd;
         // SAFETY: `cmd` is recording on the encode queue's pool. Every struct reachable from
-        // the infos (rate control, DPB slots, the std picture and reference info) is a local
-        // that outlives the calls, which read them while recording. The query is reset
+        // the infos (rate control, DPB slots, the std picture and reference info) lives in
+        // `infos`, which outlives the calls that read them while recording. The query is reset
         // outside the video coding scope and used inside it, as the spec requires.
         unsafe {
             d.cmd_pipeline_barrier2(
@@ -716,18 +610,12 @@ impl VulkanEncoder {
                     .image_memory_barriers(&images),
             );
             d.cmd_reset_query_pool(cmd, self.query_pool, 0, 1);
-            (video.cmd_begin_video_coding_khr)(raw, &begin);
+            (video.cmd_begin_video_coding_khr)(raw, &infos.begin);
             if !self.started {
-                let mut control = vk::VideoCodingControlInfoKHR::default().flags(
-                    vk::VideoCodingControlFlagsKHR::RESET
-                        | vk::VideoCodingControlFlagsKHR::ENCODE_RATE_CONTROL
-                        | vk::VideoCodingControlFlagsKHR::ENCODE_QUALITY_LEVEL,
-                );
-                control.p_next = (&raw const rate).cast::<c_void>();
-                (video.cmd_control_video_coding_khr)(raw, &control);
+                (video.cmd_control_video_coding_khr)(raw, &infos.control);
             }
             d.cmd_begin_query(cmd, self.query_pool, 0, vk::QueryControlFlags::empty());
-            (self.session.encode.fp().cmd_encode_video_khr)(raw, &encode);
+            (self.session.encode.fp().cmd_encode_video_khr)(raw, &infos.encode);
             d.cmd_end_query(cmd, self.query_pool, 0);
             (video.cmd_end_video_coding_khr)(raw, &vk::VideoEndCodingInfoKHR::default());
             d.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().memory_barriers(&to_host));
@@ -866,11 +754,6 @@ mod tests {
             (p.mode, p.average_bps, p.max_bps),
             (vk::VideoEncodeRateControlModeFlagsKHR::CBR, 6_000_000, 6_000_000)
         );
-        v.rate_control = RateControl::Crf;
-        assert!(rate_plan(&v, &caps())
-            .unwrap_err()
-            .to_string()
-            .contains("no constant-quality mode"));
         let only_cbr = EncodeCaps {
             rate_control_modes: vk::VideoEncodeRateControlModeFlagsKHR::CBR,
             ..caps()
@@ -879,15 +762,94 @@ mod tests {
         assert!(rate_plan(&v, &only_cbr).is_err());
     }
 
+    /// CRF, the default setting, records as constant QP at the same quantizer, so the backend
+    /// works with default settings.
+    #[test]
+    fn default_settings_map_onto_constant_qp() {
+        let v = VideoConfig::default();
+        assert_eq!(v.rate_control, RateControl::Crf, "CRF is the default");
+        let crf = rate_plan(&v, &caps()).unwrap();
+        let cqp = rate_plan(
+            &VideoConfig {
+                rate_control: RateControl::Cqp,
+                ..v
+            },
+            &caps(),
+        )
+        .unwrap();
+        assert_eq!(crf, cqp);
+        assert_eq!(crf.mode, vk::VideoEncodeRateControlModeFlagsKHR::DISABLED);
+        let probe_caps = EncodeCaps {
+            rate_control_modes: vk::VideoEncodeRateControlModeFlagsKHR::DISABLED,
+            ..caps()
+        };
+        assert_eq!(probe_caps.rate_controls(), [RateControl::Crf, RateControl::Cqp]);
+    }
+
+    /// Under CBR and VBR the driver picks the quantizer: the loop filter follows the bits a
+    /// pixel gets, not the quality setting that only CQP uses.
+    #[test]
+    fn loop_filter_follows_the_rate_not_the_unused_quality_setting() {
+        let mut v = VideoConfig {
+            rate_control: RateControl::Vbr,
+            width: 1920,
+            height: 1080,
+            fps: 60,
+            bitrate_kbps: 12_000,
+            ..VideoConfig::default()
+        };
+        let rich = rate_plan(&v, &caps()).unwrap();
+        v.quality = 0.0;
+        assert_eq!(rate_plan(&v, &caps()).unwrap().filter_qindex, rich.filter_qindex);
+        v.bitrate_kbps = 3_000;
+        let poor = rate_plan(&v, &caps()).unwrap();
+        assert!(poor.filter_qindex > rich.filter_qindex, "{poor:?} vs {rich:?}");
+        assert_eq!(estimated_qindex(0.1), 147);
+        v.rate_control = RateControl::Cqp;
+        let constant = rate_plan(&v, &caps()).unwrap();
+        assert_eq!(constant.filter_qindex, constant.qindex);
+    }
+
+    #[test]
+    fn superblocks_are_64_where_offered_and_checked() {
+        assert!(!use_128x128_superblocks(av1_ffi::SUPERBLOCK_SIZE_64 | av1_ffi::SUPERBLOCK_SIZE_128).unwrap());
+        assert!(use_128x128_superblocks(av1_ffi::SUPERBLOCK_SIZE_128).unwrap());
+        let e = use_128x128_superblocks(0).unwrap_err().to_string();
+        assert!(e.contains("superblockSizes 0x0"), "{e}");
+    }
+
+    /// After a failed frame every later call says so and leaves the GPU alone.
+    #[test]
+    fn a_failed_frame_ends_the_session() {
+        let mut failure = Failure::default();
+        assert!(failure.check().is_ok());
+        assert_eq!(failure.record(Ok(3)).unwrap(), 3);
+        let failed: Result<()> = Err(Error::Encoder {
+            backend: BackendKind::Vulkan,
+            message: "frame 7 did not encode: query status ERROR".into(),
+        });
+        assert!(failure.record(failed).is_err());
+        let e = failure.check().unwrap_err().to_string();
+        assert!(
+            e.contains("ended after an earlier failure") && e.contains("frame 7"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn levels_follow_annex_a() {
-        assert_eq!(level_for(960, 540, 30), Some(4), "3.0");
-        assert_eq!(level_for(1280, 720, 30), Some(5), "3.1");
-        assert_eq!(level_for(1280, 720, 60), Some(8), "4.0");
-        assert_eq!(level_for(1920, 1080, 60), Some(9), "4.1");
-        assert_eq!(level_for(3840, 2160, 60), Some(13), "5.1");
-        assert_eq!(level_for(64, 64, 1000), Some(0), "2.0");
-        assert_eq!(level_for(20_000, 64, 30), None);
+        assert_eq!(level_for(960, 540, 30, 0), Some(4), "3.0");
+        assert_eq!(level_for(1280, 720, 30, 0), Some(5), "3.1");
+        assert_eq!(level_for(1280, 720, 60, 0), Some(8), "4.0");
+        assert_eq!(level_for(1920, 1080, 60, 0), Some(9), "4.1");
+        assert_eq!(level_for(3840, 2160, 60, 0), Some(13), "5.1");
+        assert_eq!(level_for(64, 64, 1000, 0), Some(0), "2.0");
+        assert_eq!(level_for(20_000, 64, 30, 0), None);
+        // The Main tier's bitrate caps: 1080p60 at up to 20 Mbps is 4.1, above it 5.0.
+        assert_eq!(level_for(1920, 1080, 60, 20_000_000), Some(9), "4.1");
+        assert_eq!(level_for(1920, 1080, 60, 24_000_000), Some(12), "5.0");
+        assert_eq!(level_for(640, 360, 30, 8_000_000), Some(5), "3.1 for the rate");
+        assert_eq!(level_for(640, 360, 30, 200_000_000), None);
     }
 
     #[test]
@@ -923,12 +885,5 @@ mod tests {
             Err(e) => panic!("wrong error: {e}"),
             Ok(_) => panic!("opened without an AV1 encoder"),
         }
-    }
-
-    #[test]
-    fn loop_filter_strengthens_with_the_quantizer() {
-        assert_eq!(loop_filter_level(0), 0);
-        assert!(loop_filter_level(40) < loop_filter_level(128));
-        assert_eq!(loop_filter_level(255), 44);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! The probe (this file) walks instance → physical devices → queue families with
 //! `VK_QUEUE_VIDEO_ENCODE_BIT_KHR` and the AV1 encode codec operation → the device extensions →
-//! `vkGetPhysicalDeviceVideoCapabilitiesKHR` for AV1 Main, 8-bit (and 10-bit) 4:2:0, reports
+//! `vkGetPhysicalDeviceVideoCapabilitiesKHR` for AV1 Main, 8-bit 4:2:0, reports
 //! the exact step at which a machine fails, and reports the backend available where all pass.
 //!
 //! The encoder, [`VulkanEncoder`], in small files:
@@ -17,10 +17,12 @@
 //!   keyframe interval, then P frames predicting from the previous frame (LAST_FRAME) through
 //!   two alternating DPB slots.
 //! - `encoder.rs`: rate control (CQP as "disabled" with a constant qindex from the quality
-//!   setting, CBR and VBR from the bitrates; no CRF: Vulkan has no constant-quality mode), the
-//!   speed preset as the encode quality level, the AV1 level from size and frame rate, the
-//!   encode-feedback query for the bitstream offset and size, and each packet made a temporal
-//!   unit (temporal delimiter, and the sequence header on key frames).
+//!   setting, CRF recorded as CQP since Vulkan has no constant-quality mode, CBR and VBR from
+//!   the bitrates), the speed preset as the encode quality level, the AV1 level from size,
+//!   frame rate and bitrate, the encode-feedback query for the bitstream offset and size, and
+//!   each packet made a temporal unit (temporal delimiter, and the sequence header on key
+//!   frames); a failed frame ends the session.
+//! - `frame_info.rs`: the structures one frame's commands point at and where each is chained.
 //! - `convert.rs`: RGB(A) → NV12 in a compute shader (WGSL compiled by `naga` at run time),
 //!   and I420 → NV12 on the CPU, then copied into the source picture.
 //! - `av1_ffi.rs`: the VK_KHR_video_encode_av1 and AV1 encode std types ash 0.38 lacks.
@@ -37,9 +39,12 @@ mod convert;
 mod device;
 mod dpb;
 mod encoder;
+mod frame_info;
+mod self_check;
 mod session;
 
 pub use encoder::VulkanEncoder;
+pub use self_check::{self_check, validation_env, validation_layer_available, VALIDATION_ACTIVE, VALIDATION_LAYER};
 
 use std::ffi::{c_void, CStr};
 
@@ -68,7 +73,6 @@ struct Av1EncodeCaps {
     max_width: u32,
     max_height: u32,
     max_level: String,
-    ten_bit: bool,
     rate_controls: Vec<RateControl>,
 }
 
@@ -80,6 +84,8 @@ struct EncodeCaps {
     max_extent: vk::Extent2D,
     /// VkVideoEncodeAV1CapabilitiesKHR::codedPictureAlignment.
     picture_alignment: vk::Extent2D,
+    /// VkVideoEncodeAV1SuperblockSizeFlagsKHR.
+    superblock_sizes: vk::Flags,
     max_dpb_slots: u32,
     max_active_reference_pictures: u32,
     std_header_version: vk::ExtensionProperties,
@@ -101,9 +107,11 @@ struct EncodeCaps {
 }
 
 impl EncodeCaps {
-    /// The crate's rate controls that these modes give (see `encoder::rate_plan`).
+    /// The crate's rate controls that these modes give (see `encoder::rate_plan`: CRF is
+    /// recorded as CQP, Vulkan having no constant-quality mode).
     fn rate_controls(&self) -> Vec<RateControl> {
         [
+            (vk::VideoEncodeRateControlModeFlagsKHR::DISABLED, RateControl::Crf),
             (vk::VideoEncodeRateControlModeFlagsKHR::DISABLED, RateControl::Cqp),
             (vk::VideoEncodeRateControlModeFlagsKHR::VBR, RateControl::Vbr),
             (vk::VideoEncodeRateControlModeFlagsKHR::CBR, RateControl::Cbr),
@@ -227,7 +235,6 @@ fn survey_device(instance: &ash::Instance, video: &ash::khr::video_queue::Instan
                         max_width: caps.max_extent.width,
                         max_height: caps.max_extent.height,
                         max_level: level_string(caps.max_level),
-                        ten_bit: capabilities(video, pd, vk::VideoComponentBitDepthFlagsKHR::TYPE_10).is_ok(),
                         rate_controls: caps.rate_controls(),
                     }),
                     Err(e) => Verdict::CapabilitiesFailed(e),
@@ -298,6 +305,7 @@ fn capabilities(
         min_extent: caps.min_coded_extent,
         max_extent: caps.max_coded_extent,
         picture_alignment: av1.coded_picture_alignment,
+        superblock_sizes: av1.superblock_sizes,
         max_dpb_slots: caps.max_dpb_slots,
         max_active_reference_pictures: caps.max_active_reference_pictures,
         std_header_version: caps.std_header_version,
@@ -355,8 +363,8 @@ fn verdict(devices: &[Device]) -> Result<(&Device, &Av1EncodeCaps), String> {
     Err(reasons.join("; "))
 }
 
-pub fn probe() -> Probe {
-    let unavailable = |reason: String, version: String| Probe {
+fn unavailable_probe(reason: String, version: String) -> Probe {
+    Probe {
         kind: BackendKind::Vulkan,
         available: false,
         reason,
@@ -365,24 +373,32 @@ pub fn probe() -> Probe {
         max_height: 0,
         rate_controls: Vec::new(),
         ten_bit: false,
-    };
+    }
+}
+
+/// The probe of a device that passed every check. Whether `auto` may pick it is the selection
+/// policy's call (backend/mod.rs: it is experimental until it has run on real hardware).
+/// `ten_bit` stays false whatever the driver can do: this encoder codes 8-bit frames only
+/// (its session profile, images and compute shader are 8-bit).
+fn available_probe(loader: &str, device: &Device, caps: &Av1EncodeCaps) -> Probe {
+    Probe {
+        available: true,
+        version: format!("{loader}; {} (AV1 encode up to level {})", device.name, caps.max_level),
+        max_width: caps.max_width,
+        max_height: caps.max_height,
+        rate_controls: caps.rate_controls.clone(),
+        ..unavailable_probe(String::new(), String::new())
+    }
+}
+
+pub fn probe() -> Probe {
     let (loader, devices) = match survey() {
         Ok(found) => found,
-        Err(reason) => return unavailable(reason, String::new()),
+        Err(reason) => return unavailable_probe(reason, String::new()),
     };
     match verdict(&devices) {
-        Err(reason) => unavailable(reason, loader),
-        // Every check passed. Whether `auto` may pick it is the selection policy's call
-        // (backend/mod.rs: it is experimental until it has run on real hardware).
-        Ok((device, caps)) => Probe {
-            available: true,
-            version: format!("{loader}; {} (AV1 encode up to level {})", device.name, caps.max_level),
-            max_width: caps.max_width,
-            max_height: caps.max_height,
-            rate_controls: caps.rate_controls.clone(),
-            ten_bit: caps.ten_bit,
-            ..unavailable(String::new(), String::new())
-        },
+        Err(reason) => unavailable_probe(reason, loader),
+        Ok((device, caps)) => available_probe(&loader, device, caps),
     }
 }
 
@@ -435,6 +451,31 @@ mod tests {
              ERROR_VIDEO_PROFILE_OPERATION_NOT_SUPPORTED_KHR"
         );
         assert!(verdict(&[]).unwrap_err().contains("no physical device"));
+    }
+
+    /// A capable device gives an available probe that offers CRF (recorded as CQP) and never
+    /// claims 10-bit, which this 8-bit encoder cannot record.
+    #[test]
+    fn capable_probe_is_eight_bit_and_takes_the_default_rate_control() {
+        let caps = Av1EncodeCaps {
+            max_width: 4096,
+            max_height: 2304,
+            max_level: level_string(16),
+            rate_controls: EncodeCaps {
+                rate_control_modes: vk::VideoEncodeRateControlModeFlagsKHR::DISABLED
+                    | vk::VideoEncodeRateControlModeFlagsKHR::VBR,
+                ..EncodeCaps::default()
+            }
+            .rate_controls(),
+        };
+        let d = device("AMD Radeon RX 7900 XTX (RADV NAVI31)", Verdict::Capable(caps.clone()));
+        let p = available_probe("Vulkan loader 1.4.304", &d, &caps);
+        assert!(p.available && !p.ten_bit);
+        assert_eq!(p.rate_controls, [RateControl::Crf, RateControl::Cqp, RateControl::Vbr]);
+        assert_eq!(
+            p.version,
+            "Vulkan loader 1.4.304; AMD Radeon RX 7900 XTX (RADV NAVI31) (AV1 encode up to level 6.0)"
+        );
     }
 
     /// This machine has Mesa's lavapipe (llvmpipe), which has no video queues: the real probe

@@ -64,6 +64,8 @@ pub(super) struct SessionSpec {
     /// StdVideoAV1Level (2.0 = 0, 2.1 = 1, … 7.3 = 23) for the one operating point, or
     /// `None` where the driver takes no operating points (it then signals the level itself).
     pub level: Option<u32>,
+    /// 128×128 superblocks where the driver encodes no 64×64 ones.
+    pub superblock_128: bool,
     pub quality_level: u32,
     pub std_header_version: vk::ExtensionProperties,
 }
@@ -75,7 +77,8 @@ pub(super) struct Session {
     pub session: vk::VideoSessionKHR,
     memory: Vec<vk::DeviceMemory>,
     pub parameters: vk::VideoSessionParametersKHR,
-    /// The Sequence Header OBU as the driver encoded it.
+    /// The Sequence Header OBU as the driver encoded it, normalised (size field, no padding):
+    /// what av1C and every key frame's temporal unit carry.
     pub sequence_header: Vec<u8>,
 }
 
@@ -171,8 +174,7 @@ impl Session {
     }
 
     fn create_parameters(&mut self, spec: &SessionSpec) -> Result<()> {
-        let (color, header) = sequence_header(spec.coded);
-        let mut header = header;
+        let (color, mut header) = sequence_header(spec.coded, spec.superblock_128);
         header.pColorConfig = &raw const color;
         let operating_point = av1_ffi::StdOperatingPointInfo {
             seq_level_idx: spec.level.unwrap_or(0) as u8,
@@ -236,15 +238,13 @@ impl Session {
             data.truncate(size);
             data
         };
-        crate::av1::find_sequence_header(&data)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| Error::Encoder {
-                backend: BackendKind::Vulkan,
-                message: format!(
-                    "the driver's encoded session parameters ({} bytes) hold no sequence header OBU",
-                    data.len()
-                ),
-            })
+        crate::av1::normalize_sequence_header(&data).ok_or_else(|| Error::Encoder {
+            backend: BackendKind::Vulkan,
+            message: format!(
+                "the driver's encoded session parameters ({} bytes) hold no sequence header OBU",
+                data.len()
+            ),
+        })
     }
 }
 
@@ -273,9 +273,9 @@ fn bits(v: u32) -> u8 {
 /// (what the container declares and what `crate::color` converts to), order hints of 8 bits
 /// (needed for inter frames), no timing info, no screen-content tools, no frame ids, and no
 /// optional coding tools in the sequence (CDEF, loop restoration, superres… stay off: the
-/// conservative set every AV1 encode driver must accept). The caller points `pColorConfig` at
-/// the returned colour config.
-fn sequence_header(coded: (u32, u32)) -> (StdVideoAV1ColorConfig, StdVideoAV1SequenceHeader) {
+/// conservative set every AV1 encode driver must accept), 64×64 superblocks unless
+/// `superblock_128`. The caller points `pColorConfig` at the returned colour config.
+fn sequence_header(coded: (u32, u32), superblock_128: bool) -> (StdVideoAV1ColorConfig, StdVideoAV1SequenceHeader) {
     // SAFETY: plain C structs of integers, bitfields and pointers: zero is valid for each.
     let (mut color, mut header): (StdVideoAV1ColorConfig, StdVideoAV1SequenceHeader) =
         unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
@@ -299,6 +299,7 @@ fn sequence_header(coded: (u32, u32)) -> (StdVideoAV1ColorConfig, StdVideoAV1Seq
     header.seq_force_screen_content_tools = 0;
     header.seq_force_integer_mv = 2;
     header.flags.set_enable_order_hint(1);
+    header.flags.set_use_128x128_superblock(u32::from(superblock_128));
     (color, header)
 }
 
@@ -308,14 +309,17 @@ mod tests {
 
     #[test]
     fn sequence_header_sizes_take_the_fewest_bits() {
-        let (color, h) = sequence_header((1280, 720));
+        let (color, h) = sequence_header((1280, 720), false);
         assert_eq!((h.frame_width_bits_minus_1, h.frame_height_bits_minus_1), (10, 9));
         assert_eq!((h.max_frame_width_minus_1, h.max_frame_height_minus_1), (1279, 719));
         assert_eq!(color.BitDepth, 8);
         assert_eq!(color.flags.color_range(), 0);
-        let (_, h) = sequence_header((2, 2));
+        let (_, h) = sequence_header((2, 2), false);
         assert_eq!((h.frame_width_bits_minus_1, h.max_frame_width_minus_1), (0, 1));
         assert_eq!(h.flags.enable_order_hint(), 1);
+        assert_eq!(h.flags.use_128x128_superblock(), 0);
+        let (_, h) = sequence_header((1920, 1088), true);
+        assert_eq!(h.flags.use_128x128_superblock(), 1);
     }
 
     #[test]

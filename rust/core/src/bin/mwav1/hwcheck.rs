@@ -1,0 +1,262 @@
+//! `mwav1 hwcheck`: the one command a hardware owner runs. It probes every backend, records
+//! the conformance cases (`movie_writer_av1_core::conformance`) with every hardware backend
+//! whose probe passes (and the software ones with `--software`), has FFmpeg's tools judge each
+//! file, runs the Vulkan checks under the Khronos validation layer where it is installed, and
+//! writes everything to a report file to attach to an issue.
+//!
+//! Exit status: 0 when every case that ran passed, 1 otherwise. A machine with no hardware
+//! encoder passes with nothing run; the report says why for each backend.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use movie_writer_av1_core::backend::{self, BackendKind, Probe};
+use movie_writer_av1_core::conformance::{self, oracle, Case};
+
+use crate::machine;
+
+const USAGE: &str = "mwav1 hwcheck [--out DIR] [--software] [--only BACKEND] [--no-validation]";
+
+struct Options {
+    out: PathBuf,
+    software: bool,
+    only: Option<BackendKind>,
+    /// Leaves out the validation-layer runs (which run hwcheck itself, with this flag).
+    validation: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        out: PathBuf::from("out/hwcheck"),
+        software: false,
+        only: None,
+        validation: true,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--out" => o.out = it.next().ok_or("--out needs a folder")?.into(),
+            "--software" => o.software = true,
+            "--no-validation" => o.validation = false,
+            "--only" => {
+                let id = it.next().ok_or("--only needs a backend id")?;
+                let ids: Vec<&str> = BackendKind::ALL.iter().map(|k| k.id()).collect();
+                o.only = Some(
+                    BackendKind::from_id(id)
+                        .ok_or_else(|| format!("--only: unknown backend '{id}' (one of {})", ids.join(", ")))?,
+                );
+            }
+            other => return Err(format!("unknown option '{other}'\nusage: {USAGE}")),
+        }
+    }
+    Ok(o)
+}
+
+/// The outcome of one case, as one report line (and whether it passed).
+fn run_case(case: &Case, dir: &Path, judge: bool) -> (bool, String) {
+    let path = dir.join(case.file_name());
+    let what = format!(
+        "{:<15} {}x{} {} frames, {}, preset {}",
+        case.name,
+        case.width,
+        case.height,
+        case.frames,
+        case.rate_control.name(),
+        case.preset
+    );
+    let recorded = match conformance::record(case, &path) {
+        Ok(r) => r,
+        Err(e) => return (false, format!("FAIL {what}: recording failed: {e}")),
+    };
+    let s = &recorded.stats;
+    let size = format!(
+        "{} bytes ({:.0} kbit/s), encode {:.1} fps, wall {:.1} s, file {}",
+        s.bytes,
+        s.average_bitrate_kbps,
+        s.encode_fps,
+        recorded.wall_s,
+        path.display()
+    );
+    if s.backend != Some(case.backend) {
+        return (
+            false,
+            format!(
+                "FAIL {what}: recorded by {:?}, not the backend asked for; {size}",
+                s.backend
+            ),
+        );
+    }
+    if !judge {
+        return (true, format!("RECORDED (not judged: no ffmpeg) {what}; {size}"));
+    }
+    match oracle::judge(&path, case.width, case.height, case.fps, case.frames) {
+        Err(e) => (false, format!("FAIL {what}: could not be judged: {e}; {size}")),
+        Ok(j) => {
+            let problems = conformance::problems(case, &j);
+            let verdict = if problems.is_empty() { "pass" } else { "FAIL" };
+            let mut line = format!(
+                "{verdict} {what}: SSIM Y {:.4} U {:.4} V {:.4}, patch error Y {:.1} U {:.1} V {:.1}, \
+                 track {}x{}; {size}",
+                j.ssim[0],
+                j.ssim[1],
+                j.ssim[2],
+                j.patch_error[0],
+                j.patch_error[1],
+                j.patch_error[2],
+                j.pixel_size.0,
+                j.pixel_size.1
+            );
+            for p in &problems {
+                let _ = write!(line, "\n       - {p}");
+            }
+            (problems.is_empty(), line)
+        }
+    }
+}
+
+/// Runs `mwav1 <args>` (this very binary) with the Khronos validation layer enabled through
+/// the loader's environment (settings in `dir`); returns its output and how many validation
+/// errors it printed, or why the run does not count (it failed, or the layer never started).
+fn under_validation(args: &[&str], dir: &Path) -> Result<(String, usize), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let env = backend::vulkan_validation_env(dir).map_err(|e| format!("cannot write the layer settings: {e}"))?;
+    let out = Command::new(exe)
+        .args(args)
+        .envs(env)
+        .output()
+        .map_err(|e| format!("cannot run mwav1 {}: {e}", args.join(" ")))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        return Err(format!("it failed ({}):\n{text}", out.status));
+    }
+    if !text.contains(backend::VULKAN_VALIDATION_ACTIVE) {
+        return Err(format!("the validation layer never reported itself active:\n{text}"));
+    }
+    Ok((text.clone(), text.matches("Validation Error").count()))
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("cannot create {}: {e}", o.out.display()))?;
+    let mut report = String::new();
+    let mut say = |line: String| {
+        println!("{line}");
+        report.push_str(&line);
+        report.push('\n');
+    };
+    say(format!("MovieWriterAV1 hwcheck (mwav1 {})", env!("CARGO_PKG_VERSION")));
+    say("\n== machine".into());
+    machine::describe().into_iter().for_each(&mut say);
+    let ffmpeg =
+        oracle::tool_version("ffmpeg").and_then(|v| oracle::tool_version("ffprobe").map(|p| format!("{v}; {p}")));
+    say(format!(
+        "judge: {}",
+        ffmpeg.as_ref().map_or_else(
+            |e| format!("ABSENT, files are recorded but not judged: {e}"),
+            Clone::clone
+        )
+    ));
+
+    say("\n== probes".into());
+    let probes: Vec<Probe> = backend::probe_all();
+    for p in &probes {
+        let state = if p.available {
+            "available".to_string()
+        } else {
+            format!("unavailable: {}", p.reason)
+        };
+        say(format!(
+            "{:<28} {state}\n{:<28} version {}",
+            p.kind.to_string(),
+            "",
+            p.version
+        ));
+    }
+
+    let chosen: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| o.only.map_or(p.kind.is_hardware() || o.software, |k| k == p.kind))
+        .collect();
+    let (mut passed, mut failed) = (0, 0);
+    for p in &chosen {
+        say(format!("\n== {} ({})", p.kind, p.kind.id()));
+        if !p.available {
+            say(format!("not run: {}", p.reason));
+            continue;
+        }
+        let dir = o.out.join(p.kind.id());
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for case in conformance::cases(p) {
+            let (ok, line) = run_case(&case, &dir, ffmpeg.is_ok());
+            if ok {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
+            say(line);
+        }
+    }
+
+    say("\n== Vulkan under the Khronos validation layer".into());
+    if !o.validation {
+        say("not run: --no-validation".into());
+    } else if !backend::vulkan_validation_layer_available() {
+        say(format!(
+            "not run: the loader has no {} (Debian/Ubuntu: apt install vulkan-validationlayers)",
+            backend::VULKAN_VALIDATION_LAYER
+        ));
+    } else if o.only.is_none_or(|k| k == BackendKind::Vulkan) {
+        let mut checks = vec![vec!["vulkan-check".to_string()]];
+        let vulkan_available = probes.iter().any(|p| p.kind == BackendKind::Vulkan && p.available);
+        if vulkan_available {
+            let dir = o.out.join("vulkan-validated");
+            checks.push(vec![
+                "hwcheck".into(),
+                "--only".into(),
+                "vulkan".into(),
+                "--no-validation".into(),
+                "--out".into(),
+                dir.display().to_string(),
+            ]);
+        }
+        for check in checks {
+            let args: Vec<&str> = check.iter().map(String::as_str).collect();
+            match under_validation(&args, &o.out.join("validation-settings")) {
+                Err(e) => {
+                    failed += 1;
+                    say(format!("FAIL mwav1 {}: {e}", args.join(" ")));
+                }
+                Ok((text, errors)) => {
+                    let log = o.out.join(format!("validation-{}.txt", args[0]));
+                    let _ = std::fs::write(&log, &text);
+                    let verdict = if errors == 0 { "pass" } else { "FAIL" };
+                    if errors == 0 {
+                        passed += 1;
+                    } else {
+                        failed += 1;
+                    }
+                    say(format!(
+                        "{verdict} mwav1 {}: {errors} validation errors (output: {})",
+                        args.join(" "),
+                        log.display()
+                    ));
+                }
+            }
+        }
+    }
+
+    say(format!("\n== result\n{passed} passed, {failed} failed"));
+    let path = o.out.join("hwcheck-report.txt");
+    std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("report written to {}", path.display());
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} check(s) failed; see {}", path.display()))
+    }
+}

@@ -1,0 +1,77 @@
+//! What `mwav1 hwcheck` says about the machine: kernel, CPU, GPU drivers and the libraries the
+//! backends load, from files and tools that may or may not be there (each absence is said).
+
+use std::process::Command;
+
+/// The lines of `program args…` (stdout, then stderr) that `keep` picks, or why there are none.
+fn tool_lines(program: &str, args: &[&str], keep: impl Fn(&str) -> bool) -> String {
+    match Command::new(program).args(args).output() {
+        Err(_) => format!("{program}: not installed"),
+        Ok(out) => {
+            let text = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| keep(l)).collect();
+            if lines.is_empty() {
+                format!("{program}: printed nothing useful (exit {})", out.status)
+            } else {
+                lines.join("\n")
+            }
+        }
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// The machine section of the report, one fact a line.
+pub fn describe() -> Vec<String> {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut out = vec![
+        format!("kernel: Linux {}", kernel.trim()),
+        format!(
+            "cpu: {} ({} threads)",
+            cpu_model(),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        ),
+    ];
+    out.push(format!(
+        "nvidia-smi: {}",
+        tool_lines(
+            "nvidia-smi",
+            &["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            |l| !l.is_empty()
+        )
+    ));
+    out.push(format!(
+        "vulkaninfo --summary:\n{}",
+        tool_lines("vulkaninfo", &["--summary"], |l| {
+            [
+                "deviceName",
+                "driverName",
+                "driverInfo",
+                "apiVersion",
+                "Vulkan Instance Version",
+            ]
+            .iter()
+            .any(|k| l.starts_with(k))
+        })
+    ));
+    out.push(format!(
+        "vainfo:\n{}",
+        tool_lines("vainfo", &[], |l| l.contains("Driver version")
+            || l.contains("VAProfileAV1"))
+    ));
+    out
+}
