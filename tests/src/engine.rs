@@ -43,6 +43,25 @@ pub fn library() -> PathBuf {
     lib
 }
 
+/// The extension as the workspace build made it, with the core's test-only fault injection
+/// (`./dev build` keeps it beside `mwav1`; the shipped library has none).
+pub fn fault_injection_library() -> PathBuf {
+    let lib = crate::mwav1::binary().with_file_name("libmovie_writer_av1.fault-injection.so");
+    assert!(lib.is_file(), "{} is missing: run `./dev build` first", lib.display());
+    lib
+}
+
+/// Puts [`fault_injection_library`] into `project` in place of the shipped library.
+pub fn use_fault_injection_library(project: &Path) {
+    let lib = fault_injection_library();
+    crate::fault::assert_built_in(&lib);
+    fs::copy(
+        &lib,
+        project.join("addons/movie_writer_av1/bin/libmovie_writer_av1.linux.x86_64.so"),
+    )
+    .unwrap_or_else(|e| panic!("copying {}: {e}", lib.display()));
+}
+
 /// A fresh copy of demo_project (addon included, symlink resolved), optionally without the
 /// addon, as a user unpacks it: never opened by the engine.
 pub fn fresh_copy(name: &str, with_addon: bool) -> PathBuf {

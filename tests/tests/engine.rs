@@ -13,8 +13,8 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, error_lines, fresh_copy, godot, godot_run, godot_run_status, leak_lines, library,
-    our_errors, project, register_extension, ENGINE, EXTENSION, RUN_LIMIT,
+    assert_no_loader_errors, error_lines, fresh_copy, godot, godot_run, godot_run_status, leak_lines, our_errors,
+    project, register_extension, use_fault_injection_library, ENGINE, EXTENSION, RUN_LIMIT,
 };
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
@@ -396,8 +396,8 @@ fn encoder_failure_in_the_engine_is_logged_with_the_backend_message() {
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(godot) = godot() else { return };
     with_time_limit(Duration::from_secs(900), move || {
-        fault::assert_built_in(&library());
         let dir = project(&godot, "fault", true);
+        use_fault_injection_library(&dir);
         let out = dir.join("fault.webm");
         let (log, ok) = record_demo_with(&godot, &dir, &out, &format!("export {}=90;", fault::FAULT_ENV));
         assert!(ok, "the engine did not quit normally");

@@ -315,8 +315,15 @@ fn libavcodec_version() -> String {
 }
 
 fn missing_codec(s: &Spec) -> String {
+    // The encoder stack (scripts/stack/build.sh) compiles in every one of these that exists for
+    // the platform; AMF exists for Windows only.
+    let why = if s.kind == BackendKind::FfmpegAmf {
+        "AMD's AMF runtime exists for Windows only, and this build is for Linux"
+    } else {
+        "this build of the library was made without it"
+    };
     format!(
-        "the linked FFmpeg ({}) has no {} encoder (FFmpeg 6.1 or newer, built with that hardware's support, has it)",
+        "the linked FFmpeg ({}) has no {} encoder: {why}",
         libavcodec_version(),
         s.codec
     )
