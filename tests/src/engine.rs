@@ -13,6 +13,14 @@ use crate::tool::{describe, run};
 
 pub const RUN_LIMIT: Duration = Duration::from_secs(300);
 
+/// The Compatibility renderer on Mesa's OpenGL: the engine arguments most tests record with.
+pub const COMPATIBILITY: [&str; 4] = [
+    "--rendering-method",
+    "gl_compatibility",
+    "--rendering-driver",
+    "opengl3",
+];
+
 /// Engine runs are heavy (software rendering plus encoding on 2 cores): one at a time.
 pub static ENGINE: Mutex<()> = Mutex::new(());
 

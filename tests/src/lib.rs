@@ -16,10 +16,11 @@ pub mod mkv;
 pub mod mwav1;
 pub mod probe;
 pub mod record;
-pub mod skip;
 pub mod ssim;
 pub mod tool;
 
 pub use check::{check_recording, Expected, Report};
+/// Counted skips, shared with the core's unit tests (its `test-support` feature).
+pub use movie_writer_av1_core::skip;
 pub use record::{record_scene, SceneSpec};
 pub use tool::with_time_limit;

@@ -44,11 +44,12 @@ impl SceneSpec {
     }
 }
 
-/// Held for the whole of each in-process recording. SVT-AV1 (1.4.1 in Debian 12) keeps
-/// process-global state that its encoder set-up and tear-down change without synchronisation,
-/// and the core does not serialise them: two recorders starting or finishing at once in one
-/// process (parallel test threads) crash it now and then inside `svt_av1_enc_init_handle` or
-/// corrupt the heap. Recordings in separate processes (the `mwav1` CLI) are not affected.
+/// Held for the whole of each in-process recording, so that parallel test threads record one
+/// at a time. The core itself serialises SVT-AV1's set-up and tear-down (`OPEN_CLOSE` in
+/// `backend/software.rs`: its process-global state once corrupted the heap with two recorders
+/// starting together); this lock keeps the 2-core machine's encoders from competing, and an
+/// SVT-AV1 2.3 hang seen when encoders that never got a frame were dropped in parallel from
+/// recurring here. Recordings in separate processes (the `mwav1` CLI) are not affected.
 static ONE_RECORDER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Records `spec` to `path` (the extension picks WebM or Matroska) through the same

@@ -48,17 +48,7 @@ fn run_case(case: &Case) -> (Vec<String>, String) {
     let figures = match &judged {
         Ok(j) => {
             problems.extend(conformance::problems(case, j));
-            format!(
-                "SSIM Y {:.4} U {:.4} V {:.4}, patch error Y {:.1} U {:.1} V {:.1}, track {}x{}",
-                j.ssim[0],
-                j.ssim[1],
-                j.ssim[2],
-                j.patch_error[0],
-                j.patch_error[1],
-                j.patch_error[2],
-                j.pixel_size.0,
-                j.pixel_size.1
-            )
+            j.to_string()
         }
         Err(e) => {
             problems.push(format!("FFmpeg could not judge it: {e}"));
@@ -104,16 +94,7 @@ fn conformance(kind: BackendKind) {
     for case in conformance::cases(&p) {
         let (problems, line) = run_case(&case);
         let verdict = if problems.is_empty() { "pass" } else { "FAIL" };
-        println!(
-            "{verdict} {} {} ({}x{}, {} frames, {}, preset {}): {line}",
-            kind.id(),
-            case.name,
-            case.width,
-            case.height,
-            case.frames,
-            case.rate_control.name(),
-            case.preset
-        );
+        println!("{verdict} {} {case}: {line}", kind.id());
         failures.extend(problems.into_iter().map(|p| format!("{}: {p}", case.name)));
     }
     println!("{}: all cases in {:.1} s", kind.id(), started.elapsed().as_secs_f64());

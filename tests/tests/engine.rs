@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
     assert_no_loader_errors, error_lines, fresh_copy, godot, godot_run, godot_run_status, leak_lines, our_errors,
-    project, register_extension, use_fault_injection_library, ENGINE, EXTENSION, RUN_LIMIT,
+    project, register_extension, use_fault_injection_library, COMPATIBILITY, ENGINE, EXTENSION, RUN_LIMIT,
 };
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
@@ -105,15 +105,7 @@ fn record_demo(renderer: &'static [&'static str], label: &'static str) {
 
 #[test]
 fn records_demo_with_compatibility_renderer() {
-    record_demo(
-        &[
-            "--rendering-method",
-            "gl_compatibility",
-            "--rendering-driver",
-            "opengl3",
-        ],
-        "opengl3",
-    );
+    record_demo(&COMPATIBILITY, "opengl3");
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use movie_writer_av1_tests::engine::{assert_no_loader_errors, godot, godot_run_with_env, our_errors, project, ENGINE};
+use movie_writer_av1_tests::engine::{
+    assert_no_loader_errors, godot, godot_run_with_env, our_errors, project, COMPATIBILITY, ENGINE,
+};
 use movie_writer_av1_tests::{audio, check_recording, probe, with_time_limit, Expected};
 
 const LIVE_SCRIPT: &str = r#"extends SceneTree
@@ -176,12 +178,7 @@ fn live_recording_on_compatibility_uses_the_cpu_path() {
         let log = run_live(
             &godot,
             &dir,
-            &[
-                "--rendering-method",
-                "gl_compatibility",
-                "--rendering-driver",
-                "opengl3",
-            ],
+            &COMPATIBILITY,
             &[
                 ("LIVE_SECONDS", "8".into()),
                 ("LIVE_REPLAY_AT", "0".into()),

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, godot, godot_run, our_errors, register_extension, repo, ENGINE,
+    assert_no_loader_errors, godot, godot_run, our_errors, register_extension, repo, COMPATIBILITY, ENGINE,
 };
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, mwav1, with_time_limit, Expected};
@@ -222,17 +222,17 @@ fn the_release_zip_records_in_a_new_project() {
             &godot,
             &dir,
             &[
-                "--rendering-method",
-                "gl_compatibility",
-                "--rendering-driver",
-                "opengl3",
-                "--write-movie",
-                out.to_str().unwrap(),
-                "--fixed-fps",
-                "60",
-                "--quit-after",
-                "90",
-            ],
+                &COMPATIBILITY[..],
+                &[
+                    "--write-movie",
+                    out.to_str().unwrap(),
+                    "--fixed-fps",
+                    "60",
+                    "--quit-after",
+                    "90",
+                ],
+            ]
+            .concat(),
             true,
         );
         assert_no_loader_errors(&log);

@@ -7,6 +7,12 @@
 //!
 //! The following features can be enabled for this crate. All of them are off by default.
 //!
+//! * **`test-support`** (private: for this project's test suite only)
+//!
+//!   `skip`: a test that cannot run here records why in `$MWAV1_SKIP_LOG`, where
+//!   `scripts/run-tests.sh` counts it, or fails when `MWAV1_REQUIRE` names what is missing.
+//!   The core's own unit tests have it without the feature.
+//!
 //! * **`fault-injection`** (private: for this project's test suite only)
 //!
 //!   The encode thread reads `MOVIE_WRITER_AV1_FAIL_AFTER_FRAMES` when a recording starts and
@@ -33,6 +39,8 @@ mod runtime_libs;
 pub mod scale;
 pub mod scene;
 pub mod settings;
+#[cfg(any(test, feature = "test-support"))]
+pub mod skip;
 
 pub use backend::{BackendKind, BackendPreference, Probe};
 pub use config::{Container, RateControl, RecordingConfig};

@@ -376,11 +376,12 @@ pub fn coded_size(width: u32, height: u32, min: u32) -> (u32, u32) {
     (even(width).max(min), even(height).max(min))
 }
 
+/// A made-up probe result, for tests of what is built on probes.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_probe {
     use super::*;
 
-    fn probe_of(kind: BackendKind, available: bool, rate_controls: &[RateControl]) -> Probe {
+    pub(crate) fn probe_of(kind: BackendKind, available: bool, rate_controls: &[RateControl]) -> Probe {
         Probe {
             kind,
             available,
@@ -396,6 +397,12 @@ mod tests {
             ten_bit: false,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_probe::probe_of;
+    use super::*;
 
     #[test]
     fn software_choice_follows_what_svt_can_encode_exactly() {

@@ -49,6 +49,20 @@ pub struct Case {
     pub keyframe_interval_s: f32,
 }
 
+impl std::fmt::Display for Case {
+    /// "name WxH N frames, rate control, preset P", as reports show a case.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (w, h, n) = (self.width, self.height, self.frames);
+        write!(
+            f,
+            "{:<15} {w}x{h} {n} frames, {}, preset {}",
+            self.name,
+            self.rate_control.name(),
+            self.preset
+        )
+    }
+}
+
 impl Case {
     pub fn config(&self, path: &Path) -> RecordingConfig {
         let mut config = RecordingConfig::new(path, self.width, self.height, self.fps);
@@ -168,16 +182,7 @@ mod tests {
     use super::*;
 
     fn probe_of(kind: BackendKind, rate_controls: &[RateControl]) -> Probe {
-        Probe {
-            kind,
-            available: true,
-            reason: String::new(),
-            version: String::new(),
-            max_width: 4096,
-            max_height: 2304,
-            rate_controls: rate_controls.to_vec(),
-            ten_bit: false,
-        }
+        crate::backend::test_probe::probe_of(kind, true, rate_controls)
     }
 
     /// Every offered rate control, both preset extremes, a wrapping GOP, 1080p and an odd size.

@@ -27,6 +27,18 @@ pub struct Judgement {
     pub worst_patch: [usize; 3],
 }
 
+impl std::fmt::Display for Judgement {
+    /// The figures a report line shows (hwcheck and the conformance tests print the same).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ([sy, su, sv], [py, pu, pv]) = (self.ssim, self.patch_error);
+        write!(
+            f,
+            "SSIM Y {sy:.4} U {su:.4} V {sv:.4}, patch error Y {py:.1} U {pu:.1} V {pv:.1}, track {}x{}",
+            self.pixel_size.0, self.pixel_size.1
+        )
+    }
+}
+
 /// The first line of `tool -version`, or why it cannot be run.
 pub fn tool_version(tool: &str) -> Result<String, String> {
     let out = Command::new(tool)

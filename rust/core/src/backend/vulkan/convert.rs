@@ -442,7 +442,12 @@ mod tests {
         let gpu = match Gpu::compute() {
             Ok(gpu) => gpu,
             Err(e) => {
-                println!("SKIPPED: no Vulkan device with a compute queue ({e})");
+                let reason = format!("no Vulkan device with a compute queue ({e})");
+                crate::skip::skip(
+                    &crate::skip::current_test(),
+                    crate::skip::Need::Backend("vulkan"),
+                    &reason,
+                );
                 return;
             }
         };

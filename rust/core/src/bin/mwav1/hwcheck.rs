@@ -56,15 +56,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
 /// The outcome of one case, as one report line (and whether it passed).
 fn run_case(case: &Case, dir: &Path, judge: bool) -> (bool, String) {
     let path = dir.join(case.file_name());
-    let what = format!(
-        "{:<15} {}x{} {} frames, {}, preset {}",
-        case.name,
-        case.width,
-        case.height,
-        case.frames,
-        case.rate_control.name(),
-        case.preset
-    );
+    let what = case.to_string();
     let recorded = match conformance::record(case, &path) {
         Ok(r) => r,
         Err(e) => return (false, format!("FAIL {what}: recording failed: {e}")),
@@ -95,18 +87,7 @@ fn run_case(case: &Case, dir: &Path, judge: bool) -> (bool, String) {
         Ok(j) => {
             let problems = conformance::problems(case, &j);
             let verdict = if problems.is_empty() { "pass" } else { "FAIL" };
-            let mut line = format!(
-                "{verdict} {what}: SSIM Y {:.4} U {:.4} V {:.4}, patch error Y {:.1} U {:.1} V {:.1}, \
-                 track {}x{}; {size}",
-                j.ssim[0],
-                j.ssim[1],
-                j.ssim[2],
-                j.patch_error[0],
-                j.patch_error[1],
-                j.patch_error[2],
-                j.pixel_size.0,
-                j.pixel_size.1
-            );
+            let mut line = format!("{verdict} {what}: {j}; {size}");
             for p in &problems {
                 let _ = write!(line, "\n       - {p}");
             }

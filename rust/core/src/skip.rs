@@ -1,4 +1,5 @@
-//! Skips that are counted, never silent.
+//! Skips that are counted, never silent (the core's own unit tests and, re-exported as
+//! `movie_writer_av1_tests::skip`, the test suite).
 //!
 //! A test that cannot run here (no engine binary, no hardware encoder, no Slurm) calls
 //! [`skip`] and returns. Cargo still counts it as passed, so each skip is also written to
