@@ -5,14 +5,14 @@
 # probe gave; `auto` must always record (falling back to SVT-AV1 with a note).
 #
 # usage: scripts/hardware-check.sh [MWAV1 [OUT_DIR]]
-#   MWAV1    the built binary (default: target/release/mwav1)
+#   MWAV1    the built binary (default: target/x86_64-unknown-linux-gnu/release/mwav1)
 #   OUT_DIR  where the clips go (default: out/hardware-check)
 #
 # Exit status: 0 when every check held, 1 otherwise. Everything is printed as it happens.
 # docs/hardware-h100.txt is this script's output on an NVIDIA H100 machine.
 set -u
 
-MWAV1=${1:-target/release/mwav1}
+MWAV1=${1:-target/x86_64-unknown-linux-gnu/release/mwav1}
 OUT_DIR=${2:-out/hardware-check}
 # 2 s at 720p60: long enough for two keyframe intervals of 1 s, short enough for any machine.
 CLIP=(--size 1280x720 --fps 60 --seconds 2 --keyint 1)
