@@ -76,15 +76,10 @@ pub fn record(path: &Path, spec: &SceneSpec, extra: &[&str], limit: Duration) ->
         },
     )?;
     let wall = started.elapsed();
-    let (stdout, rss_samples) = done.stdout;
     if !done.status.success() {
-        return Err(Error(format!(
-            "`{}` failed ({}): {}{stdout}",
-            tool::describe(&cmd),
-            done.status,
-            done.stderr.trim()
-        )));
+        return Err(Error(format!("{}{}", Error::failed(&cmd, &done), done.stdout.0)));
     }
+    let (stdout, rss_samples) = done.stdout;
     let (rss_start_kib, rss_end_kib, rss_peak_kib) = parse_memory(&stdout)
         .ok_or_else(|| Error(format!("no \"memory: RSS ...\" line in mwav1's output:\n{stdout}")))?;
     Ok(CliRecording {

@@ -63,12 +63,7 @@ pub fn ffprobe(path: &Path) -> Result<Probe> {
     .arg(path);
     let done = tool::run(&mut cmd, LIMIT)?;
     if !done.status.success() {
-        return Err(Error(format!(
-            "`{}` failed ({}): {}",
-            tool::describe(&cmd),
-            done.status,
-            done.stderr.trim()
-        )));
+        return Err(Error::failed(&cmd, &done));
     }
     let json: Value = serde_json::from_slice(&done.stdout).map_err(|e| Error(format!("ffprobe's JSON: {e}")))?;
     parse(&json, done.stderr)

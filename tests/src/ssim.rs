@@ -88,12 +88,7 @@ pub fn score_scene(path: &Path, spec: &SceneSpec, limit: Duration) -> Result<Ssi
     )?;
     // Decoding errors are the decode check's to report; here they only shorten the scoring.
     if !done.status.success() {
-        return Err(Error(format!(
-            "`{}` failed ({}): {}",
-            tool::describe(&cmd),
-            done.status,
-            done.stderr.trim()
-        )));
+        return Err(Error::failed(&cmd, &done));
     }
     parse_stats(&done.stdout).map_err(|e| Error(format!("reading the ssim filter's figures: {e}")))
 }

@@ -18,6 +18,16 @@ impl Error {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
+
+    /// `cmd` ran to its end but failed: its command line, exit status and what it printed.
+    pub fn failed<T>(cmd: &Command, done: &Finished<T>) -> Self {
+        Self(format!(
+            "`{}` failed ({}): {}",
+            describe(cmd),
+            done.status,
+            done.stderr.trim()
+        ))
+    }
 }
 
 impl fmt::Display for Error {
@@ -142,12 +152,7 @@ pub fn run_with_io<T: Send>(
 pub fn run_text(cmd: &mut Command, limit: Duration) -> Result<String> {
     let done = run(cmd, limit)?;
     if !done.status.success() {
-        return Err(Error(format!(
-            "`{}` failed ({}): {}",
-            describe(cmd),
-            done.status,
-            done.stderr.trim()
-        )));
+        return Err(Error::failed(cmd, &done));
     }
     String::from_utf8(done.stdout).map_err(|e| Error(format!("`{}` printed invalid UTF-8: {e}", describe(cmd))))
 }
