@@ -293,7 +293,7 @@ fn problems(r: &Report, e: &Expected) -> Vec<String> {
     );
     if let Some(container) = Container::from_path(&r.path) {
         check(
-            mkv.doc_type == container.doc_type(),
+            Some(mkv.doc_type.as_str()) == container.doc_type(),
             format!("DocType {:?}, want {:?}", mkv.doc_type, container.doc_type()),
         );
     }

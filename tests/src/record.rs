@@ -33,10 +33,7 @@ impl SceneSpec {
 
     /// A file name that says what is in the file.
     pub fn file_name(&self, container: Container) -> String {
-        let ext = match container {
-            Container::WebM => "webm",
-            Container::Matroska => "mkv",
-        };
+        let ext = container.extension();
         format!(
             "scene_{}x{}_{}fps_{}f_seed{}.{ext}",
             self.width, self.height, self.fps, self.frames, self.seed

@@ -9,31 +9,69 @@ use std::path::{Path, PathBuf};
 use crate::backend::BackendPreference;
 use crate::error::ConfigError;
 
-/// Matroska flavour, chosen by the output path's extension (case-insensitive).
+/// The output file's format, chosen by the path's extension (case-insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
-    /// `.webm`: DocType "webm", the subset browsers play.
+    /// `.webm`: Matroska with DocType "webm", the subset browsers play; Opus only.
     WebM,
-    /// `.mkv`: DocType "matroska".
+    /// `.mkv`: DocType "matroska"; Opus or AAC.
     Matroska,
+    /// `.mp4`: ISO-BMFF for editors and upload sites; AAC (default) or Opus.
+    Mp4,
 }
 
 impl Container {
-    pub const EXTENSIONS: [&'static str; 2] = ["webm", "mkv"];
+    pub const EXTENSIONS: [&'static str; 3] = ["webm", "mkv", "mp4"];
 
     pub fn from_path(path: &Path) -> Option<Self> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "webm" => Some(Self::WebM),
             "mkv" => Some(Self::Matroska),
+            "mp4" => Some(Self::Mp4),
             _ => None,
         }
     }
 
-    pub fn doc_type(self) -> &'static str {
+    pub fn extension(self) -> &'static str {
+        Self::EXTENSIONS[self as usize]
+    }
+
+    /// The Matroska DocType; `None` for MP4.
+    pub fn doc_type(self) -> Option<&'static str> {
         match self {
-            Self::WebM => "webm",
-            Self::Matroska => "matroska",
+            Self::WebM => Some("webm"),
+            Self::Matroska => Some("matroska"),
+            Self::Mp4 => None,
+        }
+    }
+
+    /// The audio codec used when `editor/movie_writer/av1/audio_codec` is `auto`: AAC where
+    /// editors expect it (MP4), Opus elsewhere.
+    pub fn default_audio_codec(self) -> AudioCodec {
+        match self {
+            Self::Mp4 => AudioCodec::Aac,
+            Self::WebM | Self::Matroska => AudioCodec::Opus,
+        }
+    }
+
+    pub fn allows(self, codec: AudioCodec) -> bool {
+        self != Self::WebM || codec == AudioCodec::Opus
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    Opus,
+    /// AAC-LC from FFmpeg's native encoder.
+    Aac,
+}
+
+impl AudioCodec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Opus => "opus",
+            Self::Aac => "aac",
         }
     }
 }
@@ -91,6 +129,8 @@ pub struct VideoConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioConfig {
+    /// `None`: the container's default ([`Container::default_audio_codec`]).
+    pub codec: Option<AudioCodec>,
     pub sample_rate: u32,
     pub channels: u32,
     pub bitrate_kbps: u32,
@@ -133,6 +173,7 @@ impl Default for VideoConfig {
 impl Default for AudioConfig {
     fn default() -> Self {
         Self {
+            codec: None,
             sample_rate: 48_000,
             channels: 2,
             bitrate_kbps: 128,
@@ -160,6 +201,13 @@ impl RecordingConfig {
         Container::from_path(&self.path)
     }
 
+    /// The audio codec this recording uses: the setting, else the container's default.
+    pub fn audio_codec(&self) -> AudioCodec {
+        self.audio
+            .codec
+            .unwrap_or_else(|| self.container().unwrap_or(Container::WebM).default_audio_codec())
+    }
+
     /// Checks every value against its allowed range. The first error wins; its text names the
     /// Godot project setting so a user knows which field to fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -167,8 +215,17 @@ impl RecordingConfig {
             return Err(ConfigError::new(
                 "movie file",
                 self.path.display(),
-                "the path must end in .webm or .mkv",
+                "the path must end in .webm, .mkv or .mp4",
             ));
+        }
+        if let (Some(container), Some(codec)) = (self.container(), self.audio.codec) {
+            if !container.allows(codec) {
+                return Err(ConfigError::new(
+                    "editor/movie_writer/av1/audio_codec",
+                    codec.name(),
+                    "opus for .webm (WebM holds Opus only); aac or opus for .mp4 and .mkv",
+                ));
+            }
         }
         self.validate_encoding()
     }

@@ -113,13 +113,16 @@ impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
         video: &VideoTrack,
         audio: Option<&AudioTrack>,
     ) -> std::io::Result<Self> {
+        let doc_type = container.doc_type().ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "an MP4 path was given to the Matroska muxer")
+        })?;
         let mut head = Vec::with_capacity(1024);
         ebml::put_master(&mut head, id::EBML, |b| {
             ebml::put_uint(b, id::EBML_VERSION, 1);
             ebml::put_uint(b, id::EBML_READ_VERSION, 1);
             ebml::put_uint(b, id::EBML_MAX_ID_LENGTH, 4);
             ebml::put_uint(b, id::EBML_MAX_SIZE_LENGTH, 8);
-            ebml::put_str(b, id::DOC_TYPE, container.doc_type());
+            ebml::put_str(b, id::DOC_TYPE, doc_type);
             ebml::put_uint(b, id::DOC_TYPE_VERSION, 4);
             ebml::put_uint(b, id::DOC_TYPE_READ_VERSION, 2);
         });
