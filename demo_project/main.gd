@@ -63,6 +63,9 @@ func _process(_delta: float) -> void:
 	_info.text = "frame %d   MovieWriterAV1 demo" % _frame
 	if _frame == 30:
 		_tone.play()
+	if _frame % 60 == 0:
+		# Progress, one line a second of movie time (the engine tests read it).
+		print("demo: frame %d" % _frame)
 
 
 func _build_sky() -> void:

@@ -168,7 +168,9 @@ quietly ffmpeg-configure ./configure --prefix="$prefix" --cc="$work/bin/cc" --cx
   --enable-ffnvcodec --enable-cuda --enable-nvenc --enable-encoder=av1_nvenc \
   --enable-vaapi --enable-encoder=av1_vaapi \
   --enable-libvpl --enable-encoder=av1_qsv \
-  --enable-encoder=aac --enable-muxer=mp4 --enable-muxer=mov --enable-protocol=file
+  --enable-encoder=aac --enable-muxer=mp4 --enable-muxer=mov --enable-protocol=file \
+  `# reads the fragmented recording back when write_end turns it into one moov` \
+  --enable-demuxer=mov
 # configure finds sysctl() by linking, but zig's glibc headers, like glibc >= 2.32's, have no
 # sys/sysctl.h (the call is only a fallback for counting CPUs on BSDs).
 sed -i 's/^#define HAVE_SYSCTL 1$/#define HAVE_SYSCTL 0/' config.h

@@ -74,6 +74,15 @@ impl AudioCodec {
             Self::Aac => "aac",
         }
     }
+
+    /// `None` for anything else (the settings table's "auto").
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "opus" => Some(Self::Opus),
+            "aac" => Some(Self::Aac),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +315,17 @@ mod tests {
     }
 
     #[test]
+    fn audio_codec_follows_the_container_unless_set() {
+        let mut c = cfg();
+        assert_eq!(c.audio_codec(), AudioCodec::Opus);
+        c.path = "/tmp/x.Mp4".into();
+        assert_eq!(c.container(), Some(Container::Mp4));
+        assert_eq!(c.audio_codec(), AudioCodec::Aac);
+        c.audio.codec = Some(AudioCodec::Opus);
+        assert_eq!(c.audio_codec(), AudioCodec::Opus);
+    }
+
+    #[test]
     fn container_from_extension_is_case_insensitive() {
         assert_eq!(Container::from_path(Path::new("a/B.WebM")), Some(Container::WebM));
         assert_eq!(Container::from_path(Path::new("c.MKV")), Some(Container::Matroska));
@@ -326,7 +346,18 @@ mod tests {
 
         let mut c = cfg();
         c.path = "/tmp/out.avi".into();
-        assert!(c.validate().unwrap_err().to_string().contains(".webm or .mkv"));
+        assert!(c.validate().unwrap_err().to_string().contains(".webm, .mkv or .mp4"));
+
+        let mut c = cfg();
+        c.audio.codec = Some(AudioCodec::Aac);
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "editor/movie_writer/av1/audio_codec = aac is not allowed: opus for .webm (WebM holds Opus only); aac or opus for .mp4 and .mkv"
+        );
+        for path in ["/tmp/x.mp4", "/tmp/x.MKV"] {
+            c.path = path.into();
+            c.validate().unwrap();
+        }
 
         let mut c = cfg();
         c.video.width = MAX_WIDTH + 1;
@@ -338,7 +369,7 @@ mod tests {
         type Mutation = Box<dyn Fn(&mut RecordingConfig)>;
         let cases: Vec<(&str, Mutation)> = vec![
             ("video_quality", Box::new(|c| c.video.quality = 1.5)),
-            ("keyframe_interval", Box::new(|c| c.video.keyframe_interval_s = 0.0)),
+            ("keyframe_interval", Box::new(|c| c.video.keyframe_interval_s = -0.5)),
             ("speed_preset", Box::new(|c| c.video.preset = 14)),
             ("tile_columns", Box::new(|c| c.video.tile_columns_log2 = 5)),
             ("tile_rows", Box::new(|c| c.video.tile_rows_log2 = 5)),

@@ -3,7 +3,7 @@
 //! validates raw values from any source against it, and the README's settings table mirrors it.
 
 use crate::backend::{BackendKind, BackendPreference};
-use crate::config::{RateControl, RecordingConfig};
+use crate::config::{AudioCodec, RateControl, RecordingConfig};
 use crate::error::ConfigError;
 
 /// Where our settings live in Project Settings.
@@ -95,13 +95,18 @@ pub fn all() -> Vec<Setting> {
         ours("speed_preset", int(0, 13, 10), "SVT-AV1 preset: 0 slowest/smallest … 13 fastest. Hardware encoders map it to their own presets."),
         ours(
             "keyframe_interval",
-            Kind::Float { min: 0.1, max: 300.0, default: 2.0 },
-            "Seconds between keyframes: seeking granularity in players.",
+            Kind::Float { min: 0.0, max: 300.0, default: 2.0 },
+            "Seconds between keyframes: seeking granularity in players. 0 = every frame a keyframe (all-intra: instant scrubbing in editors, several times the size).",
         ),
         ours("tile_columns", int(0, 4, 0), "log2 of AV1 tile columns (0 = 1 tile): more tiles, more encoder/decoder threads."),
         ours("tile_rows", int(0, 4, 0), "log2 of AV1 tile rows."),
         ours("film_grain", int(0, 50, 0), "AV1 film-grain synthesis denoising level (0 = off)."),
-        ours("audio_bitrate_kbps", int(6, 510, 128), "Opus bitrate for the stereo track, in kbit/s."),
+        ours(
+            "audio_codec",
+            Kind::Choice { options: vec!["auto", "aac", "opus"], default: "auto" },
+            "auto: AAC for .mp4 (what editors read), Opus for .webm and .mkv. .webm takes Opus only; .mp4 and .mkv take either.",
+        ),
+        ours("audio_bitrate_kbps", int(6, 510, 128), "Audio bitrate (Opus or AAC) for the stereo track, in kbit/s."),
         ours("max_queued_frames", int(1, 120, 8), "Frames that may wait for the encoder before the game is held back."),
     ]
 }
@@ -187,6 +192,7 @@ fn read(c: &RecordingConfig, field: &str) -> Value {
         VIDEO_QUALITY => Value::Float(v.quality.into()),
         "encoder" => Value::Text(c.backend.id().into()),
         "rate_control" => Value::Text(v.rate_control.name().into()),
+        "audio_codec" => Value::Text(c.audio.codec.map_or("auto", AudioCodec::name).into()),
         other => unreachable!("setting {other} has no field"),
     }
 }
@@ -220,6 +226,7 @@ fn store_choice(c: &mut RecordingConfig, field: &str, v: &str) {
         "rate_control" => {
             c.video.rate_control = RateControl::from_name(v).expect("the option list is RateControl::NAMES")
         }
+        "audio_codec" => c.audio.codec = AudioCodec::from_name(v),
         other => unreachable!("choice setting {other} has no field"),
     }
 }

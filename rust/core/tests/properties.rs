@@ -2,10 +2,10 @@
 //! size, and every frame size from 1×1 to 8192×4320 is either encodable as is or refused with a
 //! message that names the allowed range.
 
-use movie_writer_av1_core::audio::{AudioEncoder, PACKET_SAMPLES};
+use movie_writer_av1_core::audio::AudioEncoder;
 use movie_writer_av1_core::backend::{software_kind, BackendKind};
 use movie_writer_av1_core::color::{rgb_to_i420, I420Buffer};
-use movie_writer_av1_core::config::{AudioConfig, MAX_HEIGHT, MAX_WIDTH};
+use movie_writer_av1_core::config::{AudioCodec, AudioConfig, MAX_HEIGHT, MAX_WIDTH};
 use movie_writer_av1_core::{PixelFormat, RecordingConfig, RgbImage};
 use proptest::prelude::*;
 
@@ -13,17 +13,19 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Whatever the engine hands over per frame (its usual 48000/fps block, or any other length),
-    /// N frames become exactly ⌊N·48000/fps⌋ samples, in contiguous 20 ms packets whose pre-skip
-    /// and end trim account for every padded sample.
+    /// N frames become exactly ⌊N·48000/fps⌋ samples, in contiguous packets (Opus 960 samples,
+    /// AAC 1024) whose codec delay and end trim account for every padded sample.
     #[test]
-    fn audio_sample_accounting_is_exact(fps in 1u32..=1000, frames in 0u64..24, odd_block in proptest::option::of(0usize..3000)) {
-        let mut enc = AudioEncoder::new(&AudioConfig::default(), fps).unwrap();
+    fn audio_sample_accounting_is_exact(fps in 1u32..=1000, frames in 0u64..24, odd_block in proptest::option::of(0usize..3000), aac: bool) {
+        let codec = if aac { AudioCodec::Aac } else { AudioCodec::Opus };
+        let mut enc = AudioEncoder::new(codec, &AudioConfig::default(), fps).unwrap();
+        let frame = enc.frame_samples() as u64;
         let block = odd_block.unwrap_or(AudioEncoder::engine_block_frames(48_000, fps));
         let pcm = vec![1 << 20; block * 2];
         let mut packets = 0u64;
         let mut trim = 0u64;
         let mut count = |p: movie_writer_av1_core::audio::AudioPacket<'_>| {
-            assert_eq!(p.pts_samples, packets * PACKET_SAMPLES as u64, "packets are contiguous");
+            assert_eq!(p.pts_samples, packets * frame, "packets are contiguous");
             packets += 1;
             trim += u64::from(p.end_trim_samples.unwrap_or(0));
             Ok(())
@@ -34,8 +36,8 @@ proptest! {
         enc.finish(&mut count).unwrap();
         let expected = frames * 48_000 / u64::from(fps);
         prop_assert_eq!(enc.samples_in(), expected);
-        prop_assert_eq!(packets * PACKET_SAMPLES as u64 - u64::from(enc.pre_skip()) - trim, expected);
-        prop_assert!(trim < PACKET_SAMPLES as u64);
+        prop_assert_eq!(packets * frame - u64::from(enc.delay()) - trim, expected);
+        prop_assert!(trim < frame);
     }
 
     /// Every size up to the limit validates and gets an encoder that codes it exactly; anything

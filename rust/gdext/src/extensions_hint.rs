@@ -1,5 +1,5 @@
-//! Works around a Godot 4.6 bug so the editor's movie-file picker offers *.webm and *.mkv
-//! without an error in the log.
+//! Works around a Godot 4.6 bug so the editor's movie-file picker offers *.webm, *.mkv and
+//! *.mp4 without an error in the log.
 //!
 //! From 4.6 the engine calls the required virtual `MovieWriter::_get_supported_extensions` for
 //! every registered writer when the editor builds its Project Settings dialog, but 4.6 forgot to
@@ -17,7 +17,14 @@ use movie_writer_av1_core::Container;
 
 use crate::MovieWriterAV1;
 
-const SOURCE: &str = "extends MovieWriter\n\nfunc _get_supported_extensions() -> PackedStringArray:\n\treturn PackedStringArray([\"webm\", \"mkv\"])\n";
+/// The one-function script: returns [`Container::EXTENSIONS`].
+fn source() -> String {
+    let list: Vec<String> = Container::EXTENSIONS.iter().map(|e| format!("\"{e}\"")).collect();
+    format!(
+        "extends MovieWriter\n\nfunc _get_supported_extensions() -> PackedStringArray:\n\treturn PackedStringArray([{}])\n",
+        list.join(", ")
+    )
+}
 const MOVIE_FILE: &str = "editor/movie_writer/movie_file";
 
 pub fn attach(writer: &Gd<MovieWriterAV1>) {
@@ -26,7 +33,7 @@ pub fn attach(writer: &Gd<MovieWriterAV1>) {
         return;
     }
     let mut script = GDScript::new_gd();
-    script.set_source_code(SOURCE);
+    script.set_source_code(&source());
     if script.reload() == godot::global::Error::OK {
         writer.clone().upcast::<Object>().set_script(&script.upcast::<Script>());
     }
@@ -39,7 +46,7 @@ pub fn detach(writer: &Gd<MovieWriterAV1>) {
     }
 }
 
-/// Adds `*.webm,*.mkv` to the movie-file picker's filter, which the engine built before our
+/// Adds `*.webm,*.mkv,*.mp4` to the movie-file picker's filter, which the engine built before our
 /// writer existed.
 pub fn publish() {
     let mut settings = ProjectSettings::singleton();

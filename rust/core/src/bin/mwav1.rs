@@ -18,10 +18,10 @@ use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{BackendPreference, PixelFormat, RateControl, Recorder, RecordingConfig, RgbImage};
 
 const USAGE: &str = "usage:
-  mwav1 record [--out PATH.webm|.mkv] [--size WxH] [--fps N] [--frames N | --seconds S]
+  mwav1 record [--out PATH.webm|.mkv|.mp4] [--size WxH] [--fps N] [--frames N | --seconds S]
                [--quality 0..1] [--preset 0..13] [--keyint SECONDS] [--rate-control crf|cqp|vbr|cbr]
                [--bitrate KBPS] [--max-bitrate KBPS] [--backend auto|software|hardware|ID]
-               [--queue N] [--seed N]
+               [--audio-codec auto|aac|opus] [--queue N] [--seed N]
   mwav1 probe
   mwav1 bench [--quick] [--tune]
   mwav1 hwcheck [--out DIR] [--software] [--only BACKEND] [--no-validation]
@@ -111,6 +111,13 @@ fn record(args: &[String]) -> Result<(), String> {
                 config.backend = BackendPreference::from_id(&s).ok_or_else(|| format!("--backend: unknown '{s}'"))?;
             }
             "--queue" => config.max_queued_frames = parse(flag, it.next())?,
+            "--audio-codec" => {
+                let name: String = parse(flag, it.next())?;
+                config.audio.codec = movie_writer_av1_core::config::AudioCodec::from_name(&name);
+                if config.audio.codec.is_none() && name != "auto" {
+                    return Err(format!("--audio-codec: '{name}' is not one of auto, aac, opus"));
+                }
+            }
             "--seed" => seed = parse(flag, it.next())?,
             other => return Err(format!("unknown option '{other}'\n{USAGE}")),
         }

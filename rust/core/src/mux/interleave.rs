@@ -1,10 +1,12 @@
 //! Orders encoded packets by timestamp across tracks before they reach the muxer.
 //!
-//! Opus packets are ready as soon as their samples arrive, while AV1 packets come out of the
+//! Audio packets are ready as soon as their samples arrive, while AV1 packets come out of the
 //! encoder after its look-ahead, so audio waits here until video has caught up. Packet buffers
 //! are recycled so steady-state recording allocates nothing per frame.
 
 use std::collections::VecDeque;
+
+use super::Timing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Track {
@@ -15,13 +17,10 @@ pub enum Track {
 #[derive(Debug)]
 pub struct MuxPacket {
     pub track: Track,
-    pub ts_ms: i64,
-    /// Where this packet's content ends on the presentation timeline (for Opus: after
-    /// CodecDelay and end trimming), in ms; the file's Duration is the latest of these.
-    pub end_ms: f64,
+    pub time: Timing,
     pub keyframe: bool,
     pub data: Vec<u8>,
-    /// Only for the last Opus packet: decoded samples to drop at its end.
+    /// Only for the last audio packet: decoded samples to drop at its end (Matroska).
     pub discard_padding_ns: Option<i64>,
 }
 
@@ -65,7 +64,7 @@ impl Interleaver {
     /// arrive, so whatever is queued goes out.
     pub fn pop(&mut self, draining: bool) -> Option<MuxPacket> {
         let take_video = match (self.video.front(), self.audio.front()) {
-            (Some(v), Some(a)) => v.ts_ms <= a.ts_ms,
+            (Some(v), Some(a)) => v.time.ts_ms <= a.time.ts_ms,
             (Some(_), None) | (None, Some(_)) if !draining => return None,
             (Some(_), None) => true,
             (None, Some(_)) => false,
@@ -86,8 +85,10 @@ mod tests {
     fn pkt(track: Track, ts_ms: i64) -> MuxPacket {
         MuxPacket {
             track,
-            ts_ms,
-            end_ms: 0.0,
+            time: Timing {
+                ts_ms,
+                ..Timing::default()
+            },
             keyframe: false,
             data: Vec::new(),
             discard_padding_ns: None,
@@ -104,7 +105,7 @@ mod tests {
         il.push(pkt(Track::Video, 0));
         il.push(pkt(Track::Video, 33));
         let order: Vec<_> = std::iter::from_fn(|| il.pop(false))
-            .map(|p| (p.track, p.ts_ms))
+            .map(|p| (p.track, p.time.ts_ms))
             .collect();
         assert_eq!(
             order,
@@ -115,7 +116,7 @@ mod tests {
                 (Track::Video, 33)
             ]
         );
-        let rest: Vec<_> = std::iter::from_fn(|| il.pop(true)).map(|p| p.ts_ms).collect();
+        let rest: Vec<_> = std::iter::from_fn(|| il.pop(true)).map(|p| p.time.ts_ms).collect();
         assert_eq!(rest, [40, 60]);
     }
 }

@@ -1,4 +1,4 @@
-//! Matroska / WebM writer for one AV1 video track and an optional Opus audio track.
+//! Matroska / WebM writer for one AV1 video track and an optional Opus or AAC audio track.
 //!
 //! Why our own and not FFmpeg's or libwebm's (see ARCHITECTURE.md): SVT-AV1 needs even frame
 //! sizes, so odd sizes are padded and the file must carry PixelCrop and the exact display size,
@@ -17,7 +17,8 @@
 use std::io::{Cursor, Seek, SeekFrom, Write};
 
 use super::ebml::{self, id};
-use crate::config::Container;
+use super::{AudioTrack, VideoTrack};
+use crate::config::{AudioCodec, Container};
 
 pub const VIDEO_TRACK: u64 = 1;
 pub const AUDIO_TRACK: u64 = 2;
@@ -29,43 +30,6 @@ const SEEK_HEAD_RESERVE: usize = 96;
 const CLUSTER_HEAD: usize = 12;
 const DURATION_RESERVE: usize = 11;
 const OPUS_SEEK_PRE_ROLL_NS: u64 = 80_000_000;
-
-#[derive(Debug, Clone)]
-pub struct VideoTrack {
-    /// Size the encoder was opened at. The file's pixel size is the frame size of the sequence
-    /// header in `av1c`, which is what decoders output: hardware encoders may pad further than
-    /// they were asked to (AMD codes 1080 rows as 1088), and only the bitstream says so. This
-    /// size stands in only where `av1c` carries no readable sequence header.
-    pub coded_width: u32,
-    pub coded_height: u32,
-    /// Size to show; smaller than the pixel size when the encoder padded (cropped right/bottom).
-    pub display_width: u32,
-    pub display_height: u32,
-    pub fps: u32,
-    /// AV1CodecConfigurationRecord.
-    pub av1c: Vec<u8>,
-}
-
-impl VideoTrack {
-    /// PixelWidth/PixelHeight: the sequence header's maximum frame size (every backend codes
-    /// all frames at it: none sets frame_size_override_flag), else the encoder's coded size.
-    pub fn pixel_size(&self) -> (u32, u32) {
-        self.av1c
-            .get(4..)
-            .and_then(crate::av1::parse_sequence_header)
-            .map_or((self.coded_width, self.coded_height), |s| (s.max_width, s.max_height))
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct AudioTrack {
-    pub sample_rate: u32,
-    pub channels: u32,
-    /// OpusHead.
-    pub codec_private: Vec<u8>,
-    /// Opus pre-skip in samples at 48 kHz; written as CodecDelay.
-    pub pre_skip: u32,
-}
 
 /// Outputs that can be cut back after a failed write.
 pub trait Truncate {
@@ -114,7 +78,10 @@ impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
         audio: Option<&AudioTrack>,
     ) -> std::io::Result<Self> {
         let doc_type = container.doc_type().ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "an MP4 path was given to the Matroska muxer")
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "an MP4 path was given to the Matroska muxer",
+            )
         })?;
         let mut head = Vec::with_capacity(1024);
         ebml::put_master(&mut head, id::EBML, |b| {
@@ -395,11 +362,17 @@ fn write_audio_track(t: &mut Vec<u8>, a: &AudioTrack) {
     ebml::put_uint(t, id::TRACK_TYPE, 2);
     ebml::put_uint(t, id::FLAG_LACING, 0);
     ebml::put_str(t, id::LANGUAGE, "und");
-    ebml::put_str(t, id::CODEC_ID, "A_OPUS");
+    let codec_id = match a.codec {
+        AudioCodec::Opus => "A_OPUS",
+        AudioCodec::Aac => "A_AAC",
+    };
+    ebml::put_str(t, id::CODEC_ID, codec_id);
     ebml::put_bytes(t, id::CODEC_PRIVATE, &a.codec_private);
-    let delay_ns = u64::from(a.pre_skip) * 1_000_000_000 / u64::from(a.sample_rate);
+    let delay_ns = u64::from(a.delay) * 1_000_000_000 / u64::from(a.sample_rate);
     ebml::put_uint(t, id::CODEC_DELAY, delay_ns);
-    ebml::put_uint(t, id::SEEK_PRE_ROLL, OPUS_SEEK_PRE_ROLL_NS);
+    if a.codec == AudioCodec::Opus {
+        ebml::put_uint(t, id::SEEK_PRE_ROLL, OPUS_SEEK_PRE_ROLL_NS);
+    }
     ebml::put_master(t, id::AUDIO, |b| {
         ebml::put_float(b, id::SAMPLING_FREQUENCY, f64::from(a.sample_rate));
         ebml::put_uint(b, id::CHANNELS, a.channels.into());
@@ -451,10 +424,12 @@ mod tests {
             av1c: vec![0x81, 0, 0x0c, 0],
         };
         let audio = AudioTrack {
+            codec: AudioCodec::Opus,
             sample_rate: 48_000,
             channels: 2,
             codec_private: b"OpusHead".to_vec(),
-            pre_skip: 312,
+            delay: 312,
+            frame_samples: 960,
         };
         (video, audio)
     }

@@ -105,8 +105,13 @@ impl LiveRecorder {
                 let _ = std::fs::remove_file(&rec.path);
             }
         };
-        let opened =
-            backend::open(rec).and_then(|(e, note)| Ok((e, note, AudioEncoder::new(&rec.audio, rec.video.fps)?)));
+        let opened = backend::open(rec).and_then(|(e, note)| {
+            Ok((
+                e,
+                note,
+                AudioEncoder::new(rec.audio_codec(), &rec.audio, rec.video.fps)?,
+            ))
+        });
         let (encoder, fallback_note, audio) = match opened {
             Ok(parts) => parts,
             Err(e) => {
@@ -251,7 +256,12 @@ impl LiveRecorder {
     pub fn save_replay(&mut self, path: PathBuf, seconds: f64) -> Result<()> {
         self.thread.check()?;
         if Container::from_path(&path).is_none() {
-            return Err(ConfigError::new("save_replay(path)", path.display(), "a path ending in .webm or .mkv").into());
+            return Err(ConfigError::new(
+                "save_replay(path)",
+                path.display(),
+                "a path ending in .webm, .mkv or .mp4",
+            )
+            .into());
         }
         if !self.replay_on {
             return Err(Error::Usage(

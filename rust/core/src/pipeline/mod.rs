@@ -83,8 +83,13 @@ impl Recorder {
         config.validate()?;
         // The file first: a bad path is the likeliest failure and the cheapest to find out.
         let file = create_output(&config.path)?;
-        let opened = backend::open(&config)
-            .and_then(|(encoder, note)| Ok((encoder, note, AudioEncoder::new(&config.audio, config.video.fps)?)));
+        let opened = backend::open(&config).and_then(|(encoder, note)| {
+            Ok((
+                encoder,
+                note,
+                AudioEncoder::new(config.audio_codec(), &config.audio, config.video.fps)?,
+            ))
+        });
         let (encoder, fallback_note, audio) = match opened {
             Ok(parts) => parts,
             Err(e) => {
@@ -201,7 +206,7 @@ fn create_output(path: &Path) -> Result<File> {
             path,
             std::io::Error::new(
                 std::io::ErrorKind::IsADirectory,
-                "the path is a folder; give a file name ending in .webm or .mkv",
+                "the path is a folder; give a file name ending in .webm, .mkv or .mp4",
             ),
         ));
     }

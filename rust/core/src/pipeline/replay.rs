@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::config::Container;
-use crate::mux::{AudioTrack, MatroskaWriter, MuxPacket, Track, VideoTrack};
+use crate::mux::{AudioTrack, MuxPacket, Output, Timing, Track, VideoTrack};
 
 /// The outcome of one `save_replay`, picked up by the engine thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +23,7 @@ pub struct ReplaySaved {
 #[derive(Clone)]
 struct Stored {
     track: Track,
-    ts_ms: i64,
-    end_ms: f64,
+    time: Timing,
     keyframe: bool,
     data: Arc<[u8]>,
 }
@@ -62,8 +61,7 @@ impl ReplayRing {
         self.bytes += data.len();
         self.packets.push_back(Stored {
             track: p.track,
-            ts_ms: p.ts_ms,
-            end_ms: p.end_ms,
+            time: p.time,
             keyframe: p.keyframe,
             data,
         });
@@ -73,14 +71,14 @@ impl ReplayRing {
     /// Drops the oldest keyframe interval while the rest still covers `keep_ms`, or while over
     /// the byte budget; packets from before the first keyframe are never needed.
     fn trim(&mut self) {
-        let Some(newest) = self.packets.back().map(|p| p.ts_ms) else {
+        let Some(newest) = self.packets.back().map(|p| p.time.ts_ms) else {
             return;
         };
         loop {
             let cut = match (self.keys.front(), self.keys.get(1)) {
                 (Some(&first), _) if first > self.first_seq => first,
                 (_, Some(&second)) => {
-                    let second_ts = self.packets[(second - self.first_seq) as usize].ts_ms;
+                    let second_ts = self.packets[(second - self.first_seq) as usize].time.ts_ms;
                     if newest - second_ts >= self.keep_ms || self.bytes > self.max_bytes {
                         self.keys.pop_front();
                         second
@@ -101,7 +99,7 @@ impl ReplayRing {
     /// The packets from the newest keyframe that is at least `seconds` before the newest packet
     /// (or the oldest keyframe, if less was recorded).
     fn last(&self, seconds: f64) -> Vec<Stored> {
-        let Some(newest) = self.packets.back().map(|p| p.ts_ms) else {
+        let Some(newest) = self.packets.back().map(|p| p.time.ts_ms) else {
             return Vec::new();
         };
         let target = newest - (seconds * 1000.0).round() as i64;
@@ -111,7 +109,7 @@ impl ReplayRing {
             .iter()
             .rev()
             .map(|&k| index(k))
-            .find(|&i| self.packets[i].ts_ms <= target)
+            .find(|&i| self.packets[i].time.ts_ms <= target)
             .or_else(|| self.keys.front().map(|&k| index(k)));
         start.map_or_else(Vec::new, |i| self.packets.range(i..).cloned().collect())
     }
@@ -154,26 +152,36 @@ fn write(
     (video, audio): &(VideoTrack, AudioTrack),
     packets: &[Stored],
 ) -> Result<f64, String> {
-    let container = container.ok_or("the replay path must end in .webm or .mkv")?;
+    let container = container.ok_or("the replay path must end in .webm, .mkv or .mp4")?;
+    if !container.allows(audio.codec) {
+        return Err(format!(
+            "this recording's audio is {}, which a .webm file cannot hold: save the replay as .mkv or .mp4",
+            audio.codec.name()
+        ));
+    }
     let Some(first) = packets.first() else {
         return Err("nothing has been encoded yet".into());
     };
     let file = super::create_output(path).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| format!("cannot write '{}': {e}", path.display());
-    let mut mux = MatroskaWriter::new(file, container, video, Some(audio)).map_err(io)?;
-    // The file starts at its first keyframe: every timestamp moves back by that much.
-    let base = first.ts_ms;
+    let mut mux = Output::create(path, file, container, video, audio, false).map_err(io)?;
+    // The file starts at its first keyframe: every time moves back by that much, on each
+    // track's own clock too (video ticks, audio samples).
+    let base = first.time;
+    let base_samples = base.pts * i64::from(audio.sample_rate) / video.timescale();
     let mut video_end = 0.0f64;
     for p in packets {
-        let (ts, end) = ((p.ts_ms - base).max(0), p.end_ms - base as f64);
-        match p.track {
-            Track::Video => {
-                video_end = video_end.max(end);
-                mux.write_video(ts, end, p.keyframe, &p.data)
-            }
-            Track::Audio => mux.write_audio(ts, end, &p.data, None),
+        let mut time = p.time;
+        time.ts_ms = (time.ts_ms - base.ts_ms).max(0);
+        time.end_ms -= base.ts_ms as f64;
+        time.pts -= match p.track {
+            Track::Video => base.pts,
+            Track::Audio => base_samples,
+        };
+        if p.track == Track::Video {
+            video_end = video_end.max(time.end_ms);
         }
-        .map_err(io)?;
+        mux.write(p.track, &time, p.keyframe, &p.data, None).map_err(io)?;
     }
     let (_, finished) = mux.finish();
     finished.map_err(io)?;
@@ -187,8 +195,11 @@ mod tests {
     fn packet(track: Track, ts_ms: i64, keyframe: bool, bytes: usize) -> MuxPacket {
         MuxPacket {
             track,
-            ts_ms,
-            end_ms: ts_ms as f64 + 10.0,
+            time: Timing {
+                ts_ms,
+                end_ms: ts_ms as f64 + 10.0,
+                ..Timing::default()
+            },
             keyframe,
             data: vec![0; bytes],
             discard_padding_ns: None,
@@ -198,7 +209,9 @@ mod tests {
     /// Seconds of video held (from the first keyframe to the newest packet).
     fn held_seconds(ring: &ReplayRing) -> f64 {
         match (ring.keys.front(), ring.packets.back()) {
-            (Some(&k), Some(last)) => (last.end_ms - ring.packets[(k - ring.first_seq) as usize].ts_ms as f64) / 1000.0,
+            (Some(&k), Some(last)) => {
+                (last.time.end_ms - ring.packets[(k - ring.first_seq) as usize].time.ts_ms as f64) / 1000.0
+            }
             _ => 0.0,
         }
     }
@@ -226,13 +239,13 @@ mod tests {
         );
         let last2 = ring.last(2.0);
         assert_eq!(
-            last2[0].ts_ms, 7000,
+            last2[0].time.ts_ms, 7000,
             "the newest keyframe at least 2 s before the end (9.99 s)"
         );
         assert!(last2[0].keyframe);
         let all = ring.last(60.0);
         assert_eq!(
-            all[0].ts_ms, ring.packets[0].ts_ms,
+            all[0].time.ts_ms, ring.packets[0].time.ts_ms,
             "asking for more than held gives all"
         );
     }
@@ -246,7 +259,7 @@ mod tests {
         let mut tiny = ReplayRing::new(60.0, 1);
         fill(&mut tiny, 3);
         assert_eq!(tiny.keys.len(), 1, "the newest interval stays even over budget");
-        assert_eq!(tiny.packets[0].ts_ms, 2000);
+        assert_eq!(tiny.packets[0].time.ts_ms, 2000);
     }
 
     #[test]

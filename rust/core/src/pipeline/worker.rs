@@ -12,13 +12,13 @@ use crossbeam_channel::{select, Receiver, Sender};
 use super::fault::Fault;
 use super::replay::{ReplayRing, ReplaySaved};
 use super::RecordingStats;
-use crate::audio::{AudioEncoder, AudioPacket, PACKET_SAMPLES};
+use crate::audio::{AudioEncoder, AudioPacket};
 use crate::av1;
 use crate::backend::{Received, VideoEncoder};
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
 use crate::frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
-use crate::mux::{AudioTrack, Interleaver, MatroskaWriter, MuxPacket, Track, VideoTrack};
+use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, Timing, Track, VideoTrack, TICKS_PER_FRAME};
 use crate::pool::Pool;
 use crate::scale::Letterbox;
 
@@ -89,7 +89,7 @@ pub(super) struct Worker {
     audio: AudioEncoder,
     file: Option<File>,
     tracks: Option<(VideoTrack, AudioTrack)>,
-    mux: Option<MatroskaWriter<File>>,
+    mux: Option<Output>,
     replay: Option<ReplayRing>,
     pending_replays: Vec<PendingReplay>,
     /// Time of the newest video packet in the replay ring.
@@ -104,6 +104,8 @@ pub(super) struct Worker {
     pub stats: RecordingStats,
     busy: Duration,
     last_ts_ms: Option<i64>,
+    /// Live capture: video track ticks of the newest packet.
+    last_ticks: Option<i64>,
     /// Live capture: capture time of the newest frame sent to the encoder.
     last_frame_us: Option<i64>,
     #[cfg(feature = "fault-injection")]
@@ -146,6 +148,7 @@ impl Worker {
             stats,
             busy: Duration::ZERO,
             last_ts_ms: None,
+            last_ticks: None,
             last_frame_us: None,
             #[cfg(feature = "fault-injection")]
             fault: Fault::from_env(),
@@ -232,11 +235,11 @@ impl Worker {
                         self.pad_audio_to(starts)?;
                     }
                 }
-                let (il, pre_skip) = (&mut self.interleaver, self.audio.pre_skip());
+                let (il, shape) = (&mut self.interleaver, AudioShape::of(&self.audio));
                 self.audio.push_samples(&samples, |p| {
                     let mut data = il.buffer(Track::Audio);
                     data.extend_from_slice(p.data);
-                    il.push(audio_packet(&p, pre_skip, data));
+                    il.push(shape.packet(&p, data));
                     Ok(())
                 })?;
                 self.write_ready(false)
@@ -292,12 +295,12 @@ impl Worker {
         // Movie Maker hands each frame its audio block; live audio comes on the control channel.
         if job.ts_us.is_none() {
             let audio = &mut self.audio;
-            let pre_skip = audio.pre_skip();
+            let shape = AudioShape::of(audio);
             let il = &mut self.interleaver;
             audio.push_frame(&job.audio, |p| {
                 let mut data = il.buffer(Track::Audio);
                 data.extend_from_slice(p.data);
-                il.push(audio_packet(&p, pre_skip, data));
+                il.push(shape.packet(&p, data));
                 Ok(())
             })?;
         }
@@ -367,13 +370,12 @@ impl Worker {
                             })?;
                         self.open_tracks(&seq)?;
                     }
-                    let (ts_ms, end_ms) = self.packet_time(pts);
+                    let time = self.packet_time(pts);
                     let mut data = self.interleaver.buffer(Track::Video);
                     av1::strip_temporal_delimiters(&self.packet, &mut data);
                     self.interleaver.push(MuxPacket {
                         track: Track::Video,
-                        ts_ms,
-                        end_ms,
+                        time,
                         keyframe,
                         data,
                         discard_padding_ns: None,
@@ -385,9 +387,8 @@ impl Worker {
         }
     }
 
-    /// Block timestamp and end (ms) of the frame `pts`: from its capture time when live, else
-    /// from the fixed frame rate.
-    fn packet_time(&mut self, pts: u64) -> (i64, f64) {
+    /// Where the frame `pts` lies: at its capture time when live, else on the fixed frame rate.
+    fn packet_time(&mut self, pts: u64) -> Timing {
         let fps = u64::from(self.config.video.fps);
         let frame_ms = 1000.0 / fps as f64;
         while self.timestamps.front().is_some_and(|&(i, _)| i < pts) {
@@ -399,19 +400,32 @@ impl Worker {
                 // Matroska needs increasing block times; two captures within one ms keep order.
                 let ts = ((us + 500) / 1000).max(self.last_ts_ms.map_or(0, |t| t + 1));
                 self.last_ts_ms = Some(ts);
-                (ts, ts as f64 + frame_ms)
+                // The same on the video track's clock (fps × 1000 ticks a second), for MP4.
+                let ticks = (us * fps as i64 / 1000).max(self.last_ticks.map_or(0, |t| t + 1));
+                self.last_ticks = Some(ticks);
+                Timing {
+                    ts_ms: ts,
+                    end_ms: ts as f64 + frame_ms,
+                    pts: ticks,
+                    duration: TICKS_PER_FRAME,
+                }
             }
-            _ => (((pts * 1000 + fps / 2) / fps) as i64, (pts + 1) as f64 * frame_ms),
+            _ => Timing {
+                ts_ms: ((pts * 1000 + fps / 2) / fps) as i64,
+                end_ms: (pts + 1) as f64 * frame_ms,
+                pts: pts as i64 * TICKS_PER_FRAME,
+                duration: TICKS_PER_FRAME,
+            },
         }
     }
 
     fn finish_audio(&mut self) -> Result<()> {
         let il = &mut self.interleaver;
-        let pre_skip = self.audio.pre_skip();
+        let shape = AudioShape::of(&self.audio);
         self.audio.finish(|p| {
             let mut data = il.buffer(Track::Audio);
             data.extend_from_slice(p.data);
-            il.push(audio_packet(&p, pre_skip, data));
+            il.push(shape.packet(&p, data));
             Ok(())
         })?;
         self.stats.audio_samples = self.audio.samples_in();
@@ -435,14 +449,17 @@ impl Worker {
             av1c,
         };
         let audio = AudioTrack {
+            codec: self.audio.kind(),
             sample_rate: self.config.audio.sample_rate,
             channels: self.config.audio.channels,
-            codec_private: self.audio.opus_head(),
-            pre_skip: self.audio.pre_skip(),
+            codec_private: self.audio.codec_private(),
+            delay: self.audio.delay(),
+            frame_samples: self.audio.frame_samples() as u32,
         };
         if let Some(file) = self.file.take() {
             let container = self.config.container().expect("validated");
-            self.mux = Some(MatroskaWriter::new(file, container, &video, Some(&audio)).map_err(|e| self.io_err(e))?);
+            let path = &self.config.path;
+            self.mux = Some(Output::create(path, file, container, &video, &audio, true).map_err(|e| self.io_err(e))?);
         }
         self.tracks = Some((video, audio));
         Ok(())
@@ -456,16 +473,15 @@ impl Worker {
             if let Some(ring) = &mut self.replay {
                 ring.push(&p);
                 if p.track == Track::Video {
-                    self.ring_video_ms = Some(p.ts_ms);
+                    self.ring_video_ms = Some(p.time.ts_ms);
                 }
             }
-            let r = match (&mut self.mux, p.track) {
-                (None, _) => Ok(()),
-                (Some(mux), Track::Video) => mux.write_video(p.ts_ms, p.end_ms, p.keyframe, &p.data),
-                (Some(mux), Track::Audio) => mux.write_audio(p.ts_ms, p.end_ms, &p.data, p.discard_padding_ns),
+            let r = match &mut self.mux {
+                None => Ok(()),
+                Some(mux) => mux.write(p.track, &p.time, p.keyframe, &p.data, p.discard_padding_ns),
             };
             if p.track == Track::Video {
-                self.stats.duration_s = self.stats.duration_s.max(p.end_ms / 1000.0);
+                self.stats.duration_s = self.stats.duration_s.max(p.time.end_ms / 1000.0);
             }
             self.interleaver.recycle(p.track, p.data);
             if let Err(e) = r {
@@ -493,8 +509,8 @@ impl Worker {
             }
             return drained;
         };
-        let (file, finished) = mux.finish();
-        self.stats.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (bytes, finished) = mux.finish();
+        self.stats.bytes = bytes;
         self.stats.average_bitrate_kbps = self.stats.bytes as f64 * 8.0 / 1000.0 / self.stats.duration_s.max(1e-9);
         drained.and(finished.map_err(|e| self.io_err(e)))
     }
@@ -504,16 +520,37 @@ impl Worker {
     }
 }
 
-/// An Opus packet for the muxer. Validation guarantees 48 kHz, so samples/48 are milliseconds.
-fn audio_packet(p: &AudioPacket<'_>, pre_skip: u32, data: Vec<u8>) -> MuxPacket {
-    let trim = u64::from(p.end_trim_samples.unwrap_or(0));
-    let audible_end = (p.pts_samples + PACKET_SAMPLES as u64).saturating_sub(u64::from(pre_skip) + trim);
-    MuxPacket {
-        track: Track::Audio,
-        ts_ms: (p.pts_samples / 48) as i64,
-        end_ms: audible_end as f64 / 48.0,
-        keyframe: true,
-        data,
-        discard_padding_ns: p.end_trim_samples.map(|s| i64::from(s) * 1_000_000_000 / 48_000),
+/// What an audio packet's timing depends on, copied out of the encoder so packets can be
+/// made while it is borrowed.
+#[derive(Clone, Copy)]
+struct AudioShape {
+    delay: u64,
+    frame: u64,
+}
+
+impl AudioShape {
+    fn of(audio: &AudioEncoder) -> Self {
+        Self {
+            delay: audio.delay().into(),
+            frame: audio.frame_samples() as u64,
+        }
+    }
+
+    /// An audio packet for the muxer. Validation guarantees 48 kHz, so samples/48 are ms.
+    fn packet(self, p: &AudioPacket<'_>, data: Vec<u8>) -> MuxPacket {
+        let trim = u64::from(p.end_trim_samples.unwrap_or(0));
+        let audible_end = (p.pts_samples + self.frame).saturating_sub(self.delay + trim);
+        MuxPacket {
+            track: Track::Audio,
+            time: Timing {
+                ts_ms: (p.pts_samples / 48) as i64,
+                end_ms: audible_end as f64 / 48.0,
+                pts: p.pts_samples as i64,
+                duration: (self.frame - trim) as i64,
+            },
+            keyframe: true,
+            data,
+            discard_padding_ns: p.end_trim_samples.map(|s| i64::from(s) * 1_000_000_000 / 48_000),
+        }
     }
 }

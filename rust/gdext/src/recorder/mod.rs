@@ -123,7 +123,7 @@ impl AV1Recorder {
     #[signal]
     fn error(message: GString);
 
-    /// Starts recording the viewport this node is in to `path` (.webm or .mkv; res:// and
+    /// Starts recording the viewport this node is in to `path` (.webm, .mkv or .mp4; res:// and
     /// user:// work). An empty path keeps only the replay buffer. Returns OK or an error code;
     /// the reason is logged and sent with the `error` signal.
     #[func]
@@ -181,7 +181,7 @@ impl AV1Recorder {
         stats
     }
 
-    /// Writes the last `seconds` of the replay buffer to `path` (.webm or .mkv) without
+    /// Writes the last `seconds` of the replay buffer to `path` (.webm, .mkv or .mp4) without
     /// interrupting the recording. The file starts at a keyframe, so it can be up to one
     /// keyframe interval longer; `replay_saved` is emitted when it is written.
     #[func]

@@ -1,22 +1,24 @@
-//! Engine PCM → 20 ms Opus packets, sample-exact against video.
+//! Engine PCM → audio packets (Opus or AAC), sample-exact against video.
 //!
 //! The engine mixes `48000 / fps` frames (integer division) per video frame, so at fps that do
 //! not divide 48 000 (144, say) its audio runs short by a fraction of a sample every frame and
 //! would drift by seconds over an hour. Each block is therefore stretched to the exact number of
 //! samples between this video frame's start and the next one's (at most a sample longer: a
 //! 0.3 % rate change nobody hears), so after N frames exactly ⌊N·48000/fps⌋ samples are encoded.
-//! The Opus encoder's look-ahead is declared as pre-skip (OpusHead, CodecDelay), and the zero
-//! padding of the last packet as DiscardPadding, so decoders output exactly those samples.
+//!
+//! Both codecs put samples of their own in front (Opus's look-ahead, AAC's priming): that delay
+//! is declared to the container (OpusHead pre-skip and CodecDelay in Matroska, an edit list in
+//! MP4), and the zero padding of the last packet is trimmed (DiscardPadding, or the last
+//! sample's duration in MP4), so decoders output exactly the samples that came in.
 
-use crate::config::AudioConfig;
+mod aac;
+mod opus;
+
+use crate::config::{AudioCodec, AudioConfig};
 use crate::error::{Error, Result};
 
-/// Opus packet duration: 20 ms at 48 kHz.
-pub const PACKET_SAMPLES: usize = 960;
-const MAX_PACKET_BYTES: usize = 4000;
-
-/// One encoded packet. `pts_samples` counts from the first encoded sample, pre-skip included,
-/// which is how Matroska block timestamps work with CodecDelay.
+/// One encoded packet. `pts_samples` counts from the first decoded sample, the codec's delay
+/// included, which is how Matroska block timestamps work with CodecDelay.
 pub struct AudioPacket<'a> {
     pub pts_samples: u64,
     pub data: &'a [u8],
@@ -24,52 +26,66 @@ pub struct AudioPacket<'a> {
     pub end_trim_samples: Option<u32>,
 }
 
+/// What the framing below needs of a codec.
+trait Codec: Send {
+    /// Samples per channel in every packet.
+    fn frame_samples(&self) -> usize;
+    /// Samples the decoder outputs before the first real one.
+    fn delay(&self) -> u32;
+    /// The container's codec configuration: OpusHead, or AAC's AudioSpecificConfig.
+    fn codec_private(&self) -> Vec<u8>;
+    /// Encodes one frame of interleaved samples; `out` gets each packet that comes out.
+    fn encode(&mut self, pcm: &[f32], out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>;
+    /// After the last frame: the packets the codec still holds.
+    fn flush(&mut self, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>;
+}
+
 pub struct AudioEncoder {
-    encoder: opus::Encoder,
+    codec: Box<dyn Codec>,
+    kind: AudioCodec,
     channels: usize,
     sample_rate: u64,
     fps: u64,
-    pre_skip: u32,
     video_frames: u64,
     samples_in: u64,
     packets_out: u64,
     fifo: Vec<f32>,
     stretch: Vec<f32>,
-    packet: Vec<u8>,
 }
 
 impl AudioEncoder {
-    pub fn new(config: &AudioConfig, fps: u32) -> Result<Self> {
-        let opus_err = |e: opus::Error| Error::Audio(e.to_string());
-        let channels = match config.channels {
-            1 => opus::Channels::Mono,
-            2 => opus::Channels::Stereo,
-            n => return Err(Error::Audio(format!("{n} channels; Opus here takes 1 or 2"))),
+    pub fn new(kind: AudioCodec, config: &AudioConfig, fps: u32) -> Result<Self> {
+        let codec: Box<dyn Codec> = match kind {
+            AudioCodec::Opus => Box::new(opus::Opus::new(config)?),
+            AudioCodec::Aac => Box::new(aac::Aac::new(config)?),
         };
-        let mut encoder =
-            opus::Encoder::new(config.sample_rate, channels, opus::Application::Audio).map_err(opus_err)?;
-        encoder
-            .set_bitrate(opus::Bitrate::Bits(config.bitrate_kbps as i32 * 1000))
-            .map_err(opus_err)?;
-        let pre_skip = encoder.get_lookahead().map_err(opus_err)? as u32;
         let ch = config.channels as usize;
         Ok(Self {
-            encoder,
+            fifo: Vec::with_capacity(codec.frame_samples() * ch * 8),
+            codec,
+            kind,
             channels: ch,
             sample_rate: config.sample_rate.into(),
             fps: fps.into(),
-            pre_skip,
             video_frames: 0,
             samples_in: 0,
             packets_out: 0,
-            fifo: Vec::with_capacity(PACKET_SAMPLES * ch * 8),
             stretch: Vec::with_capacity(ch * 4096),
-            packet: vec![0; MAX_PACKET_BYTES],
         })
     }
 
-    pub fn pre_skip(&self) -> u32 {
-        self.pre_skip
+    pub fn kind(&self) -> AudioCodec {
+        self.kind
+    }
+
+    /// Samples the decoder outputs before the first real one (Opus pre-skip, AAC priming).
+    pub fn delay(&self) -> u32 {
+        self.codec.delay()
+    }
+
+    /// Samples per channel in each packet (Opus: 960, 20 ms; AAC: 1024).
+    pub fn frame_samples(&self) -> usize {
+        self.codec.frame_samples()
     }
 
     /// Samples per channel the engine delivers each video frame (`AudioDriverDummy::mix_audio`).
@@ -77,19 +93,12 @@ impl AudioEncoder {
         (sample_rate / fps) as usize
     }
 
-    /// OpusHead (RFC 7845 §5.1), the track's CodecPrivate.
-    pub fn opus_head(&self) -> Vec<u8> {
-        let mut h = b"OpusHead".to_vec();
-        h.push(1);
-        h.push(self.channels as u8);
-        h.extend_from_slice(&(self.pre_skip as u16).to_le_bytes());
-        h.extend_from_slice(&(self.sample_rate as u32).to_le_bytes());
-        h.extend_from_slice(&0i16.to_le_bytes());
-        h.push(0);
-        h
+    /// The track's codec configuration: OpusHead (RFC 7845 §5.1) or AudioSpecificConfig.
+    pub fn codec_private(&self) -> Vec<u8> {
+        self.codec.codec_private()
     }
 
-    /// Total samples per channel encoded so far (pre-skip and end padding excluded).
+    /// Total samples per channel encoded so far (delay and end padding excluded).
     pub fn samples_in(&self) -> u64 {
         self.samples_in
     }
@@ -118,7 +127,7 @@ impl AudioEncoder {
             stretch_linear(&self.stretch, have, want, self.channels, &mut self.fifo);
         }
         self.samples_in += want as u64;
-        self.drain(&mut emit)
+        self.drain(None, &mut emit)
     }
 
     /// Takes interleaved f32 PCM at the encoder's rate as it comes (live capture, whose blocks
@@ -133,46 +142,68 @@ impl AudioEncoder {
         }
         self.fifo.extend_from_slice(samples);
         self.samples_in += (samples.len() / self.channels) as u64;
-        self.drain(&mut emit)
+        self.drain(None, &mut emit)
     }
 
-    /// Pads with silence until every real sample has come out of the encoder's look-ahead, and
-    /// marks the padding of the last packet for trimming.
+    /// Pads the last frame with silence and gets every real sample out of the codec (Opus:
+    /// by encoding silence over its look-ahead; AAC: by flushing it), marking the padding of
+    /// the last packet for trimming.
     pub fn finish(&mut self, mut emit: impl FnMut(AudioPacket<'_>) -> Result<()>) -> Result<()> {
-        let needed = self.samples_in + u64::from(self.pre_skip);
-        let packets = needed.div_ceil(PACKET_SAMPLES as u64);
-        let fed = self.packets_out * PACKET_SAMPLES as u64 + (self.fifo.len() / self.channels) as u64;
-        let total = packets * PACKET_SAMPLES as u64;
-        self.fifo
-            .resize(self.fifo.len() + (total - fed) as usize * self.channels, 0.0);
+        let frame = self.codec.frame_samples() as u64;
+        let needed = self.samples_in + u64::from(self.codec.delay());
+        // Both codecs end on this many packets: Opus emits one per frame, AAC one per frame plus
+        // its one frame of priming.
+        let total = needed.div_ceil(frame) * frame;
         let trim = (total - needed) as u32;
-        self.drain(&mut |mut p: AudioPacket<'_>| {
-            if p.pts_samples + PACKET_SAMPLES as u64 == total && trim > 0 {
-                p.end_trim_samples = Some(trim);
-            }
-            emit(p)
-        })
+        let partial = (self.fifo.len() / self.channels) as u64 % frame;
+        if partial > 0 {
+            self.fifo
+                .resize(self.fifo.len() + (frame - partial) as usize * self.channels, 0.0);
+        }
+        let end = Some((total, trim));
+        self.drain(end, &mut emit)?;
+        let (packets_out, codec) = (&mut self.packets_out, &mut self.codec);
+        codec.flush(&mut |data| emit_packet(packets_out, frame, end, data, &mut emit))?;
+        while self.packets_out * frame < total {
+            self.fifo.resize(self.fifo.len() + frame as usize * self.channels, 0.0);
+            self.drain(end, &mut emit)?;
+        }
+        Ok(())
     }
 
-    fn drain(&mut self, emit: &mut impl FnMut(AudioPacket<'_>) -> Result<()>) -> Result<()> {
-        let frame = PACKET_SAMPLES * self.channels;
+    fn drain(&mut self, end: Option<(u64, u32)>, emit: &mut impl FnMut(AudioPacket<'_>) -> Result<()>) -> Result<()> {
+        let frame_samples = self.codec.frame_samples();
+        let frame = frame_samples * self.channels;
         let mut offset = 0;
         while self.fifo.len() - offset >= frame {
-            let len = self
-                .encoder
-                .encode_float(&self.fifo[offset..offset + frame], &mut self.packet)
-                .map_err(|e| Error::Audio(e.to_string()))?;
-            emit(AudioPacket {
-                pts_samples: self.packets_out * PACKET_SAMPLES as u64,
-                data: &self.packet[..len],
-                end_trim_samples: None,
+            let (packets_out, codec) = (&mut self.packets_out, &mut self.codec);
+            codec.encode(&self.fifo[offset..offset + frame], &mut |data| {
+                emit_packet(packets_out, frame_samples as u64, end, data, emit)
             })?;
-            self.packets_out += 1;
             offset += frame;
         }
         self.fifo.drain(..offset);
         Ok(())
     }
+}
+
+/// Numbers the next packet and, when it is the last one (`end` = (total samples, trim)),
+/// marks its padding for trimming.
+fn emit_packet(
+    packets_out: &mut u64,
+    frame: u64,
+    end: Option<(u64, u32)>,
+    data: &[u8],
+    emit: &mut impl FnMut(AudioPacket<'_>) -> Result<()>,
+) -> Result<()> {
+    let pts_samples = *packets_out * frame;
+    let end_trim_samples = end.and_then(|(total, trim)| (pts_samples + frame == total && trim > 0).then_some(trim));
+    *packets_out += 1;
+    emit(AudioPacket {
+        pts_samples,
+        data,
+        end_trim_samples,
+    })
 }
 
 /// Appends `src` (`have` interleaved frames) resampled to `want` frames by linear interpolation.
@@ -195,6 +226,8 @@ fn stretch_linear(src: &[f32], have: usize, want: usize, channels: usize, out: &
 mod tests {
     use super::*;
 
+    const PACKET_SAMPLES: usize = 960;
+
     fn tone_block(start: usize, frames: usize, hz: f64) -> Vec<i32> {
         (start..start + frames)
             .flat_map(|n| {
@@ -207,8 +240,8 @@ mod tests {
     /// Encodes `frames` video frames' worth of tone at `fps` and decodes it all with libopus,
     /// returning (encoded-sample count, decoded samples after pre-skip and trim).
     fn round_trip(fps: u32, frames: u64) -> (u64, Vec<f32>) {
-        let mut enc = AudioEncoder::new(&AudioConfig::default(), fps).unwrap();
-        let mut dec = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
+        let mut enc = AudioEncoder::new(AudioCodec::Opus, &AudioConfig::default(), fps).unwrap();
+        let mut dec = ::opus::Decoder::new(48_000, ::opus::Channels::Stereo).unwrap();
         let block = AudioEncoder::engine_block_frames(48_000, fps);
         let mut decoded = Vec::new();
         let mut trimmed = 0;
@@ -228,7 +261,7 @@ mod tests {
                 .unwrap();
         }
         enc.finish(&mut collect).unwrap();
-        let skip = enc.pre_skip() as usize * 2;
+        let skip = enc.delay() as usize * 2;
         let out = decoded[skip..decoded.len() - trimmed * 2].to_vec();
         (enc.samples_in(), out)
     }
@@ -265,17 +298,17 @@ mod tests {
 
     #[test]
     fn opus_head_layout() {
-        let enc = AudioEncoder::new(&AudioConfig::default(), 60).unwrap();
-        let h = enc.opus_head();
+        let enc = AudioEncoder::new(AudioCodec::Opus, &AudioConfig::default(), 60).unwrap();
+        let h = enc.codec_private();
         assert_eq!(&h[..8], b"OpusHead");
         assert_eq!(h.len(), 19);
-        assert_eq!(u16::from_le_bytes([h[10], h[11]]) as u32, enc.pre_skip());
+        assert_eq!(u16::from_le_bytes([h[10], h[11]]) as u32, enc.delay());
         assert_eq!(u32::from_le_bytes([h[12], h[13], h[14], h[15]]), 48_000);
     }
 
     #[test]
     fn rejects_ragged_blocks() {
-        let mut enc = AudioEncoder::new(&AudioConfig::default(), 60).unwrap();
+        let mut enc = AudioEncoder::new(AudioCodec::Opus, &AudioConfig::default(), 60).unwrap();
         let e = enc.push_frame(&[1, 2, 3], |_| Ok(())).err().unwrap();
         assert!(e.to_string().contains("not a whole number"));
     }

@@ -1,0 +1,535 @@
+//! MP4 (ISO-BMFF) through FFmpeg's mov muxer: an `av01` track with `av1C`, `colr` (nclx,
+//! BT.709, limited range) and, for padded odd sizes, `clap`; an AAC (`mp4a`) or Opus track
+//! whose delay is an edit list. Why FFmpeg's muxer and not our own: see ARCHITECTURE.md.
+//!
+//! Crash safety works like OBS's "hybrid MP4": while recording ([`Layout::Fragmented`]) the file
+//! is a fragmented MP4 whose moov is written with the first fragment and whose fragments (moof +
+//! mdat) go to disk at most every [`FRAGMENT_US`], so a killed process leaves a file that plays
+//! up to its last fragment. [`Mp4Writer::finish`] then reads the fragments back and writes an
+//! ordinary MP4 beside it, with one complete moov in front of the media (`+faststart`), and
+//! renames it over the fragmented one: editors that handle fragments badly get a plain file, and
+//! a crash during that step still leaves the complete fragmented file.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use ffmpeg::ffi;
+use ffmpeg_next as ffmpeg;
+
+use super::{AudioTrack, Timing, Track, VideoTrack};
+use crate::config::AudioCodec;
+
+/// Longest a fragment runs before it is written out: bounds what a crash can lose.
+pub const FRAGMENT_US: i64 = 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Fragments while recording, one moov after [`Mp4Writer::finish`].
+    Fragmented,
+    /// One moov only, in front of the media (for files written in one go, like replays).
+    Progressive,
+}
+
+pub struct Mp4Writer {
+    out: Muxer,
+    path: PathBuf,
+    layout: Layout,
+    /// Time base of what we hand in: video ticks, audio samples.
+    video_tb: ffi::AVRational,
+    audio_tb: ffi::AVRational,
+    audio_delay: i64,
+    /// Packets written per stream (video, audio), to check the rewritten file against.
+    written: [u64; 2],
+    /// Bytes on disk after the last successful write: whole fragments only, since every
+    /// fragment is flushed by the call that completes it.
+    committed: u64,
+    /// A write failed (disk full): the file was cut back to `committed` and is left as it is.
+    failed: bool,
+}
+
+fn ff_io(what: &str, rc: i32) -> io::Error {
+    io::Error::other(format!("MP4 {what}: {}", ffmpeg::Error::from(rc)))
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))
+}
+
+impl Mp4Writer {
+    pub fn create(path: &Path, video: &VideoTrack, audio: &AudioTrack, layout: Layout) -> io::Result<Self> {
+        ffmpeg::init().map_err(|e| io::Error::other(format!("FFmpeg did not initialise: {e}")))?;
+        let video_tb = rational(1, video.timescale());
+        let audio_tb = rational(1, i64::from(audio.sample_rate));
+        let mut out = Muxer::alloc(path)?;
+        // SAFETY: the streams belong to `out`, which outlives these writes; codecpar fields are
+        // plain data, and extradata/side data are allocated with FFmpeg's allocator as required.
+        unsafe {
+            let st = out.new_stream()?;
+            let par = &mut *(*st).codecpar;
+            par.codec_type = ffi::AVMediaType::AVMEDIA_TYPE_VIDEO;
+            par.codec_id = ffi::AVCodecID::AV_CODEC_ID_AV1;
+            let (pw, ph) = video.pixel_size();
+            par.width = pw as i32;
+            par.height = ph as i32;
+            par.format = ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32;
+            par.color_range = ffi::AVColorRange::AVCOL_RANGE_MPEG;
+            par.color_primaries = ffi::AVColorPrimaries::AVCOL_PRI_BT709;
+            par.color_trc = ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
+            par.color_space = ffi::AVColorSpace::AVCOL_SPC_BT709;
+            par.chroma_location = ffi::AVChromaLocation::AVCHROMA_LOC_LEFT;
+            set_extradata(par, &video.av1c)?;
+            if (pw, ph) != (video.display_width, video.display_height) {
+                // Written as `clap`: the encoder padded an odd size to an even one.
+                let crop = [
+                    0,
+                    ph.saturating_sub(video.display_height),
+                    0,
+                    pw.saturating_sub(video.display_width),
+                ];
+                let sd = ffi::av_packet_side_data_new(
+                    &mut par.coded_side_data,
+                    &mut par.nb_coded_side_data,
+                    ffi::AVPacketSideDataType::AV_PKT_DATA_FRAME_CROPPING,
+                    16,
+                    0,
+                );
+                if sd.is_null() {
+                    return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+                }
+                let bytes: Vec<u8> = crop.iter().flat_map(|v| v.to_le_bytes()).collect();
+                ptr::copy_nonoverlapping(bytes.as_ptr(), (*sd).data, 16);
+            }
+            (*st).time_base = video_tb;
+            (*st).avg_frame_rate = rational(i64::from(video.fps), 1);
+
+            let st = out.new_stream()?;
+            let par = &mut *(*st).codecpar;
+            par.codec_type = ffi::AVMediaType::AVMEDIA_TYPE_AUDIO;
+            par.codec_id = match audio.codec {
+                AudioCodec::Aac => ffi::AVCodecID::AV_CODEC_ID_AAC,
+                AudioCodec::Opus => ffi::AVCodecID::AV_CODEC_ID_OPUS,
+            };
+            par.sample_rate = audio.sample_rate as i32;
+            ffi::av_channel_layout_default(&mut par.ch_layout, audio.channels as i32);
+            par.frame_size = audio.frame_samples as i32;
+            par.initial_padding = audio.delay as i32;
+            set_extradata(par, &audio.codec_private)?;
+            (*st).time_base = audio_tb;
+        }
+        let options = match layout {
+            // delay_moov: the moov waits for the first fragment, so it can carry the audio's
+            // edit list (the codec delay) instead of shifting both tracks.
+            Layout::Fragmented => vec![
+                ("movflags", "+delay_moov+default_base_moof".to_string()),
+                ("frag_duration", FRAGMENT_US.to_string()),
+            ],
+            Layout::Progressive => vec![("movflags", "+faststart".to_string())],
+        };
+        out.open_and_write_header(path, &options, layout == Layout::Fragmented)?;
+        Ok(Self {
+            out,
+            path: path.to_path_buf(),
+            layout,
+            video_tb,
+            audio_tb,
+            audio_delay: i64::from(audio.delay),
+            written: [0; 2],
+            committed: 0,
+            failed: false,
+        })
+    }
+
+    pub fn write(&mut self, track: Track, time: &Timing, keyframe: bool, data: &[u8]) -> io::Result<()> {
+        let (index, tb, pts) = match track {
+            Track::Video => (0, self.video_tb, time.pts),
+            // The edit list skips the delay: the first real sample is at 0.
+            Track::Audio => (1, self.audio_tb, time.pts - self.audio_delay),
+        };
+        if let Err(e) = self.out.write(index, tb, pts, time.duration, keyframe, data) {
+            // Cut a half-written fragment off, so the file ends on a whole one and plays.
+            self.failed = true;
+            self.out.abandon();
+            if self.layout == Layout::Fragmented {
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .and_then(|f| f.set_len(self.committed));
+            }
+            return Err(e);
+        }
+        self.written[index] += 1;
+        self.committed = self.out.position();
+        Ok(())
+    }
+
+    /// Writes the trailer and, for [`Layout::Fragmented`], rewrites the file with one moov.
+    /// Returns the file's size and the first error; if only the rewrite failed, the error says
+    /// so and the complete fragmented file is kept.
+    pub fn finish(self) -> (u64, io::Result<()>) {
+        let Self {
+            out,
+            path,
+            layout,
+            written,
+            audio_delay,
+            failed,
+            ..
+        } = self;
+        if failed {
+            // The write that failed returned its error; the file stays as it was cut.
+            drop(out);
+            return (std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), Ok(()));
+        }
+        let mut result = out.finish();
+        if result.is_ok() && layout == Layout::Fragmented {
+            result = defragment(&path, written, audio_delay).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the recording is complete, but stays a fragmented MP4 (it plays; some editors may not open it): {e}"
+                    ),
+                )
+            });
+        }
+        (std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), result)
+    }
+}
+
+/// Reads the fragmented file at `path` and writes it again with one moov in front of the media,
+/// replacing it only when every packet made it across.
+fn defragment(path: &Path, written: [u64; 2], audio_delay: i64) -> io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".finishing");
+    let tmp = path.with_file_name(name);
+    let copied = copy_packets(path, &tmp, written, audio_delay);
+    match copied.and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn copy_packets(from: &Path, to: &Path, written: [u64; 2], audio_delay: i64) -> io::Result<()> {
+    let mut input = Demuxer::open(from)?;
+    let mut out = Muxer::alloc(to)?;
+    let streams = input.streams();
+    if streams.len() != 2 {
+        return Err(io::Error::other(format!("read back {} tracks, wrote 2", streams.len())));
+    }
+    let mut tbs = Vec::new();
+    for &ist in &streams {
+        // SAFETY: both streams are valid while their contexts live; parameters are deep-copied.
+        unsafe {
+            let st = out.new_stream()?;
+            let rc = ffi::avcodec_parameters_copy((*st).codecpar, (*ist).codecpar);
+            if rc < 0 {
+                return Err(ff_io("copying track parameters", rc));
+            }
+            (*(*st).codecpar).codec_tag = 0;
+            (*st).time_base = (*ist).time_base;
+            (*st).avg_frame_rate = (*ist).avg_frame_rate;
+            tbs.push((*ist).time_base);
+        }
+    }
+    out.open_and_write_header(to, &[("movflags", "+faststart".to_string())], false)?;
+    // What the first packet of each track was written with (video 0, audio minus its delay):
+    // the demuxer applies the edit list to what it reads, and the copy must carry the original
+    // times so that the new edit list is the same.
+    let first = [0, -audio_delay];
+    let mut offset: [Option<i64>; 2] = [None, None];
+    let mut copied = [0u64; 2];
+    while let Some(packet) = input.read()? {
+        let i = packet.stream;
+        if i > 1 {
+            continue;
+        }
+        let shift = *offset[i].get_or_insert(first[i] - packet.pts);
+        out.write(
+            i,
+            tbs[i],
+            packet.pts + shift,
+            packet.duration,
+            packet.keyframe,
+            &packet.data,
+        )?;
+        copied[i] += 1;
+    }
+    if copied != written {
+        return Err(io::Error::other(format!(
+            "read back {} video and {} audio packets, wrote {} and {}",
+            copied[0], copied[1], written[0], written[1]
+        )));
+    }
+    out.finish()
+}
+
+fn rational(num: i64, den: i64) -> ffi::AVRational {
+    ffi::AVRational {
+        num: num as i32,
+        den: den as i32,
+    }
+}
+
+/// Copies `data` into `par.extradata`, allocated with FFmpeg's allocator and padded as it asks.
+unsafe fn set_extradata(par: &mut ffi::AVCodecParameters, data: &[u8]) -> io::Result<()> {
+    let buf = ffi::av_mallocz(data.len() + ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize).cast::<u8>();
+    if buf.is_null() {
+        return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+    }
+    ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
+    par.extradata = buf;
+    par.extradata_size = data.len() as i32;
+    Ok(())
+}
+
+/// An FFmpeg output context writing one MP4 file; closes and frees it on drop.
+struct Muxer {
+    ctx: *mut ffi::AVFormatContext,
+    packet: *mut ffi::AVPacket,
+    header_written: bool,
+}
+
+// SAFETY: the context is owned by this value alone and used through `&mut self` only.
+unsafe impl Send for Muxer {}
+
+impl Muxer {
+    fn alloc(path: &Path) -> io::Result<Self> {
+        let cpath = c_path(path)?;
+        let mut ctx = ptr::null_mut();
+        // SAFETY: FFmpeg allocates the context; the strings live across the call.
+        let rc = unsafe { ffi::avformat_alloc_output_context2(&mut ctx, ptr::null(), c"mp4".as_ptr(), cpath.as_ptr()) };
+        if rc < 0 || ctx.is_null() {
+            return Err(ff_io("muxer", rc));
+        }
+        // SAFETY: plain allocation.
+        let packet = unsafe { ffi::av_packet_alloc() };
+        let muxer = Self {
+            ctx,
+            packet,
+            header_written: false,
+        };
+        if packet.is_null() {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        }
+        Ok(muxer)
+    }
+
+    fn new_stream(&mut self) -> io::Result<*mut ffi::AVStream> {
+        // SAFETY: ctx is a valid output context.
+        let st = unsafe { ffi::avformat_new_stream(self.ctx, ptr::null()) };
+        if st.is_null() {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        }
+        Ok(st)
+    }
+
+    /// Opens the file and writes the header with `options`, failing on any option the muxer did
+    /// not take (so a misspelt flag cannot silently change the file's layout).
+    fn open_and_write_header(
+        &mut self,
+        path: &Path,
+        options: &[(&str, String)],
+        flush_packets: bool,
+    ) -> io::Result<()> {
+        let cpath = c_path(path)?;
+        let mut dict: *mut ffi::AVDictionary = ptr::null_mut();
+        // SAFETY: ctx is valid; the dictionary is freed below whatever happens; strings live
+        // across the calls.
+        unsafe {
+            for (k, v) in options {
+                let (k, v) = (CString::new(*k)?, CString::new(v.as_str())?);
+                ffi::av_dict_set(&mut dict, k.as_ptr(), v.as_ptr(), 0);
+            }
+            let ctx = &mut *self.ctx;
+            let mut rc = ffi::avio_open(&mut ctx.pb, cpath.as_ptr(), ffi::AVIO_FLAG_WRITE as i32);
+            if rc >= 0 {
+                if flush_packets {
+                    // Each fragment reaches the OS as soon as the muxer has written it.
+                    ctx.flags |= ffi::AVFMT_FLAG_FLUSH_PACKETS as i32;
+                }
+                rc = ffi::avformat_write_header(self.ctx, &mut dict);
+            }
+            let unused = ffi::av_dict_count(dict);
+            ffi::av_dict_free(&mut dict);
+            if rc < 0 {
+                return Err(ff_io(&format!("cannot write '{}'", path.display()), rc));
+            }
+            self.header_written = true;
+            if unused > 0 {
+                return Err(io::Error::other(format!(
+                    "the mp4 muxer ignored {unused} of our options"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one packet whose times are in `tb` (rescaled here to the track's timescale, which
+    /// the muxer chose as a multiple of it: exact).
+    fn write(
+        &mut self,
+        stream: usize,
+        tb: ffi::AVRational,
+        pts: i64,
+        duration: i64,
+        keyframe: bool,
+        data: &[u8],
+    ) -> io::Result<()> {
+        // SAFETY: ctx has `stream`; the packet is (re)allocated for `data` and handed to the
+        // muxer, which takes its reference and leaves it blank.
+        unsafe {
+            let rc = ffi::av_new_packet(self.packet, data.len() as i32);
+            if rc < 0 {
+                return Err(ff_io("packet", rc));
+            }
+            let p = &mut *self.packet;
+            ptr::copy_nonoverlapping(data.as_ptr(), p.data, data.len());
+            p.stream_index = stream as i32;
+            p.pts = pts;
+            p.dts = pts;
+            p.duration = duration;
+            if keyframe {
+                p.flags |= ffi::AV_PKT_FLAG_KEY as i32;
+            }
+            let st_tb = (**(*self.ctx).streams.add(stream)).time_base;
+            ffi::av_packet_rescale_ts(self.packet, tb, st_tb);
+            let rc = ffi::av_interleaved_write_frame(self.ctx, self.packet);
+            ffi::av_packet_unref(self.packet);
+            if rc < 0 {
+                return Err(ff_io("write", rc));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes written to the file so far.
+    fn position(&self) -> u64 {
+        // SAFETY: pb is open while the header is written.
+        // avio_tell is a C macro: a seek by 0 from SEEK_CUR (1), which only reports.
+        unsafe { ffi::avio_seek((*self.ctx).pb, 0, 1).max(0) as u64 }
+    }
+
+    /// After a failed write: closes the file without a trailer (which would land after the
+    /// half-written fragment).
+    fn abandon(&mut self) {
+        self.header_written = false;
+        self.close();
+    }
+
+    /// Writes the trailer and closes the file.
+    fn finish(mut self) -> io::Result<()> {
+        // SAFETY: the header was written, so the trailer may be.
+        let rc = unsafe { ffi::av_write_trailer(self.ctx) };
+        self.header_written = false;
+        self.close();
+        if rc < 0 {
+            return Err(ff_io("trailer", rc));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        // SAFETY: pb is open or null; avio_closep accepts both and nulls it.
+        unsafe {
+            if !self.ctx.is_null() {
+                ffi::avio_closep(&mut (*self.ctx).pb);
+            }
+        }
+    }
+}
+
+impl Drop for Muxer {
+    fn drop(&mut self) {
+        // SAFETY: a muxer dropped mid-recording (an error elsewhere) still writes its trailer,
+        // so the fragments written so far stay a playable file; then everything is freed.
+        unsafe {
+            if self.header_written {
+                ffi::av_write_trailer(self.ctx);
+            }
+            self.close();
+            ffi::avformat_free_context(self.ctx);
+            ffi::av_packet_free(&mut self.packet);
+        }
+    }
+}
+
+/// One packet read back from an MP4 file.
+struct ReadPacket {
+    stream: usize,
+    pts: i64,
+    duration: i64,
+    keyframe: bool,
+    data: Vec<u8>,
+}
+
+struct Demuxer {
+    ctx: *mut ffi::AVFormatContext,
+    packet: *mut ffi::AVPacket,
+}
+
+impl Demuxer {
+    fn open(path: &Path) -> io::Result<Self> {
+        let cpath = c_path(path)?;
+        let mut ctx = ptr::null_mut();
+        // SAFETY: FFmpeg allocates and opens the context; on failure it frees it.
+        let rc = unsafe { ffi::avformat_open_input(&mut ctx, cpath.as_ptr(), ptr::null(), ptr::null_mut()) };
+        if rc < 0 {
+            return Err(ff_io(&format!("cannot read back '{}'", path.display()), rc));
+        }
+        // SAFETY: plain allocation.
+        let packet = unsafe { ffi::av_packet_alloc() };
+        let demuxer = Self { ctx, packet };
+        if packet.is_null() {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        }
+        Ok(demuxer)
+    }
+
+    fn streams(&self) -> Vec<*mut ffi::AVStream> {
+        // SAFETY: streams holds nb_streams valid pointers.
+        unsafe {
+            (0..(*self.ctx).nb_streams as usize)
+                .map(|i| *(*self.ctx).streams.add(i))
+                .collect()
+        }
+    }
+
+    fn read(&mut self) -> io::Result<Option<ReadPacket>> {
+        // SAFETY: ctx is open; the packet's data is copied before it is unreferenced.
+        unsafe {
+            let rc = ffi::av_read_frame(self.ctx, self.packet);
+            if rc == ffi::AVERROR_EOF {
+                return Ok(None);
+            }
+            if rc < 0 {
+                return Err(ff_io("reading back", rc));
+            }
+            let p = &*self.packet;
+            let read = ReadPacket {
+                stream: p.stream_index as usize,
+                pts: if p.pts == ffi::AV_NOPTS_VALUE { p.dts } else { p.pts },
+                duration: p.duration,
+                keyframe: p.flags & ffi::AV_PKT_FLAG_KEY as i32 != 0,
+                data: std::slice::from_raw_parts(p.data, p.size as usize).to_vec(),
+            };
+            ffi::av_packet_unref(self.packet);
+            Ok(Some(read))
+        }
+    }
+}
+
+impl Drop for Demuxer {
+    fn drop(&mut self) {
+        // SAFETY: both were allocated by FFmpeg in `open`.
+        unsafe {
+            ffi::av_packet_free(&mut self.packet);
+            ffi::avformat_close_input(&mut self.ctx);
+        }
+    }
+}
