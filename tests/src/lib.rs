@@ -22,5 +22,5 @@ pub mod tool;
 pub use check::{check_recording, Expected, Report};
 /// Counted skips, shared with the core's unit tests (its `test-support` feature).
 pub use movie_writer_av1_core::skip;
-pub use record::{record_scene, SceneSpec};
+pub use record::{record_scene, record_scene_with, SceneSpec};
 pub use tool::with_time_limit;

@@ -49,12 +49,23 @@ impl SceneSpec {
 /// recurring here. Recordings in separate processes (the `mwav1` CLI) are not affected.
 static ONE_RECORDER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Records `spec` to `path` (the extension picks WebM or Matroska) through the same
+/// Records `spec` to `path` (the extension picks WebM, Matroska or MP4) through the same
 /// [`Recorder`] the Godot extension drives, with default settings.
 pub fn record_scene(path: &Path, spec: &SceneSpec) -> movie_writer_av1_core::Result<RecordingStats> {
+    record_scene_with(path, spec, |_| {})
+}
+
+/// [`record_scene`] with settings changed by `configure`.
+pub fn record_scene_with(
+    path: &Path,
+    spec: &SceneSpec,
+    configure: impl FnOnce(&mut RecordingConfig),
+) -> movie_writer_av1_core::Result<RecordingStats> {
     let _one = ONE_RECORDER_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let scene = spec.scene();
-    let mut recorder = Recorder::start(RecordingConfig::new(path, spec.width, spec.height, spec.fps))?;
+    let mut config = RecordingConfig::new(path, spec.width, spec.height, spec.fps);
+    configure(&mut config);
+    let mut recorder = Recorder::start(config)?;
     let (mut pixels, mut audio) = (Vec::new(), Vec::new());
     for i in 0..spec.frames {
         scene.render(i, &mut pixels);

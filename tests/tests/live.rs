@@ -217,7 +217,7 @@ fn bad_live_settings_and_replay_requests_say_what_is_allowed() {
     });
     let e = recorder.save_replay(dir.join("r.mp4"), 5.0).err().unwrap();
     assert!(
-        matches!(e, Error::Config(_)) && e.to_string().contains(".webm or .mkv"),
+        matches!(e, Error::Config(_)) && e.to_string().contains(".webm, .mkv or .mp4"),
         "{e}"
     );
     let e = recorder.save_replay(dir.join("r.webm"), 0.0).err().unwrap().to_string();

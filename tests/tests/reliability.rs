@@ -23,8 +23,8 @@ fn out_dir() -> PathBuf {
     dir
 }
 
-/// Decodes every frame with libdav1d (no error allowed) and, for WebM, plays the file to its end
-/// in Chromium. Returns the number of frames decoded.
+/// Decodes every frame with libdav1d (no error allowed) and, for WebM and MP4, plays the file
+/// to its end in Chromium. Returns the number of frames decoded.
 fn assert_playable(path: &Path) -> u64 {
     let p = probe::ffprobe(path).unwrap_or_else(|e| panic!("{e}"));
     let v = p
@@ -38,7 +38,7 @@ fn assert_playable(path: &Path) -> u64 {
         path.display(),
         decoded.errors
     );
-    if path.extension().is_some_and(|e| e == "webm") {
+    if path.extension().is_some_and(|e| e == "webm" || e == "mp4") {
         let played = browser::play(path, Duration::from_secs(90)).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             played.ended && !played.error_event,
@@ -85,7 +85,8 @@ fn interrupted_stays_playable(ext: &'static str, signal: i32, label: &'static st
         let (path, queued) = interrupted_recording(&format!("{label}.{ext}"), signal, 6 * u64::from(FPS));
         let frames = assert_playable(&path);
         println!("{label}.{ext}: {queued} frames queued at the signal, {frames} decodable");
-        // Lost: the current cluster (≤ 0.5 s), the queue and the encoder's look-ahead (≤ 0.5 s).
+        // Lost: the current cluster (≤ 0.5 s) or MP4 fragment (≤ 1 s), the queue and the
+        // encoder's look-ahead (≤ 0.5 s).
         assert!(
             frames + 2 * u64::from(FPS) >= queued,
             "only {frames} of {queued} frames survived"
@@ -113,10 +114,32 @@ fn ctrl_c_mid_recording_leaves_a_playable_mkv() {
     interrupted_stays_playable("mkv", libc::SIGINT, "sigint");
 }
 
+/// An MP4 is written in fragments of at most a second while recording, so a kill loses at most
+/// the fragment being built (plus the queue), like OBS's hybrid MP4.
+#[test]
+fn sigkill_mid_recording_leaves_a_playable_mp4() {
+    interrupted_stays_playable("mp4", libc::SIGKILL, "sigkill");
+}
+
+#[test]
+fn ctrl_c_mid_recording_leaves_a_playable_mp4() {
+    interrupted_stays_playable("mp4", libc::SIGINT, "sigint");
+}
+
 #[test]
 fn full_disk_fails_once_with_path_and_cause_and_keeps_the_file_playable() {
-    with_time_limit(Duration::from_secs(400), || {
-        let path = out_dir().join("full_disk.webm");
+    full_disk("webm");
+}
+
+/// An MP4 is cut back to its last whole fragment, as a Matroska file is to its last cluster.
+#[test]
+fn full_disk_keeps_an_mp4_playable_up_to_its_last_fragment() {
+    full_disk("mp4");
+}
+
+fn full_disk(ext: &'static str) {
+    with_time_limit(Duration::from_secs(400), move || {
+        let path = out_dir().join(format!("full_disk.{ext}"));
         let _ = fs::remove_file(&path);
         // A 1 MiB file-size limit stands in for a full disk (same write failure, no mount needed).
         // SIGXFSZ is ignored so the write fails with EFBIG instead of killing the process.
@@ -138,7 +161,7 @@ fn full_disk_fails_once_with_path_and_cause_and_keeps_the_file_playable() {
         assert!(errors[0].contains("File too large"), "names the cause: {}", errors[0]);
         assert!(fs::metadata(&path).unwrap().len() <= 1024 * 1024);
         let frames = assert_playable(&path);
-        println!("full disk: {frames} frames kept");
+        println!("full disk ({ext}): {frames} frames kept");
         assert!(frames > 0);
     });
 }
@@ -163,7 +186,7 @@ fn bad_paths_fail_at_start_with_a_clear_error_and_leave_no_file() {
         let e = start_error(Path::new("/proc/mwav1-no-such-place/out.webm"));
         assert!(e.contains("cannot write '/proc/mwav1-no-such-place'"), "{e}");
         let e = start_error(&dir.join("movie.avi"));
-        assert!(e.contains("must end in .webm or .mkv"), "{e}");
+        assert!(e.contains("must end in .webm, .mkv or .mp4"), "{e}");
         assert!(!dir.join("movie.avi").exists());
 
         // A missing folder is created, as Godot's own writers do.
