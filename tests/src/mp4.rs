@@ -81,7 +81,7 @@ pub struct Clap {
 impl Clap {
     /// The cropped size, when both fractions are whole numbers.
     pub fn size(&self) -> Option<(u32, u32)> {
-        let whole = |n: u32, d: u32| (d != 0 && n % d == 0).then(|| n / d);
+        let whole = |n: u32, d: u32| (d != 0 && n.is_multiple_of(d)).then(|| n / d);
         Some((whole(self.width_n, self.width_d)?, whole(self.height_n, self.height_d)?))
     }
 }
@@ -106,10 +106,16 @@ impl Mp4Info {
 
 /// `$MP4BOX`, else the copy `./dev setup` installs.
 pub fn mp4box() -> Result<PathBuf> {
-    let path = env::var_os("MP4BOX").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/MP4Box"),
-        PathBuf::from,
-    );
+    locate(
+        env::var_os("MP4BOX").map(PathBuf::from),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/MP4Box"),
+    )
+}
+
+/// `chosen` if set, else `installed`; a missing MP4Box fails the check (it is part of the set-up,
+/// not an optional tool), with what to run.
+fn locate(chosen: Option<PathBuf>, installed: PathBuf) -> Result<PathBuf> {
+    let path = chosen.unwrap_or(installed);
     if path.is_file() {
         Ok(path)
     } else {
@@ -135,9 +141,12 @@ pub fn inspect(path: &Path) -> Result<Mp4Info> {
     // -info prints its report on stderr, mixed with GPAC's log lines.
     let described = tool::run(&mut describe, LIMIT)?;
     info.info_exit = described.status.code();
-    info.diagnostics = diagnostics(&dumped.stderr)
-        .chain(diagnostics(&described.stderr))
-        .collect();
+    // Both runs parse the whole file, so they often report the same fault: keep it once.
+    for line in diagnostics(&dumped.stderr).chain(diagnostics(&described.stderr)) {
+        if !info.diagnostics.contains(&line) {
+            info.diagnostics.push(line);
+        }
+    }
     Ok(info)
 }
 
@@ -490,6 +499,14 @@ mod tests {
         assert_eq!((a.samples, a.sync_samples), (151, None));
         assert_eq!(a.edits[0].media_time, 312);
         assert!(!a.av1c && a.colr.is_none());
+    }
+
+    #[test]
+    fn a_missing_mp4box_says_to_run_dev_setup() {
+        let e = locate(None, PathBuf::from("/nonexistent/MP4Box")).unwrap_err();
+        assert!(e.0.contains("run `./dev setup`"), "{e}");
+        let e = locate(Some("/nonexistent/mine".into()), PathBuf::from("/bin/sh")).unwrap_err();
+        assert!(e.0.contains("/nonexistent/mine"), "{e}");
     }
 
     #[test]
