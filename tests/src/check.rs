@@ -850,3 +850,25 @@ impl fmt::Display for Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_times_must_be_exact_unless_live() {
+        // 60 fps in a 15360 Hz timescale: 256 ticks a frame.
+        assert_eq!(first_bad_pts(&[0, 256, 512], (1, 15360), 60, false), None);
+        let bad = first_bad_pts(&[0, 256, 513], (1, 15360), 60, false).unwrap();
+        assert!(bad.starts_with("video packet 2 has pts 513"), "{bad}");
+        // 144 fps in milliseconds cannot be exact.
+        assert!(first_bad_pts(&[0, 7], (1, 1000), 144, false).is_some());
+        // A live capture only has to move forward.
+        assert_eq!(first_bad_pts(&[0, 300, 513], (1, 15360), 60, true), None);
+        let bad = first_bad_pts(&[0, 300, 300], (1, 15360), 60, true).unwrap();
+        assert!(
+            bad.starts_with("video packet 2 has pts 300, not after packet 1's 300"),
+            "{bad}"
+        );
+    }
+}

@@ -42,9 +42,9 @@ pub fn demux(path: &Path, audio: bool, limit: Duration) -> Result<GstDemux> {
         std::process::id(),
         RUNS.fetch_add(1, Ordering::Relaxed)
     ));
-    // gst-launch prints an error and then can hang on a file qtdemux rejects before the pipeline
-    // prerolls, so coreutils' timeout ends it and its output is kept (tool::run's limit would
-    // drop the output with it).
+    // gst-launch has been seen to print qtdemux's error on a file of random bytes and then hang
+    // instead of exiting; coreutils' timeout ends it and keeps what it printed (tool::run's limit
+    // would drop the output with it).
     let mut cmd = Command::new("timeout");
     cmd.arg(format!("--kill-after={KILL_AFTER_S}"))
         .arg(limit.as_secs().max(1).to_string())

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected, Report};
-use movie_writer_av1_tests::{mp4, tool};
+use movie_writer_av1_tests::{gst, mp4, tool};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 240;
@@ -276,4 +276,16 @@ fn a_truncated_file_is_flagged_by_mp4box_and_qtdemux() {
         "MP4Box -info exit Some(0), said [\"[iso file] Incomplete box mdat",
     );
     assert_flagged(&report, "GStreamer qtdemux delivered");
+}
+
+/// qtdemux gives up on a file that is no MP4 at all: the demux reports it with the error text.
+#[test]
+fn qtdemux_reports_a_file_that_is_not_mp4() {
+    let junk = out_dir().join("junk.mp4");
+    std::fs::write(&junk, [0x55u8; 4096]).unwrap();
+    let demux = gst::demux(&junk, true, Duration::from_secs(5)).unwrap_or_else(|e| panic!("{e}"));
+    println!("{demux:?}");
+    assert!(!demux.clean());
+    assert!(demux.errors.contains("GstQTDemux"), "{}", demux.errors);
+    assert_eq!(demux.video_buffers, 0);
 }
