@@ -93,10 +93,10 @@ pub fn play(path: &Path, limit: Duration) -> Result<Playback> {
     let browser = find_chromium()?;
     let video = fs::read(path).map_err(|e| Error(format!("reading {}: {e}", path.display())))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("webm");
-    let mime = if ext.eq_ignore_ascii_case("webm") {
-        "video/webm"
-    } else {
-        "video/x-matroska"
+    let mime = match ext.to_ascii_lowercase().as_str() {
+        "webm" => "video/webm",
+        "mp4" => "video/mp4",
+        _ => "video/x-matroska",
     };
     let video_path = format!("/video.{ext}");
     let page_deadline = limit.saturating_sub(PAGE_MARGIN).max(limit / 2);

@@ -12,7 +12,9 @@ use movie_writer_av1_core::Container;
 use crate::audio::{self, Tone};
 use crate::browser::{self, Playback};
 use crate::decode::{self, Decoded};
+use crate::gst::{self, GstDemux};
 use crate::mkv::{self, MkvInfo};
+use crate::mp4::{self, Mp4Info};
 use crate::probe::{self, Probe};
 use crate::record::SceneSpec;
 use crate::ssim::{self, SsimStats};
@@ -22,11 +24,17 @@ pub const TONE_HZ_TOLERANCE: f64 = 3.0;
 pub const TONE_START_TOLERANCE_S: f64 = 0.010;
 /// One 20 ms Opus packet: the granularity at which audio could be cut.
 pub const OPUS_PACKET_S: f64 = 0.020;
+/// One AAC frame (1024 samples at 48 kHz): the same for AAC.
+pub const AAC_FRAME_S: f64 = 1024.0 / 48_000.0;
+/// The encoder delay FFmpeg's AAC encoder puts before the first sample, in samples at 48 kHz;
+/// an MP4 edit list must skip exactly this.
+pub const AAC_PRIMING: i64 = 1024;
 pub const BROWSER_DURATION_TOLERANCE_S: f64 = 0.05;
 pub const DEFAULT_MIN_SSIM: f64 = 0.95;
 
 const DECODE_LIMIT: Duration = Duration::from_secs(300);
 const AUDIO_LIMIT: Duration = Duration::from_secs(120);
+const DEMUX_LIMIT: Duration = Duration::from_secs(120);
 /// Browser start-up and page load on a busy CI machine, on top of real-time playback.
 const BROWSER_OVERHEAD: Duration = Duration::from_secs(60);
 
@@ -49,6 +57,12 @@ pub struct Expected {
     /// A live capture: variable frame rate (the video ends where its last packet ends, not at
     /// packets / fps) and audio from the engine's running mix, in sync within [`LIVE_AV_SYNC_S`].
     pub live: bool,
+    /// The audio codec as ffprobe names it ("opus", "aac"); `None`: the container's default
+    /// (AAC for MP4, Opus for WebM and Matroska).
+    pub audio_codec: Option<&'static str>,
+    /// An unfinished recording (killed, or its process died): MP4 movie fragments may be left
+    /// in the file. A finished MP4 has one moov and no moof.
+    pub fragmented_ok: bool,
 }
 
 /// How far a live capture's audio end may lie from its video end: audio runs until `stop()`,
@@ -67,7 +81,15 @@ impl Expected {
             min_ssim: DEFAULT_MIN_SSIM,
             browser: false,
             live: false,
+            audio_codec: None,
+            fragmented_ok: false,
         }
+    }
+
+    /// The audio codec `path` must hold: [`Expected::audio_codec`] or its container's default.
+    pub fn audio_codec_for(&self, path: &Path) -> &'static str {
+        self.audio_codec
+            .unwrap_or_else(|| Container::from_path(path).map_or("opus", |c| c.default_audio_codec().name()))
     }
 
     /// A recording whose source frames are unknown: SSIM and tone checks are left out.
@@ -81,6 +103,8 @@ impl Expected {
             min_ssim: DEFAULT_MIN_SSIM,
             browser: false,
             live: false,
+            audio_codec: None,
+            fragmented_ok: false,
         }
     }
 }
@@ -93,7 +117,11 @@ pub struct Report {
     /// A live (variable frame rate) capture: see [`Expected::live`].
     pub live: bool,
     pub probe: Probe,
+    /// mkvmerge's and mkvinfo's view of a Matroska file; empty (the default) for MP4, which
+    /// [`Report::mp4`] covers instead.
     pub mkv: MkvInfo,
+    /// What only MP4 files are checked for; `None` for Matroska.
+    pub mp4: Option<Mp4Checks>,
     /// `None` when the file has no video stream to decode.
     pub decoded: Option<Decoded>,
     pub ssim: Option<SsimStats>,
@@ -103,6 +131,127 @@ pub struct Report {
     pub tone: Option<Tone>,
     pub playback: Option<Playback>,
     pub problems: Vec<String>,
+}
+
+/// The MP4-only measurements: the boxes (MP4Box), a second demuxer (GStreamer) and the exact
+/// video timestamps (ffprobe).
+#[derive(Debug, Clone)]
+pub struct Mp4Checks {
+    pub boxes: Mp4Info,
+    pub gst: GstDemux,
+    /// Every video packet's pts in file order, in units of `time_base`.
+    pub video_pts: Vec<i64>,
+    /// (numerator, denominator) of a second: one over the video track's timescale.
+    pub time_base: (u64, u64),
+}
+
+impl Mp4Checks {
+    fn inspect(path: &Path, probe: &Probe) -> Result<Self> {
+        let boxes = mp4::inspect(path)?;
+        let gst = gst::demux(path, !probe.audio.is_empty(), DEMUX_LIMIT)?;
+        let (video_pts, time_base) = if probe.video.is_empty() {
+            (Vec::new(), (1, 1))
+        } else {
+            let pts = probe::video_packets(path)?.iter().map(|p| p.pts).collect();
+            (pts, probe::video_time_base(path)?)
+        };
+        Ok(Self {
+            boxes,
+            gst,
+            video_pts,
+            time_base,
+        })
+    }
+
+    /// The audio priming the edit list must skip, in the audio track's timescale: 1024 samples
+    /// for AAC, the dOps PreSkip for Opus (both counted at 48 kHz).
+    fn audio_priming(&self) -> Option<i64> {
+        let a = self.boxes.track("soun")?;
+        let samples = match a.sample_entry.as_str() {
+            "mp4a" => AAC_PRIMING,
+            "Opus" => i64::from(a.pre_skip?),
+            _ => return None,
+        };
+        Some(samples * i64::from(a.timescale) / 48_000)
+    }
+
+    /// The priming the edit list skips, in seconds (the MP4 form of Matroska's CodecDelay).
+    fn audio_delay_s(&self) -> f64 {
+        let Some(a) = self.boxes.track("soun") else {
+            return 0.0;
+        };
+        let skipped = a.edits.iter().find(|e| e.media_time >= 0).map_or(0, |e| e.media_time);
+        skipped as f64 / f64::from(a.timescale.max(1))
+    }
+
+    /// How the shown size comes about: tkhd alone, or the coded size cropped by a clap box.
+    fn presentation(&self, coded: (u32, u32)) -> String {
+        let Some(v) = self.boxes.track("vide") else {
+            return "no video track".into();
+        };
+        match v.clap {
+            Some(c) => format!(
+                "tkhd {}x{}, coded {}x{} cropped by clap to {:?}",
+                v.width,
+                v.height,
+                coded.0,
+                coded.1,
+                c.size()
+            ),
+            None => format!("tkhd {}x{} (no clap)", v.width, v.height),
+        }
+    }
+}
+
+impl Mp4Checks {
+    fn describe(&self, f: &mut fmt::Formatter<'_>, coded: (u32, u32)) -> fmt::Result {
+        let b = &self.boxes;
+        writeln!(
+            f,
+            "  MP4Box: boxes {:?}, -info exit {}, said {:?}",
+            b.top_level,
+            opt(b.info_exit),
+            b.diagnostics
+        )?;
+        for t in &b.tracks {
+            write!(
+                f,
+                "    track {} {} {} (av1C {}), timescale {}, {} samples + {} in fragments, sync {}, edits {:?}",
+                t.id,
+                t.handler,
+                t.sample_entry,
+                t.av1c,
+                t.timescale,
+                t.samples,
+                t.fragment_samples,
+                t.sync_samples.map_or_else(|| "all".into(), |n| n.to_string()),
+                t.edits
+                    .iter()
+                    .map(|e| (e.segment_duration, e.media_time))
+                    .collect::<Vec<_>>()
+            )?;
+            if let Some(c) = &t.colr {
+                write!(f, ", colr {c:?}")?;
+            }
+            if let Some(p) = t.pre_skip {
+                write!(f, ", PreSkip {p}")?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "    shown size: {}", self.presentation(coded))?;
+        writeln!(
+            f,
+            "  GStreamer qtdemux: exit {}, {} video buffers, {} audio buffers{}",
+            opt(self.gst.exit_code),
+            self.gst.video_buffers,
+            opt(self.gst.audio_buffers),
+            if self.gst.errors.is_empty() {
+                String::new()
+            } else {
+                format!(", errors: {}", self.gst.errors)
+            }
+        )
+    }
 }
 
 impl Report {
@@ -137,7 +286,12 @@ pub fn check_recording(path: &Path, expected: &Expected) -> Result<Report> {
             let limit = Duration::from_secs_f64(probe.duration_s.unwrap_or(0.0).max(0.0)) + BROWSER_OVERHEAD;
             s.spawn(move || browser::play(path, limit))
         });
-        let mkv = mkv::inspect(path)?;
+        let is_mp4 = Container::from_path(path) == Some(Container::Mp4);
+        let (mkv, mp4) = if is_mp4 {
+            (MkvInfo::default(), Some(Mp4Checks::inspect(path, &probe)?))
+        } else {
+            (mkv::inspect(path)?, None)
+        };
         let (decoded, ssim) = match probe.video.first() {
             Some(v) => {
                 let (decoded, ssim) = decode_and_compare(path, v.width, v.height, expected)?;
@@ -167,6 +321,7 @@ pub fn check_recording(path: &Path, expected: &Expected) -> Result<Report> {
             live: expected.live,
             probe,
             mkv,
+            mp4,
             decoded,
             ssim,
             audio_duration_s,
@@ -206,16 +361,23 @@ fn problems(r: &Report, e: &Expected) -> Vec<String> {
     };
     let fps = f64::from(e.fps);
     let video_s = r.video_duration_s();
-    let av_sync_s = if e.live { LIVE_AV_SYNC_S } else { OPUS_PACKET_S };
+    let audio_codec = e.audio_codec_for(&r.path);
+    let av_sync_s = match (e.live, audio_codec) {
+        (true, _) => LIVE_AV_SYNC_S,
+        (false, "aac") => AAC_FRAME_S,
+        (false, _) => OPUS_PACKET_S,
+    };
 
     let probe = &r.probe;
     check(
         probe.errors.trim().is_empty(),
         format!("ffprobe printed errors: {}", probe.errors.trim()),
     );
+    // FFmpeg names its demuxers "matroska,webm" and "mov,mp4,m4a,3gp,3g2,mj2".
+    let format = if r.mp4.is_some() { "mp4" } else { "matroska" };
     check(
-        probe.format_name.contains("matroska"),
-        format!("ffprobe format {:?}", probe.format_name),
+        probe.format_name.contains(format),
+        format!("ffprobe format {:?}, want {format}", probe.format_name),
     );
     check(
         probe.video.len() == 1 && probe.video[0].codec == "av1",
@@ -225,9 +387,9 @@ fn problems(r: &Report, e: &Expected) -> Vec<String> {
         ),
     );
     check(
-        probe.audio.len() == 1 && probe.audio[0].codec == "opus",
+        probe.audio.len() == 1 && probe.audio[0].codec == audio_codec,
         format!(
-            "audio streams {:?}, want exactly one opus",
+            "audio streams {:?}, want exactly one {audio_codec}",
             probe.audio.iter().map(|a| &a.codec).collect::<Vec<_>>()
         ),
     );
@@ -266,7 +428,11 @@ fn problems(r: &Report, e: &Expected) -> Vec<String> {
             // Muxers (FFmpeg's as well) let the Segment Duration run to the end of the last Opus
             // packet on the container timeline, which lies past the content by the codec delay
             // plus that packet's discarded padding. Shorter than the video would cut playback.
-            let delay = r.mkv.codec_delay_ns.unwrap_or(0) as f64 / 1e9;
+            // MP4's form of the codec delay is the audio edit list's media time.
+            let delay = match &r.mp4 {
+                Some(m) => m.audio_delay_s(),
+                None => r.mkv.codec_delay_ns.unwrap_or(0) as f64 / 1e9,
+            };
             let slack = (1.0 / fps).max(delay + av_sync_s);
             check(
                 d >= video_s - 0.5 / fps && d <= video_s + slack,
@@ -279,51 +445,9 @@ fn problems(r: &Report, e: &Expected) -> Vec<String> {
         None => check(false, "the container declares no duration".into()),
     }
 
-    let mkv = &r.mkv;
-    check(
-        mkv.recognized && mkv.supported,
-        format!("mkvmerge: recognized {}, supported {}", mkv.recognized, mkv.supported),
-    );
-    check(
-        mkv.errors.is_empty() && mkv.warnings.is_empty() && mkv.exit_code == Some(0),
-        format!(
-            "mkvmerge exit {:?}, errors {:?}, warnings {:?}",
-            mkv.exit_code, mkv.errors, mkv.warnings
-        ),
-    );
-    if let Some(container) = Container::from_path(&r.path) {
-        check(
-            Some(mkv.doc_type.as_str()) == container.doc_type(),
-            format!("DocType {:?}, want {:?}", mkv.doc_type, container.doc_type()),
-        );
-    }
-    check(
-        mkv.codec_ids == ["V_AV1", "A_OPUS"],
-        format!("codec IDs {:?}, want V_AV1 then A_OPUS", mkv.codec_ids),
-    );
-    check(
-        mkv.display_size == Some((e.width, e.height)),
-        format!("display size {:?}, want {}x{}", mkv.display_size, e.width, e.height),
-    );
-    check(
-        mkv.cropped_size() == Some((e.width, e.height)),
-        format!(
-            "pixel size {:?} minus crop {:?} is {:?}, want {}x{}",
-            mkv.pixel_size,
-            mkv.crop,
-            mkv.cropped_size(),
-            e.width,
-            e.height
-        ),
-    );
-    if let Some(v) = probe.video.first() {
-        check(
-            mkv.pixel_size == Some((v.width, v.height)),
-            format!(
-                "Matroska pixel size {:?} differs from the AV1 stream's {}x{}",
-                mkv.pixel_size, v.width, v.height
-            ),
-        );
+    match &r.mp4 {
+        Some(m) => mp4_problems(r, m, e, audio_codec, &mut check),
+        None => matroska_problems(r, e, audio_codec, &mut check),
     }
 
     match &r.decoded {
@@ -429,6 +553,214 @@ fn problems(r: &Report, e: &Expected) -> Vec<String> {
     p
 }
 
+/// mkvmerge's and mkvinfo's view: DocType, codec IDs, display size and PixelCrop.
+fn matroska_problems(r: &Report, e: &Expected, audio_codec: &str, check: &mut dyn FnMut(bool, String)) {
+    let mkv = &r.mkv;
+    check(
+        mkv.recognized && mkv.supported,
+        format!("mkvmerge: recognized {}, supported {}", mkv.recognized, mkv.supported),
+    );
+    check(
+        mkv.errors.is_empty() && mkv.warnings.is_empty() && mkv.exit_code == Some(0),
+        format!(
+            "mkvmerge exit {:?}, errors {:?}, warnings {:?}",
+            mkv.exit_code, mkv.errors, mkv.warnings
+        ),
+    );
+    if let Some(container) = Container::from_path(&r.path) {
+        check(
+            Some(mkv.doc_type.as_str()) == container.doc_type(),
+            format!("DocType {:?}, want {:?}", mkv.doc_type, container.doc_type()),
+        );
+    }
+    let audio_id = if audio_codec == "aac" { "A_AAC" } else { "A_OPUS" };
+    check(
+        mkv.codec_ids == ["V_AV1", audio_id],
+        format!("codec IDs {:?}, want V_AV1 then {audio_id}", mkv.codec_ids),
+    );
+    check(
+        mkv.display_size == Some((e.width, e.height)),
+        format!("display size {:?}, want {}x{}", mkv.display_size, e.width, e.height),
+    );
+    check(
+        mkv.cropped_size() == Some((e.width, e.height)),
+        format!(
+            "pixel size {:?} minus crop {:?} is {:?}, want {}x{}",
+            mkv.pixel_size,
+            mkv.crop,
+            mkv.cropped_size(),
+            e.width,
+            e.height
+        ),
+    );
+    if let Some(v) = r.probe.video.first() {
+        check(
+            mkv.pixel_size == Some((v.width, v.height)),
+            format!(
+                "Matroska pixel size {:?} differs from the AV1 stream's {}x{}",
+                mkv.pixel_size, v.width, v.height
+            ),
+        );
+    }
+}
+
+/// GPAC's and GStreamer's view: the box layout of a finished file, the AV1 and audio sample
+/// entries, colour, exact frame times, the audio priming edit and the shown size.
+fn mp4_problems(r: &Report, m: &Mp4Checks, e: &Expected, audio_codec: &str, check: &mut dyn FnMut(bool, String)) {
+    let boxes = &m.boxes;
+    check(
+        boxes.info_exit == Some(0) && boxes.diagnostics.is_empty(),
+        format!("MP4Box -info exit {:?}, said {:?}", boxes.info_exit, boxes.diagnostics),
+    );
+    check(
+        m.gst.clean(),
+        format!("GStreamer qtdemux: exit {:?}: {}", m.gst.exit_code, m.gst.errors),
+    );
+    let frames = e.frames.or_else(|| r.probe.video.first().map(|v| v.packets));
+    if let Some(frames) = frames {
+        check(
+            m.gst.video_buffers == frames,
+            format!(
+                "GStreamer qtdemux delivered {} video buffers, want {frames}",
+                m.gst.video_buffers
+            ),
+        );
+    }
+    check(
+        boxes.count("moov") == 1,
+        format!(
+            "{} moov boxes, want exactly one (top level: {:?})",
+            boxes.count("moov"),
+            boxes.top_level
+        ),
+    );
+    check(
+        e.fragmented_ok || boxes.count("moof") == 0,
+        format!(
+            "{} moof boxes left: the file is still fragmented, not finished into one moov (top level: {:?})",
+            boxes.count("moof"),
+            boxes.top_level
+        ),
+    );
+    check(
+        boxes.count("mdat") > 0,
+        format!("no mdat box (top level: {:?})", boxes.top_level),
+    );
+
+    match boxes.track("vide") {
+        Some(v) => mp4_video_problems(r, m, v, e, check),
+        None => check(false, "MP4Box finds no video (vide) track".into()),
+    }
+
+    let Some(a) = boxes.track("soun") else {
+        check(false, "MP4Box finds no audio (soun) track".into());
+        return;
+    };
+    let entry = if audio_codec == "aac" { "mp4a" } else { "Opus" };
+    check(
+        a.sample_entry == entry,
+        format!("audio sample entry {:?}, want {entry}", a.sample_entry),
+    );
+    check(
+        a.sample_entry != "Opus" || a.pre_skip.is_some(),
+        "the Opus sample entry has no dOps box (PreSkip)".into(),
+    );
+    if let Some(priming) = m.audio_priming() {
+        let skipped = a.edits.iter().find(|e| e.media_time >= 0).map(|e| e.media_time);
+        check(
+            skipped == Some(priming),
+            format!(
+                "audio edit list {:?}, want one whose media_time is {priming} (the {} priming) so players skip it",
+                a.edits, a.sample_entry
+            ),
+        );
+    }
+}
+
+fn mp4_video_problems(r: &Report, m: &Mp4Checks, v: &mp4::Track, e: &Expected, check: &mut dyn FnMut(bool, String)) {
+    check(
+        v.sample_entry == "av01" && v.av1c,
+        format!(
+            "video sample entry {:?} (av1C {}), want av01 with an av1C box",
+            v.sample_entry,
+            if v.av1c { "present" } else { "missing" }
+        ),
+    );
+    let bt709 = v.colr.as_ref().is_some_and(|c| {
+        c.colour_type == "nclx"
+            && (c.primaries, c.transfer, c.matrix, c.full_range) == (Some(1), Some(1), Some(1), Some(false))
+    });
+    check(
+        bt709,
+        format!(
+            "colour box {:?}, want colr nclx with primaries 1, transfer 1, matrix 1, full_range 0 (BT.709, limited range)",
+            v.colr
+        ),
+    );
+    check(
+        v.timescale > 0 && v.timescale.is_multiple_of(e.fps),
+        format!(
+            "video timescale {} is not a multiple of {} fps: frame times cannot be exact",
+            v.timescale, e.fps
+        ),
+    );
+    let samples = v.samples + v.fragment_samples;
+    if let Some(frames) = e.frames {
+        check(
+            samples == frames,
+            format!(
+                "the video track has {samples} samples (sample table {}, fragments {}), want {frames}",
+                v.samples, v.fragment_samples
+            ),
+        );
+    }
+    if let Some(bad) = first_bad_pts(&m.video_pts, m.time_base, e.fps, e.live) {
+        check(false, bad);
+    }
+
+    // An odd size is coded at the next even size; the file then shows either the display size
+    // in tkhd, or the coded size in tkhd with a clap that crops it to the display size.
+    let want = (e.width, e.height);
+    let coded = r.probe.video.first().map_or((0, 0), |s| (s.width, s.height));
+    let tkhd = (v.width, v.height);
+    let is = |size: (u32, u32)| tkhd == (f64::from(size.0), f64::from(size.1));
+    let clap = v.clap.map(|c| c.size());
+    let shown = match clap {
+        None => is(want),
+        Some(cropped) => cropped == Some(want) && (is(want) || is(coded)),
+    };
+    check(
+        shown,
+        format!("shown size: {}, want {}x{}", m.presentation(coded), want.0, want.1),
+    );
+}
+
+/// Why the video timestamps are wrong, if they are: frame `i` must lie exactly at
+/// i × timescale / fps (a constant frame rate recording), or, for a live capture (variable frame
+/// rate), after the frame before.
+fn first_bad_pts(pts: &[i64], (num, den): (u64, u64), fps: u32, live: bool) -> Option<String> {
+    if live {
+        let i = pts.windows(2).position(|w| w[1] <= w[0])?;
+        return Some(format!(
+            "video packet {} has pts {}, not after packet {}'s {} (time base {num}/{den})",
+            i + 1,
+            pts[i + 1],
+            i,
+            pts[i]
+        ));
+    }
+    // pts × num / den = i / fps, in integers.
+    let (num, den, fps) = (i128::from(num), i128::from(den), i128::from(fps));
+    let (i, p) = pts
+        .iter()
+        .enumerate()
+        .find(|(i, p)| i128::from(**p) * num * fps != *i as i128 * den)?;
+    Some(format!(
+        "video packet {i} has pts {p} (time base {num}/{den}), want exactly {i} × {den} / ({num} × {fps}) = {:.3}",
+        (i as f64) * den as f64 / (num * fps) as f64
+    ))
+}
+
 fn opt<T: fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
@@ -459,12 +791,17 @@ impl fmt::Display for Report {
             )?;
         }
         writeln!(f)?;
-        let m = &self.mkv;
-        writeln!(
-            f,
-            "  mkvmerge/mkvinfo: recognized {}, supported {}, DocType {}, codecs {:?}, pixel {:?}, crop {:?}, display {:?}",
-            m.recognized, m.supported, m.doc_type, m.codec_ids, m.pixel_size, m.crop, m.display_size
-        )?;
+        match &self.mp4 {
+            Some(m) => m.describe(f, self.probe.video.first().map_or((0, 0), |v| (v.width, v.height)))?,
+            None => {
+                let m = &self.mkv;
+                writeln!(
+                    f,
+                    "  mkvmerge/mkvinfo: recognized {}, supported {}, DocType {}, codecs {:?}, pixel {:?}, crop {:?}, display {:?}",
+                    m.recognized, m.supported, m.doc_type, m.codec_ids, m.pixel_size, m.crop, m.display_size
+                )?;
+            }
+        }
         if let Some(d) = &self.decoded {
             writeln!(
                 f,
@@ -511,5 +848,27 @@ impl fmt::Display for Report {
         } else {
             writeln!(f, "  problems:\n    - {}", self.problems.join("\n    - "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_times_must_be_exact_unless_live() {
+        // 60 fps in a 15360 Hz timescale: 256 ticks a frame.
+        assert_eq!(first_bad_pts(&[0, 256, 512], (1, 15360), 60, false), None);
+        let bad = first_bad_pts(&[0, 256, 513], (1, 15360), 60, false).unwrap();
+        assert!(bad.starts_with("video packet 2 has pts 513"), "{bad}");
+        // 144 fps in milliseconds cannot be exact.
+        assert!(first_bad_pts(&[0, 7], (1, 1000), 144, false).is_some());
+        // A live capture only has to move forward.
+        assert_eq!(first_bad_pts(&[0, 300, 513], (1, 15360), 60, true), None);
+        let bad = first_bad_pts(&[0, 300, 300], (1, 15360), 60, true).unwrap();
+        assert!(
+            bad.starts_with("video packet 2 has pts 300, not after packet 1's 300"),
+            "{bad}"
+        );
     }
 }

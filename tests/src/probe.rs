@@ -111,6 +111,29 @@ pub fn video_packets(path: &Path) -> Result<Vec<Packet>> {
         .collect()
 }
 
+/// The first video stream's time base (numerator, denominator): the unit of [`Packet::pts`].
+/// For MP4, one over the track's media timescale.
+pub fn video_time_base(path: &Path) -> Result<(u64, u64)> {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=time_base",
+        "-of",
+        "csv=p=0",
+    ])
+    .arg(path);
+    let text = tool::run_text(&mut cmd, LIMIT)?;
+    let (num, den) = text.trim().split_once('/').unwrap_or_default();
+    match (num.parse(), den.parse()) {
+        (Ok(num), Ok(den)) if num > 0 && den > 0 => Ok((num, den)),
+        _ => Err(Error(format!("cannot read ffprobe's time base {:?}", text.trim()))),
+    }
+}
+
 fn number(v: &Value) -> Option<f64> {
     v.as_f64().or_else(|| v.as_str()?.parse().ok())
 }
