@@ -12,7 +12,7 @@ use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{
     Error, I420Image, LiveConfig, LiveRecorder, PixelFormat, RecordingConfig, RgbImage, VideoFrame,
 };
-use movie_writer_av1_tests::probe::video_packets;
+use movie_writer_av1_tests::probe::{video_packets, video_time_base};
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
 
 const W: u32 = 640;
@@ -230,4 +230,40 @@ fn bad_live_settings_and_replay_requests_say_what_is_allowed() {
         matches!(e, Error::Usage(_)) && e.to_string().contains("replay_seconds"),
         "{e}"
     );
+}
+
+/// `AV1Recorder` into `.mp4`: the main file (AAC, fragmented while recording, one moov at the
+/// end) keeps each frame at its capture time on the fps × 1000 clock, and a replay saved as
+/// `.mp4` passes every check too.
+#[test]
+fn live_capture_into_mp4_keeps_capture_times_and_saves_an_mp4_replay() {
+    let dir = out_dir();
+    let (main, replay) = (dir.join("live_main.mp4"), dir.join("live_replay_2s.mp4"));
+    let (main2, replay2) = (main.clone(), replay.clone());
+    let (queued, saved) = with_time_limit(Duration::from_secs(120), move || {
+        let mut recorder = LiveRecorder::start(config(&main2, true, 5.0)).unwrap();
+        let queued = record_live(&mut recorder, 5.0, Some((4.0, &replay2, 2.0)));
+        let (stats, saved) = recorder.finish();
+        stats.unwrap();
+        (queued, saved)
+    });
+    assert!(matches!(&saved[..], [r] if r.result.is_ok()), "{saved:?}");
+    let (num, den) = video_time_base(&main).unwrap();
+    let ms: Vec<i64> = video_packets(&main)
+        .unwrap()
+        .iter()
+        .map(|p| p.pts * 1000 * num as i64 / den as i64)
+        .collect();
+    assert_eq!(ms.len(), queued.len(), "every queued frame is in the file");
+    assert!(
+        ms.iter().zip(&queued).all(|(file, capture)| (file - capture).abs() <= 1),
+        "frames sit at their capture times: {:?} vs {:?}",
+        &ms[..5.min(ms.len())],
+        &queued[..5.min(queued.len())]
+    );
+    for (path, frames) in [(&main, Some(queued.len() as u64)), (&replay, None)] {
+        let report = check_recording(path, &live_expected(frames)).unwrap();
+        println!("{report}");
+        report.assert_ok();
+    }
 }

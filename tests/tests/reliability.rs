@@ -85,7 +85,7 @@ fn interrupted_stays_playable(ext: &'static str, signal: i32, label: &'static st
         let (path, queued) = interrupted_recording(&format!("{label}.{ext}"), signal, 6 * u64::from(FPS));
         let frames = assert_playable(&path);
         println!("{label}.{ext}: {queued} frames queued at the signal, {frames} decodable");
-        // Lost: the current cluster (≤ 0.5 s) or MP4 fragment (≤ 1 s), the queue and the
+        // Lost: the current cluster (≤ 0.5 s) or MP4 fragment (≤ 0.5 s), the queue and the
         // encoder's look-ahead (≤ 0.5 s).
         assert!(
             frames + 2 * u64::from(FPS) >= queued,
@@ -114,7 +114,7 @@ fn ctrl_c_mid_recording_leaves_a_playable_mkv() {
     interrupted_stays_playable("mkv", libc::SIGINT, "sigint");
 }
 
-/// An MP4 is written in fragments of at most a second while recording, so a kill loses at most
+/// An MP4 is written in fragments of at most half a second while recording, so a kill loses at most
 /// the fragment being built (plus the queue), like OBS's hybrid MP4.
 #[test]
 fn sigkill_mid_recording_leaves_a_playable_mp4() {

@@ -148,7 +148,9 @@ fn record(args: &[String]) -> Result<(), String> {
             let _ = std::io::stdout().flush();
         }
     }
+    let finishing = Instant::now();
     let stats = recorder.finish().map_err(|e| e.to_string())?;
+    let finish_s = finishing.elapsed().as_secs_f64();
     let wall = started.elapsed().as_secs_f64();
     println!(
         "done: {} frames, {:.2} s of video, {} bytes ({:.0} kbit/s), backend {}, encode {:.1} fps, wall {:.2} s",
@@ -164,6 +166,8 @@ fn record(args: &[String]) -> Result<(), String> {
         "audio samples {}, queue high-water {}, dropped {}",
         stats.audio_samples, stats.queue_high_water, stats.frames_dropped
     );
+    // The queue's last frames, the encoder's flush and, for MP4, the rewrite with one moov.
+    println!("finish: {finish_s:.2} s");
     println!(
         "memory: RSS at start {} KiB, at end {} KiB, peak {} KiB",
         rss_start.0,

@@ -23,7 +23,7 @@ use super::{AudioTrack, Timing, Track, VideoTrack};
 use crate::config::AudioCodec;
 
 /// Longest a fragment runs before it is written out: bounds what a crash can lose.
-pub const FRAGMENT_US: i64 = 1_000_000;
+pub const FRAGMENT_US: i64 = 500_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -43,6 +43,8 @@ pub struct Mp4Writer {
     audio_delay: i64,
     /// Packets written per stream (video, audio), to check the rewritten file against.
     written: [u64; 2],
+    /// Each stream's first time as handed in (video ticks; audio samples, delay removed).
+    first: [Option<i64>; 2],
     /// Bytes on disk after the last successful write: whole fragments only, since every
     /// fragment is flushed by the call that completes it.
     committed: u64,
@@ -120,14 +122,18 @@ impl Mp4Writer {
             set_extradata(par, &audio.codec_private)?;
             (*st).time_base = audio_tb;
         }
+        // The movie clock (durations, edit lists) runs at the video clock, so an edit that
+        // delays the video (a live capture's first frame) is exact rather than whole ms.
+        let clock = ("movie_timescale", video.timescale().to_string());
         let options = match layout {
             // delay_moov: the moov waits for the first fragment, so it can carry the audio's
             // edit list (the codec delay) instead of shifting both tracks.
             Layout::Fragmented => vec![
                 ("movflags", "+delay_moov+default_base_moof".to_string()),
                 ("frag_duration", FRAGMENT_US.to_string()),
+                clock,
             ],
-            Layout::Progressive => vec![("movflags", "+faststart".to_string())],
+            Layout::Progressive => vec![("movflags", "+faststart".to_string()), clock],
         };
         out.open_and_write_header(path, &options, layout == Layout::Fragmented)?;
         Ok(Self {
@@ -138,6 +144,7 @@ impl Mp4Writer {
             audio_tb,
             audio_delay: i64::from(audio.delay),
             written: [0; 2],
+            first: [None; 2],
             committed: 0,
             failed: false,
         })
@@ -162,6 +169,7 @@ impl Mp4Writer {
             return Err(e);
         }
         self.written[index] += 1;
+        self.first[index].get_or_insert(pts);
         self.committed = self.out.position();
         Ok(())
     }
@@ -175,7 +183,9 @@ impl Mp4Writer {
             path,
             layout,
             written,
-            audio_delay,
+            first,
+            video_tb,
+            audio_tb,
             failed,
             ..
         } = self;
@@ -186,7 +196,8 @@ impl Mp4Writer {
         }
         let mut result = out.finish();
         if result.is_ok() && layout == Layout::Fragmented {
-            result = defragment(&path, written, audio_delay).map_err(|e| {
+            let first = [(first[0].unwrap_or(0), video_tb), (first[1].unwrap_or(0), audio_tb)];
+            result = defragment(&path, written, first).map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!(
@@ -201,11 +212,11 @@ impl Mp4Writer {
 
 /// Reads the fragmented file at `path` and writes it again with one moov in front of the media,
 /// replacing it only when every packet made it across.
-fn defragment(path: &Path, written: [u64; 2], audio_delay: i64) -> io::Result<()> {
+fn defragment(path: &Path, written: [u64; 2], first: [(i64, ffi::AVRational); 2]) -> io::Result<()> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".finishing");
     let tmp = path.with_file_name(name);
-    let copied = copy_packets(path, &tmp, written, audio_delay);
+    let copied = copy_packets(path, &tmp, written, first);
     match copied.and_then(|()| std::fs::rename(&tmp, path)) {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -215,7 +226,7 @@ fn defragment(path: &Path, written: [u64; 2], audio_delay: i64) -> io::Result<()
     }
 }
 
-fn copy_packets(from: &Path, to: &Path, written: [u64; 2], audio_delay: i64) -> io::Result<()> {
+fn copy_packets(from: &Path, to: &Path, written: [u64; 2], first: [(i64, ffi::AVRational); 2]) -> io::Result<()> {
     let mut input = Demuxer::open(from)?;
     let mut out = Muxer::alloc(to)?;
     let streams = input.streams();
@@ -237,11 +248,13 @@ fn copy_packets(from: &Path, to: &Path, written: [u64; 2], audio_delay: i64) -> 
             tbs.push((*ist).time_base);
         }
     }
-    out.open_and_write_header(to, &[("movflags", "+faststart".to_string())], false)?;
-    // What the first packet of each track was written with (video 0, audio minus its delay):
-    // the demuxer applies the edit list to what it reads, and the copy must carry the original
-    // times so that the new edit list is the same.
-    let first = [0, -audio_delay];
+    let clock = ("movie_timescale", tbs[0].den.to_string());
+    out.open_and_write_header(to, &[("movflags", "+faststart".to_string()), clock], false)?;
+    // The demuxer applies the edit list to what it reads; the copy must carry the times the
+    // packets were first written with (a live capture's first frame is not at 0, audio starts
+    // at minus its delay), so that the new file's edit lists are the same.
+    // SAFETY: plain arithmetic on rationals.
+    let first = [0, 1].map(|i| unsafe { ffi::av_rescale_q(first[i].0, first[i].1, tbs[i]) });
     let mut offset: [Option<i64>; 2] = [None, None];
     let mut copied = [0u64; 2];
     while let Some(packet) = input.read()? {

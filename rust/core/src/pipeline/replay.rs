@@ -99,19 +99,27 @@ impl ReplayRing {
     /// The packets from the newest keyframe that is at least `seconds` before the newest packet
     /// (or the oldest keyframe, if less was recorded).
     fn last(&self, seconds: f64) -> Vec<Stored> {
-        let Some(newest) = self.packets.back().map(|p| p.time.ts_ms) else {
-            return Vec::new();
-        };
+        self.start(seconds)
+            .map_or_else(Vec::new, |i| self.packets.range(i..).cloned().collect())
+    }
+
+    /// Where [`ReplayRing::last`] starts.
+    fn start(&self, seconds: f64) -> Option<usize> {
+        let newest = self.packets.back()?.time.ts_ms;
         let target = newest - (seconds * 1000.0).round() as i64;
         let index = |seq: u64| (seq - self.first_seq) as usize;
-        let start = self
-            .keys
+        self.keys
             .iter()
             .rev()
             .map(|&k| index(k))
             .find(|&i| self.packets[i].time.ts_ms <= target)
-            .or_else(|| self.keys.front().map(|&k| index(k)));
-        start.map_or_else(Vec::new, |i| self.packets.range(i..).cloned().collect())
+            .or_else(|| self.keys.front().map(|&k| index(k)))
+    }
+
+    /// The audio packet just before `index`, if the ring still has it: an MP4 replay starts its
+    /// audio with it, so the decoder has a whole packet behind it before the first sample heard.
+    fn audio_before(&self, index: usize) -> Option<Stored> {
+        self.packets.range(..index).rev().find(|p| p.track == Track::Audio).cloned()
     }
 
     /// Writes the last `seconds` to `path` on a thread of its own, which reports to `done`.
@@ -124,12 +132,13 @@ impl ReplayRing {
         done: impl Fn(ReplaySaved) + Clone + Send + 'static,
     ) -> Option<JoinHandle<()>> {
         let packets = self.last(seconds);
+        let preroll = self.start(seconds).and_then(|i| self.audio_before(i));
         let spawned = std::thread::Builder::new()
             .name("movie_writer_av1 replay".into())
             .spawn({
                 let (path, done) = (path.clone(), done.clone());
                 move || {
-                    let result = write(&path, container, &tracks, &packets);
+                    let result = write(&path, container, &tracks, preroll, &packets);
                     done(ReplaySaved { path, result });
                 }
             });
@@ -146,10 +155,13 @@ impl ReplayRing {
     }
 }
 
+/// Writes `packets` (from a keyframe on) as a file of their own. `preroll` (MP4 only) is the
+/// audio packet before them: it goes in first and the edit list skips it.
 fn write(
     path: &std::path::Path,
     container: Option<Container>,
     (video, audio): &(VideoTrack, AudioTrack),
+    preroll: Option<Stored>,
     packets: &[Stored],
 ) -> Result<f64, String> {
     let container = container.ok_or("the replay path must end in .webm, .mkv or .mp4")?;
@@ -170,7 +182,8 @@ fn write(
     let base = first.time;
     let base_samples = base.pts * i64::from(audio.sample_rate) / video.timescale();
     let mut video_end = 0.0f64;
-    for p in packets {
+    let preroll = preroll.filter(|_| container == Container::Mp4);
+    for p in preroll.iter().chain(packets) {
         let mut time = p.time;
         time.ts_ms = (time.ts_ms - base.ts_ms).max(0);
         time.end_ms -= base.ts_ms as f64;

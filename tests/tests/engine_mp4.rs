@@ -1,0 +1,146 @@
+//! Movie Maker into `.mp4` through the real engine (see `engine.rs` for how engine tests run and
+//! when they are skipped): the demo records with AAC, the default for MP4, and with Opus, and a
+//! recording killed mid-way (SIGKILL, or Ctrl+C's SIGINT) still plays.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use movie_writer_av1_tests::engine::{
+    assert_no_loader_errors, godot, godot_run, our_errors, project, COMPATIBILITY, ENGINE,
+};
+use movie_writer_av1_tests::{browser, check_recording, decode, probe, with_time_limit, Expected};
+
+const FPS: u32 = 60;
+const FRAMES: u64 = 120;
+/// The demo starts its 440 Hz tone on frame 30.
+const DEMO_TONE_START_S: f64 = 0.5;
+
+fn movie_args(out: &Path, quit_after: u64) -> Vec<String> {
+    let mut args: Vec<String> = COMPATIBILITY.iter().map(|s| s.to_string()).collect();
+    args.extend([
+        "--write-movie".into(),
+        out.display().to_string(),
+        "--fixed-fps".into(),
+        FPS.to_string(),
+        "--quit-after".into(),
+        quit_after.to_string(),
+    ]);
+    args
+}
+
+/// The demo to `.MP4` (upper case: the extension is matched in any case) with the default
+/// audio (AAC), then to `.mp4` with `audio_codec = "opus"`; every file check, Chromium included.
+#[test]
+fn movie_maker_records_mp4_with_aac_and_with_opus() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(1200), move || {
+        let dir = project(&godot, "mp4", true);
+        for (file, codec) in [("movie.MP4", "aac"), ("opus.mp4", "opus")] {
+            let settings = if codec == "opus" {
+                "[editor]\nmovie_writer/av1/audio_codec=\"opus\"\n"
+            } else {
+                ""
+            };
+            fs::write(dir.join("override.cfg"), settings).unwrap();
+            let out = dir.join(file);
+            let args = movie_args(&out, FRAMES);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let log = godot_run(&godot, &dir, &args, true);
+            assert_no_loader_errors(&log);
+            assert!(our_errors(&log).is_empty(), "errors of ours: {:#?}", our_errors(&log));
+            assert!(
+                log.contains("MovieWriterAV1: wrote"),
+                "the writer did not finish {file}"
+            );
+            let expected = Expected {
+                browser: true,
+                audio_codec: Some(codec),
+                ..Expected::unknown_source(1280, 720, FPS, Some(FRAMES))
+            };
+            let report = check_recording(&out, &expected).unwrap_or_else(|e| panic!("{e}"));
+            println!("{report}");
+            report.assert_ok();
+            let tone = report.tone.as_ref().expect("the demo's tone is in the file");
+            assert!(
+                (tone.frequency_hz - 440.0).abs() < 3.0,
+                "{file}: tone at {} Hz",
+                tone.frequency_hz
+            );
+            let frame = 1.0 / f64::from(FPS);
+            assert!(
+                (tone.start_s - DEMO_TONE_START_S).abs() <= frame + 0.005,
+                "{file}: tone starts at {:.4} s, expected {DEMO_TONE_START_S} s ± one frame",
+                tone.start_s
+            );
+        }
+    });
+}
+
+/// Records until the demo has drawn `at` frames, sends `signal` to the engine, and checks that
+/// the file decodes cleanly up to within two seconds of that point and plays in Chromium.
+fn killed_recording_plays(signal: &'static str, label: &'static str) {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(900), move || {
+        let dir = project(&godot, label, true);
+        let out = dir.join(format!("{label}.mp4"));
+        let mut child = Command::new("xvfb-run")
+            .args(["-a", "-s", "-screen 0 1280x720x24"])
+            .arg(&godot)
+            .arg("--path")
+            .arg(&dir)
+            .args(movie_args(&out, 100_000))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let at = 8 * u64::from(FPS);
+        let marker = format!("demo: frame {at}");
+        let reached = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.trim() == marker);
+        assert!(reached, "the engine ended before drawing {at} frames");
+        // The engine itself, not xvfb-run: its command line is the only one naming this file.
+        let pattern = format!("--write-movie {}", out.display());
+        let killed = Command::new("pkill")
+            .args([format!("-{signal}"), "-f".into(), "--".into(), pattern])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "pkill found no engine to signal");
+        let _ = child.wait();
+
+        let p = probe::ffprobe(&out).unwrap_or_else(|e| panic!("{e}"));
+        let v = p.video.first().unwrap_or_else(|| panic!("{label}: no video stream"));
+        let decoded = decode::decode_video(&out, v.width, v.height, Duration::from_secs(300)).unwrap();
+        assert!(decoded.clean(), "{label}: libdav1d reported: {}", decoded.errors);
+        println!(
+            "{label}: {} frames decodable after the signal at frame {at}",
+            decoded.frames
+        );
+        assert!(
+            decoded.frames + 2 * u64::from(FPS) >= at,
+            "{label}: only {} of {at} frames survived",
+            decoded.frames
+        );
+        let played = browser::play(&out, Duration::from_secs(90)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            played.ended && !played.error_event,
+            "{label}: Chromium playback {played:?}"
+        );
+    });
+}
+
+#[test]
+fn engine_killed_mid_recording_leaves_a_playable_mp4() {
+    killed_recording_plays("KILL", "mp4-sigkill");
+}
+
+#[test]
+fn engine_interrupted_by_ctrl_c_leaves_a_playable_mp4() {
+    killed_recording_plays("INT", "mp4-sigint");
+}
