@@ -138,6 +138,9 @@ pub fn godot_run_with_env(
     godot_run_status(godot, project, args, display, env).0
 }
 
+/// The Xvfb screen engine runs get unless they ask for another (see [`godot_run_on_screen`]).
+pub const SCREEN: &str = "1280x720x24";
+
 /// [`godot_run_with_env`] that also returns how the engine exited.
 pub fn godot_run_status(
     godot: &Path,
@@ -146,12 +149,25 @@ pub fn godot_run_status(
     display: bool,
     env: &[(&str, String)],
 ) -> (String, ExitStatus) {
-    let mut cmd = if display {
-        let mut c = Command::new("xvfb-run");
-        c.args(["-a", "-s", "-screen 0 1280x720x24"]).arg(godot);
-        c
-    } else {
-        Command::new(godot)
+    godot_run_on_screen(godot, project, args, display.then_some(SCREEN), env)
+}
+
+/// Runs Godot under Xvfb with a `screen` of "WIDTHxHEIGHTxDEPTH" (a window larger than the
+/// screen is shrunk to fit), or with no display for `None`.
+pub fn godot_run_on_screen(
+    godot: &Path,
+    project: &Path,
+    args: &[&str],
+    screen: Option<&str>,
+    env: &[(&str, String)],
+) -> (String, ExitStatus) {
+    let mut cmd = match screen {
+        Some(screen) => {
+            let mut c = Command::new("xvfb-run");
+            c.args(["-a", "-s", &format!("-screen 0 {screen}")]).arg(godot);
+            c
+        }
+        None => Command::new(godot),
     };
     cmd.arg("--path").arg(project).args(args);
     cmd.envs(env.iter().map(|(k, v)| (k, v)));

@@ -313,12 +313,22 @@ fn first_import_with_the_extension_listed_exits_cleanly() {
     });
 }
 
+/// Prints the filter of the editor's movie-file picker, 30 frames into an editor session.
+const HINT_PROBE: &str = "@tool\nextends Node\n\nfunc _process(_delta: float) -> void:\n\tif Engine.get_process_frames() == 30:\n\t\tfor p in ProjectSettings.get_property_list():\n\t\t\tif p.name == \"editor/movie_writer/movie_file\":\n\t\t\t\tprint(\"movie_file hint: \", p.hint_string)\n";
+
+/// The editor starts with the addon without 4.6's missing-binding error, and its movie-file
+/// picker offers every extension the writer takes.
 #[test]
 fn editor_starts_without_the_4_6_supported_extensions_error() {
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(godot) = godot() else { return };
     with_time_limit(Duration::from_secs(600), move || {
         let dir = project(&godot, "editor", true);
+        // A tool autoload prints the movie-file picker's filter once the editor runs.
+        fs::write(dir.join("hint_probe.gd"), HINT_PROBE).unwrap();
+        let mut settings = fs::read_to_string(dir.join("project.godot")).unwrap();
+        settings.push_str("\n[autoload]\n\nHintProbe=\"*res://hint_probe.gd\"\n");
+        fs::write(dir.join("project.godot"), settings).unwrap();
         let log = godot_run(&godot, &dir, &["--editor", "--headless", "--quit-after", "60"], false);
         assert_no_loader_errors(&log);
         assert!(our_errors(&log).is_empty(), "errors of ours: {:#?}", our_errors(&log));
@@ -326,6 +336,16 @@ fn editor_starts_without_the_4_6_supported_extensions_error() {
             !log.contains("Required virtual method"),
             "4.6's _get_supported_extensions error is back"
         );
+        let hint = log
+            .lines()
+            .find_map(|l| l.strip_prefix("movie_file hint: "))
+            .expect("the probe printed the movie-file filter");
+        for ext in movie_writer_av1_core::Container::EXTENSIONS {
+            assert!(
+                hint.split(',').any(|f| f == format!("*.{ext}")),
+                "the movie-file picker does not offer *.{ext}: {hint}"
+            );
+        }
     });
 }
 

@@ -9,37 +9,73 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, godot, godot_run, our_errors, project, COMPATIBILITY, ENGINE,
+    assert_no_loader_errors, godot, godot_run_on_screen, our_errors, project, COMPATIBILITY, ENGINE,
 };
 use movie_writer_av1_tests::{browser, check_recording, decode, probe, with_time_limit, Expected};
 
 const FPS: u32 = 60;
-const FRAMES: u64 = 120;
-/// The demo starts its 440 Hz tone on frame 30.
-const DEMO_TONE_START_S: f64 = 0.5;
+/// The demo starts its 440 Hz tone on its 30th frame, whatever the frame rate.
+const DEMO_TONE_FRAME: f64 = 30.0;
 
-fn movie_args(out: &Path, quit_after: u64) -> Vec<String> {
+fn movie_args(out: &Path, fps: u32, quit_after: u64) -> Vec<String> {
     let mut args: Vec<String> = COMPATIBILITY.iter().map(|s| s.to_string()).collect();
     args.extend([
         "--write-movie".into(),
         out.display().to_string(),
         "--fixed-fps".into(),
-        FPS.to_string(),
+        fps.to_string(),
         "--quit-after".into(),
         quit_after.to_string(),
     ]);
     args
 }
 
-/// The demo to `.MP4` (upper case: the extension is matched in any case) with the default
-/// audio (AAC), then to `.mp4` with `audio_codec = "opus"`; every file check, Chromium included.
+/// One Movie Maker recording into MP4: a file name (the extension in any case), the audio
+/// codec setting, the frame rate and the window size.
+struct Case {
+    file: &'static str,
+    codec: &'static str,
+    fps: u32,
+    size: (u32, u32),
+}
+
+/// The demo into `.MP4` (upper case: the extension is matched in any case) with the default
+/// audio (AAC) at 60 fps and 1280×720, into `.mp4` with `audio_codec = "opus"` at 144 fps and
+/// an odd window size, and with AAC at 30 fps and 1920×1080; every file check, Chromium
+/// included, and the tone in time.
 #[test]
 fn movie_maker_records_mp4_with_aac_and_with_opus() {
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(godot) = godot() else { return };
-    with_time_limit(Duration::from_secs(1200), move || {
+    with_time_limit(Duration::from_secs(1500), move || {
         let dir = project(&godot, "mp4", true);
-        for (file, codec) in [("movie.MP4", "aac"), ("opus.mp4", "opus")] {
+        let cases = [
+            Case {
+                file: "movie.MP4",
+                codec: "aac",
+                fps: 60,
+                size: (1280, 720),
+            },
+            Case {
+                file: "opus.mp4",
+                codec: "opus",
+                fps: 144,
+                size: (1281, 721),
+            },
+            Case {
+                file: "hd.mp4",
+                codec: "aac",
+                fps: 30,
+                size: (1920, 1080),
+            },
+        ];
+        for Case {
+            file,
+            codec,
+            fps,
+            size: (w, h),
+        } in cases
+        {
             let settings = if codec == "opus" {
                 "[editor]\nmovie_writer/av1/audio_codec=\"opus\"\n"
             } else {
@@ -47,11 +83,17 @@ fn movie_maker_records_mp4_with_aac_and_with_opus() {
             };
             fs::write(dir.join("override.cfg"), settings).unwrap();
             let out = dir.join(file);
-            let args = movie_args(&out, FRAMES);
+            let frames = 2 * u64::from(fps);
+            let mut args = movie_args(&out, fps, frames);
+            args.extend(["--resolution".into(), format!("{w}x{h}")]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let log = godot_run(&godot, &dir, &args, true);
+            let (log, _) = godot_run_on_screen(&godot, &dir, &args, Some("1920x1080x24"), &[]);
             assert_no_loader_errors(&log);
             assert!(our_errors(&log).is_empty(), "errors of ours: {:#?}", our_errors(&log));
+            assert!(
+                log.contains(&format!("MovieWriterAV1: recording {w}x{h} at {fps} fps")),
+                "{file}: the engine did not record {w}x{h} at {fps} fps"
+            );
             assert!(
                 log.contains("MovieWriterAV1: wrote"),
                 "the writer did not finish {file}"
@@ -59,7 +101,7 @@ fn movie_maker_records_mp4_with_aac_and_with_opus() {
             let expected = Expected {
                 browser: true,
                 audio_codec: Some(codec),
-                ..Expected::unknown_source(1280, 720, FPS, Some(FRAMES))
+                ..Expected::unknown_source(w, h, fps, Some(frames))
             };
             let report = check_recording(&out, &expected).unwrap_or_else(|e| panic!("{e}"));
             println!("{report}");
@@ -70,10 +112,12 @@ fn movie_maker_records_mp4_with_aac_and_with_opus() {
                 "{file}: tone at {} Hz",
                 tone.frequency_hz
             );
-            let frame = 1.0 / f64::from(FPS);
+            let frame = 1.0 / f64::from(fps);
+            let start = DEMO_TONE_FRAME * frame;
+            // Movie Maker mixes audio per frame, so the tone can only start on a frame boundary.
             assert!(
-                (tone.start_s - DEMO_TONE_START_S).abs() <= frame + 0.005,
-                "{file}: tone starts at {:.4} s, expected {DEMO_TONE_START_S} s ± one frame",
+                (tone.start_s - start).abs() <= frame + 0.005,
+                "{file}: tone starts at {:.4} s, expected {start:.4} s ± one frame",
                 tone.start_s
             );
         }
@@ -93,7 +137,7 @@ fn killed_recording_plays(signal: &'static str, label: &'static str) {
             .arg(&godot)
             .arg("--path")
             .arg(&dir)
-            .args(movie_args(&out, 100_000))
+            .args(movie_args(&out, FPS, 100_000))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

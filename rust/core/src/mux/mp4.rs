@@ -360,11 +360,11 @@ impl Muxer {
                 ffi::av_dict_set(&mut dict, k.as_ptr(), v.as_ptr(), 0);
             }
             let ctx = &mut *self.ctx;
-            let mut rc = ffi::avio_open(&mut ctx.pb, cpath.as_ptr(), ffi::AVIO_FLAG_WRITE as i32);
+            let mut rc = ffi::avio_open(&mut ctx.pb, cpath.as_ptr(), ffi::AVIO_FLAG_WRITE);
             if rc >= 0 {
                 if flush_packets {
                     // Each fragment reaches the OS as soon as the muxer has written it.
-                    ctx.flags |= ffi::AVFMT_FLAG_FLUSH_PACKETS as i32;
+                    ctx.flags |= ffi::AVFMT_FLAG_FLUSH_PACKETS;
                 }
                 rc = ffi::avformat_write_header(self.ctx, &mut dict);
             }
@@ -408,7 +408,7 @@ impl Muxer {
             p.dts = pts;
             p.duration = duration;
             if keyframe {
-                p.flags |= ffi::AV_PKT_FLAG_KEY as i32;
+                p.flags |= ffi::AV_PKT_FLAG_KEY;
             }
             let st_tb = (**(*self.ctx).streams.add(stream)).time_base;
             ffi::av_packet_rescale_ts(self.packet, tb, st_tb);
@@ -528,7 +528,7 @@ impl Demuxer {
                 stream: p.stream_index as usize,
                 pts: if p.pts == ffi::AV_NOPTS_VALUE { p.dts } else { p.pts },
                 duration: p.duration,
-                keyframe: p.flags & ffi::AV_PKT_FLAG_KEY as i32 != 0,
+                keyframe: p.flags & ffi::AV_PKT_FLAG_KEY != 0,
                 data: std::slice::from_raw_parts(p.data, p.size as usize).to_vec(),
             };
             ffi::av_packet_unref(self.packet);
