@@ -215,7 +215,7 @@ fn bad_live_settings_and_replay_requests_say_what_is_allowed() {
     let mut recorder = with_time_limit(Duration::from_secs(60), move || {
         LiveRecorder::start(config(&out_dir().join("y.webm"), true, 5.0)).unwrap()
     });
-    let e = recorder.save_replay(dir.join("r.mp4"), 5.0).err().unwrap();
+    let e = recorder.save_replay(dir.join("r.avi"), 5.0).err().unwrap();
     assert!(
         matches!(e, Error::Config(_)) && e.to_string().contains(".webm, .mkv or .mp4"),
         "{e}"

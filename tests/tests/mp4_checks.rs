@@ -188,7 +188,7 @@ fn aac_without_a_priming_edit_is_flagged() {
     let args = [&BT709[..], &FINISHED, &["-use_editlist", "0", "-c:a", "aac"]].concat();
     let path = ffmpeg_mp4("no-editlist.mp4", 60, &args);
     let report = check(&path, one_second(60));
-    assert_flagged(&report, "want one whose media_time is 1024 (the mp4a priming)");
+    assert_flagged(&report, "want one whose media_time is exactly 1024 (the mp4a priming)");
 }
 
 #[test]

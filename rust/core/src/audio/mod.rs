@@ -149,6 +149,10 @@ impl AudioEncoder {
     /// by encoding silence over its look-ahead; AAC: by flushing it), marking the padding of
     /// the last packet for trimming.
     pub fn finish(&mut self, mut emit: impl FnMut(AudioPacket<'_>) -> Result<()>) -> Result<()> {
+        if self.samples_in == 0 {
+            // No audio at all: no packet either (AAC would have nothing to flush).
+            return Ok(());
+        }
         let frame = self.codec.frame_samples() as u64;
         let needed = self.samples_in + u64::from(self.codec.delay());
         // Both codecs end on this many packets: Opus emits one per frame, AAC one per frame plus

@@ -37,6 +37,9 @@ pub(crate) struct ReplayRing {
     keep_ms: i64,
     max_bytes: usize,
     bytes: usize,
+    /// The newest audio packet trimmed off the front: the pre-roll of a replay that starts at
+    /// the oldest keyframe held (see [`ReplayRing::audio_before`]).
+    dropped_audio: Option<Stored>,
 }
 
 impl ReplayRing {
@@ -50,6 +53,7 @@ impl ReplayRing {
             keep_ms: (seconds * 1000.0).round() as i64,
             max_bytes: max_bytes as usize,
             bytes: 0,
+            dropped_audio: None,
         }
     }
 
@@ -91,6 +95,9 @@ impl ReplayRing {
             for _ in self.first_seq..cut {
                 let p = self.packets.pop_front().expect("cut is inside the ring");
                 self.bytes -= p.data.len();
+                if p.track == Track::Audio {
+                    self.dropped_audio = Some(p);
+                }
             }
             self.first_seq = cut;
         }
