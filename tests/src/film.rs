@@ -84,7 +84,17 @@ pub fn luma_frames(path: &Path, width: u32, height: u32) -> Result<Vec<Vec<u8>>>
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-c:v", "libdav1d", "-i"])
         .arg(path)
-        .args(["-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]);
+        .args([
+            "-map",
+            "0:v:0",
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-",
+        ]);
     let done = tool::run(&mut cmd, Duration::from_secs(300))?;
     if !done.status.success() {
         return Err(Error::failed(&cmd, &done));
@@ -162,16 +172,26 @@ pub fn save_luma_png(luma: &[u8], width: u32, height: u32, crop: (u32, u32, u32,
     std::fs::write(&raw, luma).map_err(|e| Error(format!("{}: {e}", raw.display())))?;
     let (x, y, w, h) = crop;
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "gray"])
-        .args(["-s", &format!("{width}x{height}"), "-i"])
-        .arg(&raw)
-        .args([
-            "-vf",
-            &format!("crop={w}:{h}:{x}:{y},lutyuv=y='clip((val-16)*255/219,0,255)'"),
-            "-frames:v",
-            "1",
-        ])
-        .arg(png);
+    cmd.args([
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "gray",
+    ])
+    .args(["-s", &format!("{width}x{height}"), "-i"])
+    .arg(&raw)
+    .args([
+        "-vf",
+        &format!("crop={w}:{h}:{x}:{y},lutyuv=y='clip((val-16)*255/219,0,255)'"),
+        "-frames:v",
+        "1",
+    ])
+    .arg(png);
     let done = tool::run(&mut cmd, Duration::from_secs(60))?;
     let _ = std::fs::remove_file(&raw);
     if !done.status.success() {

@@ -256,7 +256,9 @@ fn live_capture_into_mp4_keeps_capture_times_and_saves_an_mp4_replay() {
         .collect();
     assert_eq!(ms.len(), queued.len(), "every queued frame is in the file");
     assert!(
-        ms.iter().zip(&queued).all(|(file, capture)| (file - capture).abs() <= 1),
+        ms.iter()
+            .zip(&queued)
+            .all(|(file, capture)| (file - capture).abs() <= 1),
         "frames sit at their capture times: {:?} vs {:?}",
         &ms[..5.min(ms.len())],
         &queued[..5.min(queued.len())]

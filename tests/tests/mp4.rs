@@ -131,7 +131,10 @@ fn mkv_with_aac_reads_decodes_and_keeps_the_tone_in_sync() {
         let tone = report.tone.as_ref().expect("the scene's tone");
         let late = tone.start_s - spec.tone_start_s();
         let priming = 1024.0 / 48_000.0;
-        println!("AAC in Matroska: the tone starts {:.1} ms from the source's", late * 1000.0);
+        println!(
+            "AAC in Matroska: the tone starts {:.1} ms from the source's",
+            late * 1000.0
+        );
         assert!(
             late.abs() <= TONE_START_TOLERANCE_S || (late - priming).abs() <= TONE_START_TOLERANCE_S,
             "the tone is {late:.4} s off: neither in sync nor exactly the AAC priming late"

@@ -210,8 +210,10 @@ impl Resampler {
         self.tmp.resize(sh as usize * w * 3, 0.0);
         let tx = &self.tx;
         // Horizontal pass, one source row at a time.
-        self.tmp.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
-            match src {
+        self.tmp
+            .par_chunks_mut(w * 3)
+            .enumerate()
+            .for_each(|(y, row)| match src {
                 Linear::Srgb(image) => {
                     let bpp = image.format.bytes_per_pixel();
                     let line = image.row(y as u32);
@@ -234,8 +236,7 @@ impl Resampler {
                     };
                     hpass(tx, read, row);
                 }
-            }
-        });
+            });
         // Vertical pass into the output rows, then back to sRGB.
         let (tmp, ty) = (&self.tmp, &self.ty);
         self.out[y0 * tw * 4..(y0 + h) * tw * 4]

@@ -333,9 +333,19 @@ mod tests {
         assert_eq!(c.video.bitrate_kbps, 2500);
         assert_eq!(c.video.keyframe_interval_s, 5.0);
         assert_eq!(c.video.quality, 0.5);
-        apply(&mut c, "editor/movie_writer/av1/output_size", Value::Text(" 1919x1079 ".into())).unwrap();
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/output_size",
+            Value::Text(" 1919x1079 ".into()),
+        )
+        .unwrap();
         assert_eq!(c.output_size, Some((1919, 1079)));
-        apply(&mut c, "editor/movie_writer/av1/output_size", Value::Text(String::new())).unwrap();
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/output_size",
+            Value::Text(String::new()),
+        )
+        .unwrap();
         assert_eq!(c.output_size, None);
         apply(&mut c, "editor/movie_writer/av1/motion_blur_samples", Value::Int(8)).unwrap();
         apply(&mut c, "editor/movie_writer/av1/motion_blur_shutter", Value::Float(1.0)).unwrap();
@@ -345,26 +355,53 @@ mod tests {
 
     #[test]
     fn bad_output_sizes_name_the_setting_the_value_and_the_form() {
-        for bad in ["1920", "1920x", "x1080", "0x1080", "1920x0", "9000x1080", "1920x5000", "abcxdef", "-5x10"] {
-            let e = apply(&mut cfg(), "editor/movie_writer/av1/output_size", Value::Text(bad.into())).unwrap_err();
+        for bad in [
+            "1920",
+            "1920x",
+            "x1080",
+            "0x1080",
+            "1920x0",
+            "9000x1080",
+            "1920x5000",
+            "abcxdef",
+            "-5x10",
+        ] {
+            let e = apply(
+                &mut cfg(),
+                "editor/movie_writer/av1/output_size",
+                Value::Text(bad.into()),
+            )
+            .unwrap_err();
             let text = e.to_string();
             assert!(
-                text.starts_with(&format!("editor/movie_writer/av1/output_size = \"{bad}\" is not allowed:")),
+                text.starts_with(&format!(
+                    "editor/movie_writer/av1/output_size = \"{bad}\" is not allowed:"
+                )),
                 "{text}"
             );
-            assert!(text.contains("WIDTHxHEIGHT with WIDTH 1 to 8192 and HEIGHT 1 to 4320"), "{text}");
+            assert!(
+                text.contains("WIDTHxHEIGHT with WIDTH 1 to 8192 and HEIGHT 1 to 4320"),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn engine_fps_not_divisible_by_the_samples_is_refused_with_what_to_pass() {
-        let blur = crate::config::MotionBlur { samples: 4, shutter: 0.5 };
+        let blur = crate::config::MotionBlur {
+            samples: 4,
+            shutter: 0.5,
+        };
         assert_eq!(blur.output_fps(240).unwrap(), 60);
         assert_eq!(
             blur.output_fps(250).unwrap_err().to_string(),
             "editor/movie_writer/av1/motion_blur_samples = 4 needs --fixed-fps to be a multiple of 4; 250 is not: pass --fixed-fps 248 (62 fps out) or 252 (63 fps out)"
         );
-        assert!(blur.output_fps(3).unwrap_err().to_string().ends_with("pass --fixed-fps 4 (1 fps out)"));
+        assert!(blur
+            .output_fps(3)
+            .unwrap_err()
+            .to_string()
+            .ends_with("pass --fixed-fps 4 (1 fps out)"));
         for (samples, shutter, used) in [(8, 0.5, 4), (8, 1.0, 8), (4, 0.0, 1), (1, 0.5, 1), (3, 0.5, 2)] {
             assert_eq!(crate::config::MotionBlur { samples, shutter }.used(), used);
         }

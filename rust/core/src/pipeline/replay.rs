@@ -119,7 +119,11 @@ impl ReplayRing {
     /// The audio packet just before `index`, if the ring still has it: an MP4 replay starts its
     /// audio with it, so the decoder has a whole packet behind it before the first sample heard.
     fn audio_before(&self, index: usize) -> Option<Stored> {
-        self.packets.range(..index).rev().find(|p| p.track == Track::Audio).cloned()
+        self.packets
+            .range(..index)
+            .rev()
+            .find(|p| p.track == Track::Audio)
+            .cloned()
     }
 
     /// Writes the last `seconds` to `path` on a thread of its own, which reports to `done`.

@@ -57,7 +57,9 @@ impl Temporal {
         }
         if (image.width, image.height) != (self.width, self.height) {
             // The window was resized within a group: fit the frame to the group's size.
-            let refit = self.refit.get_or_insert_with(|| Resampler::new(self.width, self.height));
+            let refit = self
+                .refit
+                .get_or_insert_with(|| Resampler::new(self.width, self.height));
             if refit.size() != (self.width, self.height) {
                 *refit = Resampler::new(self.width, self.height);
             }
