@@ -372,12 +372,15 @@ fn bad_values_are_refused_with_clear_messages() {
 #[test]
 fn benchmark_main_thread_and_encode_thread_cost() {
     with_time_limit(Duration::from_secs(1500), || {
-        let cases: [(&str, (u32, u32), (u32, u32), u32, u64); 4] = [
+        // Shutter 1.0: every engine frame is accumulated, the most work blur can take.
+        type Size = (u32, u32);
+        let cases: [(&str, Size, Size, u32, u64); 5] = [
             ("720p, motion blur off", (1280, 720), (1280, 720), 1, 240),
             ("720p, motion blur 4 samples", (1280, 720), (1280, 720), 4, 480),
-            ("3840x2160 into 1920x1080, blur off", (3840, 2160), (1920, 1080), 1, 60),
+            ("1080p, blur off, no scaling", (1920, 1080), (1920, 1080), 1, 60),
+            ("3840x2160 into 1080p, blur off", (3840, 2160), (1920, 1080), 1, 60),
             (
-                "3840x2160 into 1920x1080, blur 4 samples",
+                "3840x2160 into 1080p, blur 4 samples",
                 (3840, 2160),
                 (1920, 1080),
                 4,
@@ -387,10 +390,10 @@ fn benchmark_main_thread_and_encode_thread_cost() {
         println!("| case | engine frames | push_frame mean (copy) | blocked on the queue | encode thread: output frames/s | engine frames/s | encode-thread ms per output frame |");
         println!("|---|---|---|---|---|---|---|");
         for (label, input, output, samples, frames) in cases {
-            let path = out_dir().join(format!("bench_{}x{}_{samples}.webm", input.0, samples));
+            let path = out_dir().join(format!("bench_{}x{}_{}_{samples}.webm", input.0, input.1, output.0));
             let mut config = RecordingConfig::new(&path, input.0, input.1, 30);
             config.output_size = (input != output).then_some(output);
-            config.motion_blur.samples = samples;
+            config.motion_blur = MotionBlur { samples, shutter: 1.0 };
             config.video.preset = 12;
             let block = (48_000 / config.engine_fps()) as usize * 2;
             let scene = TestScene::new(input.0, input.1, 30 * samples, 1);

@@ -193,7 +193,7 @@ impl MotionBlur {
     /// values and the nearest `--fixed-fps` values that work.
     pub fn output_fps(&self, engine_fps: u32) -> Result<u32, crate::error::Error> {
         let n = self.samples.max(1);
-        if engine_fps % n == 0 && engine_fps > 0 {
+        if engine_fps.is_multiple_of(n) && engine_fps > 0 {
             return Ok(engine_fps / n);
         }
         let below = engine_fps / n * n;
