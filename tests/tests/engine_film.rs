@@ -87,3 +87,44 @@ fn movie_maker_at_240_fps_with_4_samples_writes_a_60_fps_file() {
         assert!(!dir.join("refused.webm").exists(), "a refused recording left a file");
     });
 }
+
+/// A 4K window (`--resolution 3840x2160` on a 3840x2160 Xvfb screen) into a 1080p file, as the
+/// README tells users to render supersampled movies.
+#[test]
+fn a_4k_window_records_a_1080p_file() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(900), move || {
+        let dir = project(&godot, "film-4k", true);
+        fs::write(
+            dir.join("override.cfg"),
+            "[editor]\nmovie_writer/av1/output_size=\"1920x1080\"\n",
+        )
+        .unwrap();
+        let out = dir.join("uhd_into_hd.webm");
+        let mut cmd = std::process::Command::new("xvfb-run");
+        cmd.args(["-a", "-s", "-screen 0 3840x2160x24"])
+            .arg(&godot)
+            .arg("--path")
+            .arg(&dir)
+            .args(COMPATIBILITY)
+            .args(["--resolution", "3840x2160", "--write-movie"])
+            .arg(&out)
+            .args(["--fixed-fps", "30", "--quit-after", "45"]);
+        let done =
+            movie_writer_av1_tests::tool::run(&mut cmd, Duration::from_secs(600)).unwrap_or_else(|e| panic!("{e}"));
+        let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
+        println!("{log}");
+        assert_no_loader_errors(&log);
+        assert!(our_errors(&log).is_empty(), "errors of ours: {:#?}", our_errors(&log));
+        assert!(
+            log.contains("recording 3840x2160 at 30 fps, into 1920x1080"),
+            "the window is 4K"
+        );
+        assert!(!log.contains("frame size changed"));
+        let report = check_recording(&out, &Expected::unknown_source(1920, 1080, 30, Some(45)))
+            .unwrap_or_else(|e| panic!("{e}"));
+        println!("{report}");
+        report.assert_ok();
+    });
+}
