@@ -341,8 +341,8 @@ impl RecordingConfig {
         check_range("movie width", v.width, 1, MAX_WIDTH)?;
         check_range("movie height", v.height, 1, MAX_HEIGHT)?;
         check_range("fixed fps", v.fps, 1, 1000)?;
-        check_range("fixed fps", self.engine_fps(), 1, 64_000)?;
         crate::settings::check_config(self)?;
+        check_range("fixed fps", self.engine_fps(), 1, 64_000)?;
         if v.rate_control == RateControl::Vbr && v.max_bitrate_kbps != 0 && v.max_bitrate_kbps < v.bitrate_kbps {
             return Err(ConfigError::new(
                 "editor/movie_writer/av1/max_bitrate_kbps",
