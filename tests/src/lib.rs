@@ -11,6 +11,7 @@ pub mod check;
 pub mod decode;
 pub mod engine;
 pub mod fault;
+pub mod film;
 pub mod gst;
 pub mod memory;
 pub mod mkv;

@@ -185,7 +185,7 @@ fn out_of_range_settings_refuse_to_record_with_the_setting_named() {
             let (value, shown) = match &s.kind {
                 Kind::Int { max, .. } => (format!("{}", max + 1), format!("{}", max + 1)),
                 Kind::Float { max, .. } => (format!("{:.1}", max + 1.0), format!("{}", max + 1.0)),
-                Kind::Choice { .. } => ("\"warp_drive\"".into(), "\"warp_drive\"".into()),
+                Kind::Choice { .. } | Kind::Text { .. } => ("\"warp_drive\"".into(), "\"warp_drive\"".into()),
             };
             let (section, key) = s.name.split_once('/').unwrap();
             fs::write(dir.join("override.cfg"), format!("[{section}]\n{key}={value}\n")).unwrap();

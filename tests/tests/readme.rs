@@ -16,6 +16,7 @@ fn readme_documents_every_setting_with_its_default_and_every_backend() {
             Kind::Int { default, .. } => default.to_string(),
             Kind::Float { default, .. } => format!("{default:?}"),
             Kind::Choice { default, .. } => format!("`{default}`"),
+            Kind::Text { default, .. } => format!("`\"{default}\"`"),
         };
         assert!(
             row.contains(&format!("| {default} |")),

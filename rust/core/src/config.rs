@@ -153,6 +153,88 @@ pub struct RecordingConfig {
     pub backend: BackendPreference,
     /// Frames that may wait between the engine and the encoder before `write_frame` blocks.
     pub max_queued_frames: u32,
+    /// Temporal supersampling: how many engine frames make one output frame, and how many of
+    /// them are averaged. `video.fps` is the output (file) rate; the engine runs at
+    /// [`RecordingConfig::engine_fps`].
+    pub motion_blur: MotionBlur,
+    /// The file's size (`editor/movie_writer/av1/output_size`); `None`: the engine's frame size,
+    /// `video.width × video.height`. Frames of another size are scaled in linear light.
+    pub output_size: Option<(u32, u32)>,
+}
+
+/// Temporal supersampling (motion blur): each output frame is the linear-light average of the
+/// first [`MotionBlur::used`] of `samples` consecutive engine frames.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MotionBlur {
+    /// Engine frames per output frame; 1 = off.
+    pub samples: u32,
+    /// Fraction (0–1) of the `samples` frames that are averaged: 0.5 is film's 180° shutter.
+    pub shutter: f32,
+}
+
+impl Default for MotionBlur {
+    fn default() -> Self {
+        Self {
+            samples: 1,
+            shutter: 0.5,
+        }
+    }
+}
+
+impl MotionBlur {
+    pub const SETTING: &'static str = "editor/movie_writer/av1/motion_blur_samples";
+
+    /// Engine frames averaged into each output frame: round(samples × shutter), at least 1.
+    pub fn used(&self) -> u32 {
+        ((self.samples as f32 * self.shutter).round() as u32).clamp(1, self.samples.max(1))
+    }
+
+    /// The output fps for an engine running at `engine_fps`, or an error that names both
+    /// values and the nearest `--fixed-fps` values that work.
+    pub fn output_fps(&self, engine_fps: u32) -> Result<u32, crate::error::Error> {
+        let n = self.samples.max(1);
+        if engine_fps.is_multiple_of(n) && engine_fps > 0 {
+            return Ok(engine_fps / n);
+        }
+        let below = engine_fps / n * n;
+        let above = below + n;
+        let pass = if below > 0 {
+            format!(
+                "--fixed-fps {below} ({} fps out) or {above} ({} fps out)",
+                below / n,
+                above / n
+            )
+        } else {
+            format!("--fixed-fps {above} ({} fps out)", above / n)
+        };
+        Err(crate::error::Error::Usage(format!(
+            "{} = {n} needs --fixed-fps to be a multiple of {n}; {engine_fps} is not: pass {pass}",
+            Self::SETTING
+        )))
+    }
+}
+
+/// Parses `output_size`: "" → `None`, "WIDTHxHEIGHT" → the size; anything else → what is
+/// allowed, for the error message.
+pub fn parse_output_size(text: &str) -> Result<Option<(u32, u32)>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let allowed = || {
+        format!(
+            "\"\" (the window's size) or WIDTHxHEIGHT with WIDTH 1 to {MAX_WIDTH} and HEIGHT 1 to {MAX_HEIGHT}, e.g. 1920x1080"
+        )
+    };
+    let (w, h) = t.split_once(['x', 'X', '×']).ok_or_else(allowed)?;
+    let (w, h): (u32, u32) = match (w.trim().parse(), h.trim().parse()) {
+        (Ok(w), Ok(h)) => (w, h),
+        _ => return Err(allowed()),
+    };
+    if !(1..=MAX_WIDTH).contains(&w) || !(1..=MAX_HEIGHT).contains(&h) {
+        return Err(allowed());
+    }
+    Ok(Some((w, h)))
 }
 
 /// Largest frame we accept: 8K UHD-1 width by DCI 4K height, which every AV1 level-6.x decoder
@@ -203,7 +285,19 @@ impl RecordingConfig {
             audio: AudioConfig::default(),
             backend: BackendPreference::Auto,
             max_queued_frames: 8,
+            motion_blur: MotionBlur::default(),
+            output_size: None,
         }
+    }
+
+    /// The rate the engine renders at: the output fps × the motion-blur samples.
+    pub fn engine_fps(&self) -> u32 {
+        self.video.fps * self.motion_blur.samples.max(1)
+    }
+
+    /// The size of the file: `output_size`, else the engine's frame size.
+    pub fn output_dims(&self) -> (u32, u32) {
+        self.output_size.unwrap_or((self.video.width, self.video.height))
     }
 
     pub fn container(&self) -> Option<Container> {
@@ -248,6 +342,7 @@ impl RecordingConfig {
         check_range("movie height", v.height, 1, MAX_HEIGHT)?;
         check_range("fixed fps", v.fps, 1, 1000)?;
         crate::settings::check_config(self)?;
+        check_range("fixed fps", self.engine_fps(), 1, 64_000)?;
         if v.rate_control == RateControl::Vbr && v.max_bitrate_kbps != 0 && v.max_bitrate_kbps < v.bitrate_kbps {
             return Err(ConfigError::new(
                 "editor/movie_writer/av1/max_bitrate_kbps",

@@ -43,7 +43,7 @@ pub mod settings;
 pub mod skip;
 
 pub use backend::{BackendKind, BackendPreference, Probe};
-pub use config::{Container, RateControl, RecordingConfig};
+pub use config::{Container, MotionBlur, RateControl, RecordingConfig};
 pub use error::{ConfigError, Error, Result};
 pub use frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
 pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Recorder, RecordingStats, ReplaySaved};

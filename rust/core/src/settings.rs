@@ -3,7 +3,7 @@
 //! validates raw values from any source against it, and the README's settings table mirrors it.
 
 use crate::backend::{BackendKind, BackendPreference};
-use crate::config::{AudioCodec, RateControl, RecordingConfig};
+use crate::config::{parse_output_size, AudioCodec, RateControl, RecordingConfig};
 use crate::error::ConfigError;
 
 /// Where our settings live in Project Settings.
@@ -11,7 +11,7 @@ pub const PREFIX: &str = "editor/movie_writer/av1/";
 /// Godot's own quality knob, which this writer honours as its default quality.
 pub const VIDEO_QUALITY: &str = "editor/movie_writer/video_quality";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Kind {
     Int {
         min: i64,
@@ -27,9 +27,14 @@ pub enum Kind {
         options: Vec<&'static str>,
         default: &'static str,
     },
+    /// Free text, checked by `parse`, which returns what is allowed when the text is not.
+    Text {
+        default: &'static str,
+        parse: fn(&str) -> Result<(), String>,
+    },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Setting {
     /// Full Project Settings path.
     pub name: String,
@@ -108,6 +113,21 @@ pub fn all() -> Vec<Setting> {
         ),
         ours("audio_bitrate_kbps", int(6, 510, 128), "Audio bitrate (Opus or AAC) for the stereo track, in kbit/s."),
         ours("max_queued_frames", int(1, 120, 8), "Frames that may wait for the encoder before the game is held back."),
+        ours(
+            "motion_blur_samples",
+            int(1, 64, 1),
+            "Motion blur: engine frames averaged (in linear light) into each output frame; 1 = off. Run the engine at this many times the movie's fps: `--fixed-fps 240` with 4 gives a 60 fps file.",
+        ),
+        ours(
+            "motion_blur_shutter",
+            Kind::Float { min: 0.0, max: 1.0, default: 0.5 },
+            "Fraction of each output frame's engine frames that are averaged (the first round(samples × shutter), at least 1): 0.5 is film's 180° shutter, 1 blurs the whole frame interval.",
+        ),
+        ours(
+            "output_size",
+            Kind::Text { default: "", parse: |t| parse_output_size(t).map(|_| ()) },
+            "The file's size as WIDTHxHEIGHT; \"\" = the window's size. A larger window is downscaled by area averaging in linear light (supersampling), a smaller one upscaled (with a warning), another aspect letterboxed.",
+        ),
     ]
 }
 
@@ -125,7 +145,7 @@ pub fn apply(config: &mut RecordingConfig, name: &str, value: Value) -> Result<(
     match check(setting, value)? {
         Value::Int(v) => store_int(config, field, v),
         Value::Float(v) => store_float(config, field, v),
-        Value::Text(v) => store_choice(config, field, &v),
+        Value::Text(v) => store_text(config, field, &v),
     }
     Ok(())
 }
@@ -174,6 +194,13 @@ fn check(setting: &Setting, value: Value) -> Result<Value, ConfigError> {
             }
             Ok(Value::Text(v))
         }
+        Kind::Text { parse, .. } => {
+            let Value::Text(v) = &value else {
+                return Err(err("must be text".into()));
+            };
+            parse(v).map_err(err)?;
+            Ok(Value::Text(v.trim().to_string()))
+        }
     }
 }
 
@@ -188,7 +215,10 @@ fn read(c: &RecordingConfig, field: &str) -> Value {
         "film_grain" => Value::Int(v.film_grain.into()),
         "audio_bitrate_kbps" => Value::Int(c.audio.bitrate_kbps.into()),
         "max_queued_frames" => Value::Int(c.max_queued_frames.into()),
+        "motion_blur_samples" => Value::Int(c.motion_blur.samples.into()),
         "keyframe_interval" => Value::Float(v.keyframe_interval_s.into()),
+        "motion_blur_shutter" => Value::Float(c.motion_blur.shutter.into()),
+        "output_size" => Value::Text(c.output_size.map_or(String::new(), |(w, h)| format!("{w}x{h}"))),
         VIDEO_QUALITY => Value::Float(v.quality.into()),
         "encoder" => Value::Text(c.backend.id().into()),
         "rate_control" => Value::Text(v.rate_control.name().into()),
@@ -208,6 +238,7 @@ fn store_int(c: &mut RecordingConfig, field: &str, v: i64) {
         "film_grain" => c.video.film_grain = v as u8,
         "audio_bitrate_kbps" => c.audio.bitrate_kbps = v as u32,
         "max_queued_frames" => c.max_queued_frames = v as u32,
+        "motion_blur_samples" => c.motion_blur.samples = v as u32,
         other => unreachable!("integer setting {other} has no field"),
     }
 }
@@ -216,12 +247,14 @@ fn store_float(c: &mut RecordingConfig, field: &str, v: f64) {
     match field {
         "keyframe_interval" => c.video.keyframe_interval_s = v as f32,
         VIDEO_QUALITY => c.video.quality = v as f32,
+        "motion_blur_shutter" => c.motion_blur.shutter = v as f32,
         other => unreachable!("float setting {other} has no field"),
     }
 }
 
-fn store_choice(c: &mut RecordingConfig, field: &str, v: &str) {
+fn store_text(c: &mut RecordingConfig, field: &str, v: &str) {
     match field {
+        "output_size" => c.output_size = parse_output_size(v).expect("checked by the table's parse"),
         "encoder" => c.backend = BackendPreference::from_id(v).expect("the option list comes from from_id's ids"),
         "rate_control" => {
             c.video.rate_control = RateControl::from_name(v).expect("the option list is RateControl::NAMES")
@@ -246,7 +279,7 @@ mod tests {
             let v = match &s.kind {
                 Kind::Int { default, .. } => Value::Int(*default),
                 Kind::Float { default, .. } => Value::Float(*default),
-                Kind::Choice { default, .. } => Value::Text(default.to_string()),
+                Kind::Choice { default, .. } | Kind::Text { default, .. } => Value::Text(default.to_string()),
             };
             apply(&mut c, &s.name, v).unwrap();
         }
@@ -261,7 +294,7 @@ mod tests {
             let bad = match &s.kind {
                 Kind::Int { max, .. } => Value::Int(max + 1),
                 Kind::Float { max, .. } => Value::Float(max + 1.0),
-                Kind::Choice { .. } => Value::Text("warp_drive".into()),
+                Kind::Choice { .. } | Kind::Text { .. } => Value::Text("warp_drive".into()),
             };
             let e = apply(&mut c, &s.name, bad.clone()).unwrap_err();
             assert_eq!(e.setting, s.name);
@@ -300,5 +333,77 @@ mod tests {
         assert_eq!(c.video.bitrate_kbps, 2500);
         assert_eq!(c.video.keyframe_interval_s, 5.0);
         assert_eq!(c.video.quality, 0.5);
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/output_size",
+            Value::Text(" 1919x1079 ".into()),
+        )
+        .unwrap();
+        assert_eq!(c.output_size, Some((1919, 1079)));
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/output_size",
+            Value::Text(String::new()),
+        )
+        .unwrap();
+        assert_eq!(c.output_size, None);
+        apply(&mut c, "editor/movie_writer/av1/motion_blur_samples", Value::Int(8)).unwrap();
+        apply(&mut c, "editor/movie_writer/av1/motion_blur_shutter", Value::Float(1.0)).unwrap();
+        assert_eq!((c.motion_blur.samples, c.motion_blur.used()), (8, 8));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_output_sizes_name_the_setting_the_value_and_the_form() {
+        for bad in [
+            "1920",
+            "1920x",
+            "x1080",
+            "0x1080",
+            "1920x0",
+            "9000x1080",
+            "1920x5000",
+            "abcxdef",
+            "-5x10",
+        ] {
+            let e = apply(
+                &mut cfg(),
+                "editor/movie_writer/av1/output_size",
+                Value::Text(bad.into()),
+            )
+            .unwrap_err();
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "editor/movie_writer/av1/output_size = \"{bad}\" is not allowed:"
+                )),
+                "{text}"
+            );
+            assert!(
+                text.contains("WIDTHxHEIGHT with WIDTH 1 to 8192 and HEIGHT 1 to 4320"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn engine_fps_not_divisible_by_the_samples_is_refused_with_what_to_pass() {
+        let blur = crate::config::MotionBlur {
+            samples: 4,
+            shutter: 0.5,
+        };
+        assert_eq!(blur.output_fps(240).unwrap(), 60);
+        assert_eq!(
+            blur.output_fps(250).unwrap_err().to_string(),
+            "editor/movie_writer/av1/motion_blur_samples = 4 needs --fixed-fps to be a multiple of 4; 250 is not: pass --fixed-fps 248 (62 fps out) or 252 (63 fps out)"
+        );
+        assert!(blur
+            .output_fps(3)
+            .unwrap_err()
+            .to_string()
+            .ends_with("pass --fixed-fps 4 (1 fps out)"));
+        for (samples, shutter, used) in [(8, 0.5, 4), (8, 1.0, 8), (4, 0.0, 1), (1, 0.5, 1), (3, 0.5, 2)] {
+            assert_eq!(crate::config::MotionBlur { samples, shutter }.used(), used);
+        }
     }
 }

@@ -29,6 +29,12 @@ pub fn register() {
                 PropertyHint::ENUM,
                 options.join(","),
             ),
+            Kind::Text { default, .. } => (
+                default.to_variant(),
+                VariantType::STRING,
+                PropertyHint::PLACEHOLDER_TEXT,
+                "WIDTHxHEIGHT, e.g. 1920x1080".to_string(),
+            ),
         };
         if !ps.has_setting(&s.name) {
             ps.set_setting(&s.name, &default);

@@ -62,18 +62,17 @@ impl IMovieWriter for MovieWriterAV1 {
         let path = resolve_path(&base_path.to_string());
         let started = guarded("write_begin", || {
             let audio_block = engine_audio_block(fps)?;
-            Ok((
-                Recorder::start(config_from_project(&path, movie_size, fps)?)?,
-                audio_block,
-            ))
+            let config = config_from_project(&path, movie_size, fps)?;
+            let film = describe_film(&config, fps);
+            Ok((Recorder::start(config)?, audio_block, film))
         });
         match started {
-            Ok((recorder, audio_block)) => {
+            Ok((recorder, audio_block, film)) => {
                 if let Some(note) = recorder.fallback_note() {
                     godot_print!("MovieWriterAV1: {note}");
                 }
                 godot_print!(
-                    "MovieWriterAV1: recording {}x{} at {fps} fps with {} to {}",
+                    "MovieWriterAV1: recording {}x{} at {fps} fps{film} with {} to {}",
                     movie_size.x,
                     movie_size.y,
                     recorder.backend(),
@@ -266,8 +265,31 @@ fn engine_audio_block(fps: u32) -> Result<usize, Error> {
     Ok((rate / fps.max(1)) as usize * CHANNELS)
 }
 
+/// The recording's config: `fps` is the engine's rate; the file's is that over the motion-blur
+/// samples, which must divide it. The frames' size is the engine's; the file's is `output_size`.
 fn config_from_project(path: &Path, size: Vector2i, fps: u32) -> Result<RecordingConfig, Error> {
     let mut config = RecordingConfig::new(path, size.x.max(0) as u32, size.y.max(0) as u32, fps);
     settings::apply_project_settings(&mut config)?;
+    config.video.fps = config.motion_blur.output_fps(fps)?;
     Ok(config)
+}
+
+/// ", into 1920x1080 at 60 fps with 4-sample motion blur (shutter 0.5)" for the start line.
+fn describe_film(config: &RecordingConfig, engine_fps: u32) -> String {
+    let mut text = String::new();
+    if let Some((w, h)) = config.output_size {
+        text += &format!(", into {w}x{h}");
+    }
+    let blur = config.motion_blur;
+    if blur.samples > 1 {
+        text += &format!(
+            ", {} fps out with {}-sample motion blur (shutter {}: {} of {} frames averaged)",
+            engine_fps / blur.samples,
+            blur.samples,
+            blur.shutter,
+            blur.used(),
+            blur.samples
+        );
+    }
+    text
 }

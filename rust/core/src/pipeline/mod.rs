@@ -22,6 +22,7 @@ mod encode_thread;
 mod fault;
 mod live;
 mod replay;
+mod temporal;
 mod worker;
 
 #[cfg(feature = "fault-injection")]
@@ -83,11 +84,14 @@ impl Recorder {
         config.validate()?;
         // The file first: a bad path is the likeliest failure and the cheapest to find out.
         let file = create_output(&config.path)?;
-        let opened = backend::open(&config).and_then(|(encoder, note)| {
+        // The encoder works at the output size; the audio encoder counts the engine's frames.
+        let mut encoded = config.clone();
+        (encoded.video.width, encoded.video.height) = config.output_dims();
+        let opened = backend::open(&encoded).and_then(|(encoder, note)| {
             Ok((
                 encoder,
                 note,
-                AudioEncoder::new(config.audio_codec(), &config.audio, config.video.fps)?,
+                AudioEncoder::new(config.audio_codec(), &config.audio, config.engine_fps())?,
             ))
         });
         let (encoder, fallback_note, audio) = match opened {

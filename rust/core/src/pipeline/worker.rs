@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 use crate::frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
 use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, Timing, Track, VideoTrack, TICKS_PER_FRAME};
 use crate::pool::Pool;
-use crate::scale::Letterbox;
+use crate::scale::{Linear, Resampler};
+
+use super::temporal::Temporal;
 
 /// How a queued frame's bytes are laid out.
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +101,12 @@ pub(super) struct Worker {
     /// Live capture: (frame index, capture time in µs) of frames sent and not yet out.
     timestamps: std::collections::VecDeque<(u64, i64)>,
     interleaver: Interleaver,
-    letterbox: Letterbox,
+    /// The engine's frame size; `config.video` holds the output size.
+    input_size: (u32, u32),
+    resampler: Resampler,
+    /// Movie Maker with motion blur (`samples` > 1).
+    temporal: Option<Temporal>,
+    warned_upscale: bool,
     packet: Vec<u8>,
     pub stats: RecordingStats,
     busy: Duration,
@@ -130,8 +137,14 @@ impl Worker {
             backend: Some(encoder.kind()),
             ..RecordingStats::default()
         };
+        let input_size = (config.video.width, config.video.height);
+        let mut config = config;
+        (config.video.width, config.video.height) = config.output_dims();
         Self {
-            letterbox: Letterbox::new(config.video.width, config.video.height),
+            input_size,
+            resampler: Resampler::new(config.video.width, config.video.height),
+            temporal: (config.motion_blur.samples > 1).then(|| Temporal::new(config.motion_blur)),
+            warned_upscale: false,
             config,
             encoder,
             audio,
@@ -203,6 +216,10 @@ impl Worker {
                 }
             }
             let started = Instant::now();
+            // The recording ended inside a motion-blur group: its frames so far make the last frame.
+            if self.temporal.as_ref().is_some_and(|t| t.pending().is_some()) {
+                self.emit_group()?;
+            }
             self.encoder.flush()?;
             self.drain_encoder()?;
             // Live audio reaches the recorder a mix buffer late: end it with the newest frame.
@@ -311,20 +328,23 @@ impl Worker {
         let frame = match job.layout {
             Layout::Rgb(format) => {
                 let image = RgbImage::packed(job.width, job.height, format, &job.pixels)?;
-                VideoFrame::Rgb(
-                    if (job.width, job.height) == (self.config.video.width, self.config.video.height) {
-                        image
-                    } else {
-                        if self.stats.frames_rescaled == 0 {
-                            let _ = self.events.send(Event::Warning(format!(
-                            "frame size changed from {}x{} to {}x{} (window resized?): frames are scaled to the recording's size with black bars; this is reported once",
-                            self.config.video.width, self.config.video.height, job.width, job.height
-                        )));
+                if job.ts_us.is_none() {
+                    if let Some(temporal) = &mut self.temporal {
+                        if !temporal.is_used(job.index) {
+                            return Ok(());
                         }
-                        self.stats.frames_rescaled += 1;
-                        self.letterbox.fit(&image)
-                    },
-                )
+                        if temporal.add(job.index, &image) {
+                            return self.emit_group();
+                        }
+                        return Ok(());
+                    }
+                }
+                if (job.width, job.height) == (self.config.video.width, self.config.video.height) {
+                    VideoFrame::Rgb(image)
+                } else {
+                    self.check_size(job.width, job.height);
+                    VideoFrame::Rgb(self.resampler.fit(Linear::Srgb(&image)))
+                }
             }
             Layout::I420 { y_stride, uv_stride } => VideoFrame::I420(I420Image::contiguous(
                 job.width,
@@ -337,6 +357,50 @@ impl Worker {
         self.encoder.send_frame(&frame, job.index)?;
         self.stats.frames += 1;
         self.drain_encoder()
+    }
+
+    /// Sends the motion-blur group's average (scaled to the output size if need be) to the
+    /// encoder as output frame number `group`.
+    fn emit_group(&mut self) -> Result<()> {
+        if let Some((w, h)) = self.temporal.as_ref().map(Temporal::size) {
+            if (w, h) != (self.config.video.width, self.config.video.height) {
+                self.check_size(w, h);
+            }
+        }
+        let Some(temporal) = &mut self.temporal else {
+            return Ok(());
+        };
+        let group = temporal.group();
+        let frame = if temporal.size() == (self.config.video.width, self.config.video.height) {
+            temporal.average()
+        } else {
+            self.resampler.fit(temporal.linear())
+        };
+        self.encoder.send_frame(&VideoFrame::Rgb(frame), group)?;
+        temporal.clear();
+        self.stats.frames += 1;
+        self.drain_encoder()
+    }
+
+    /// Warnings for a frame that is not at the output size: once when the engine's frame size
+    /// changed (a resized window; counted), once when frames are enlarged.
+    fn check_size(&mut self, width: u32, height: u32) {
+        let (ow, oh) = (self.config.video.width, self.config.video.height);
+        if (width, height) != self.input_size {
+            if self.stats.frames_rescaled == 0 {
+                let _ = self.events.send(Event::Warning(format!(
+                    "frame size changed from {}x{} to {width}x{height} (window resized?): frames are scaled to the recording's size, {ow}x{oh}, with black bars; this is reported once",
+                    self.input_size.0, self.input_size.1
+                )));
+            }
+            self.stats.frames_rescaled += 1;
+        }
+        if (width, height) != (ow, oh) && !self.warned_upscale && self.resampler.upscales(width, height) {
+            self.warned_upscale = true;
+            let _ = self.events.send(Event::Warning(format!(
+                "frames of {width}x{height} are upscaled to the output size {ow}x{oh}: a window at least that large gives a sharper picture; this is reported once"
+            )));
+        }
     }
 
     fn audio_us(&self) -> i64 {

@@ -274,6 +274,10 @@ impl AV1Recorder {
         };
         let mut recording = RecordingConfig::new(&file, width, height, nominal);
         settings::apply_project_settings(&mut recording)?;
+        // Live frames come at no fixed rate and at the viewport's size (scaled on the GPU by
+        // resolution_scale): motion blur and output_size are Movie Maker's only.
+        recording.motion_blur = Default::default();
+        recording.output_size = None;
         // Opus takes 48 kHz; the core resamples from whatever the audio device mixes at.
         recording.audio.sample_rate = 48_000;
         recording.audio.channels = 2;
