@@ -167,13 +167,19 @@ fn live_recording_on_vulkan_with_a_replay_saved_mid_way() {
 }
 
 /// Under Compatibility (no RenderingDevice) the node records through the CPU path and says so
-/// once. It records into `.mp4` (AAC), and saves a replay from it as `.mkv`.
+/// once. It records into `.mp4` (AAC) at `output_size` 320x180 (half the viewport, scaled as
+/// frames are read back), and saves a replay from it as `.mkv`.
 #[test]
 fn live_recording_on_compatibility_uses_the_cpu_path() {
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(godot) = godot() else { return };
     with_time_limit(Duration::from_secs(600), move || {
         let dir = project(&godot, "live-opengl3", true);
+        fs::write(
+            dir.join("override.cfg"),
+            "[editor]\nmovie_writer/av1/output_size=\"320x180\"\n",
+        )
+        .unwrap();
         let (out, replay) = (dir.join("live.mp4"), dir.join("replay.mkv"));
         let log = run_live(
             &godot,
@@ -190,6 +196,10 @@ fn live_recording_on_compatibility_uses_the_cpu_path() {
         let notes = log.matches("frames are read back and converted on the CPU").count();
         assert_eq!(notes, 1, "the CPU fallback is logged exactly once");
         assert!(log.contains("colour conversion on the CPU"));
+        assert!(
+            log.contains("AV1Recorder: recording 320x180"),
+            "output_size was not used"
+        );
         for line in log
             .lines()
             .filter(|l| l.starts_with("LIVE_STATS") || l.starts_with("AV1Recorder: stopped"))
@@ -200,6 +210,8 @@ fn live_recording_on_compatibility_uses_the_cpu_path() {
         for (path, browser) in [(&out, true), (&replay, false)] {
             let expected = Expected {
                 browser,
+                width: 320,
+                height: 180,
                 ..live_expected()
             };
             let report = check_recording(path, &expected).unwrap_or_else(|e| panic!("{e}"));

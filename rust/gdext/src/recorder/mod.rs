@@ -262,8 +262,8 @@ impl AV1Recorder {
         let size = viewport.get_texture().map(|t| t.get_size()).unwrap_or_default();
         let scale = self.resolution_scale.clamp(0.1, 1.0);
         // 4:2:0 needs even sizes; the GPU converter works on them.
-        let even = |v: f32| ((f64::from(v) * scale) as u32 & !1).max(2);
-        let (width, height) = (even(size.x), even(size.y));
+        let even = |v: f64| (v as u32 & !1).max(2);
+        let (mut width, mut height) = (even(f64::from(size.x) * scale), even(f64::from(size.y) * scale));
         let fps_cap = self.fps_cap.clamp(0, MAX_FPS_CAP);
         let nominal = if fps_cap == 0 { 60 } else { fps_cap as u32 };
         let write_file = !path.is_empty();
@@ -274,10 +274,28 @@ impl AV1Recorder {
         };
         let mut recording = RecordingConfig::new(&file, width, height, nominal);
         settings::apply_project_settings(&mut recording)?;
-        // Live frames come at no fixed rate and at the viewport's size (scaled on the GPU by
-        // resolution_scale): motion blur and output_size are Movie Maker's only.
+        // Live frames come at no fixed rate, so there are no groups to average: motion blur is
+        // Movie Maker's only.
         recording.motion_blur = Default::default();
-        recording.output_size = None;
+        // An output size replaces resolution_scale: the frames are scaled to it where they are
+        // converted (bilinearly on the GPU, or by the engine on the CPU path), so they reach
+        // the encoder at that size.
+        if let Some((w, h)) = recording.output_size.take() {
+            let (vw, vh) = (f64::from(size.x).max(1.0), f64::from(size.y).max(1.0));
+            if ((f64::from(w) / f64::from(h)) / (vw / vh) - 1.0).abs() > 0.01 {
+                return Err(movie_writer_av1_core::ConfigError::new(
+                    "editor/movie_writer/av1/output_size",
+                    format!("{w}x{h}"),
+                    format!(
+                        "for AV1Recorder, a size of the viewport's aspect ratio ({}x{}), or \"\" (live capture scales, it does not letterbox)",
+                        size.x, size.y
+                    ),
+                )
+                .into());
+            }
+            (width, height) = (even(f64::from(w)), even(f64::from(h)));
+            (recording.video.width, recording.video.height) = (width, height);
+        }
         // Opus takes 48 kHz; the core resamples from whatever the audio device mixes at.
         recording.audio.sample_rate = 48_000;
         recording.audio.channels = 2;
