@@ -208,10 +208,12 @@ fn live_recording_on_compatibility_uses_the_cpu_path() {
         }
         // Chromium plays the MP4; Matroska is not a browser format.
         for (path, browser) in [(&out, true), (&replay, false)] {
+            // The replay holds the recording's packets: AAC in Matroska too.
             let expected = Expected {
                 browser,
                 width: 320,
                 height: 180,
+                audio_codec: Some("aac"),
                 ..live_expected()
             };
             let report = check_recording(path, &expected).unwrap_or_else(|e| panic!("{e}"));
