@@ -257,20 +257,21 @@ fn copy_packets(from: &Path, to: &Path, written: [u64; 2], first: [(i64, ffi::AV
     let first = [0, 1].map(|i| unsafe { ffi::av_rescale_q(first[i].0, first[i].1, tbs[i]) });
     let mut offset: [Option<i64>; 2] = [None, None];
     let mut copied = [0u64; 2];
-    while let Some(packet) = input.read()? {
-        let i = packet.stream;
+    // Each packet goes from the demuxer to the muxer as it is: no copy of its data.
+    while input.read_into(out.packet)? {
+        // SAFETY: read_into filled the packet; the muxer takes it (or it is unreferenced).
+        let p = unsafe { &mut *out.packet };
+        let i = p.stream_index as usize;
         if i > 1 {
+            unsafe { ffi::av_packet_unref(out.packet) };
             continue;
         }
-        let shift = *offset[i].get_or_insert(first[i] - packet.pts);
-        out.write(
-            i,
-            tbs[i],
-            packet.pts + shift,
-            packet.duration,
-            packet.keyframe,
-            &packet.data,
-        )?;
+        let pts = if p.pts == ffi::AV_NOPTS_VALUE { p.dts } else { p.pts };
+        let shift = *offset[i].get_or_insert(first[i] - pts);
+        p.pts = pts + shift;
+        p.dts = p.pts;
+        p.flags &= ffi::AV_PKT_FLAG_KEY;
+        out.send(i, tbs[i])?;
         copied[i] += 1;
     }
     if copied != written {
@@ -394,8 +395,7 @@ impl Muxer {
         keyframe: bool,
         data: &[u8],
     ) -> io::Result<()> {
-        // SAFETY: ctx has `stream`; the packet is (re)allocated for `data` and handed to the
-        // muxer, which takes its reference and leaves it blank.
+        // SAFETY: the packet is (re)allocated for `data` before it is filled.
         unsafe {
             let rc = ffi::av_new_packet(self.packet, data.len() as i32);
             if rc < 0 {
@@ -403,13 +403,22 @@ impl Muxer {
             }
             let p = &mut *self.packet;
             ptr::copy_nonoverlapping(data.as_ptr(), p.data, data.len());
-            p.stream_index = stream as i32;
             p.pts = pts;
             p.dts = pts;
             p.duration = duration;
             if keyframe {
                 p.flags |= ffi::AV_PKT_FLAG_KEY;
             }
+        }
+        self.send(stream, tb)
+    }
+
+    /// Writes the packet in `self.packet` (times in `tb`) to `stream`; the muxer takes its
+    /// reference and leaves it blank.
+    fn send(&mut self, stream: usize, tb: ffi::AVRational) -> io::Result<()> {
+        // SAFETY: ctx has `stream`; the packet holds data and times set by the caller.
+        unsafe {
+            (*self.packet).stream_index = stream as i32;
             let st_tb = (**(*self.ctx).streams.add(stream)).time_base;
             ffi::av_packet_rescale_ts(self.packet, tb, st_tb);
             let rc = ffi::av_interleaved_write_frame(self.ctx, self.packet);
@@ -472,18 +481,8 @@ impl Drop for Muxer {
     }
 }
 
-/// One packet read back from an MP4 file.
-struct ReadPacket {
-    stream: usize,
-    pts: i64,
-    duration: i64,
-    keyframe: bool,
-    data: Vec<u8>,
-}
-
 struct Demuxer {
     ctx: *mut ffi::AVFormatContext,
-    packet: *mut ffi::AVPacket,
 }
 
 impl Demuxer {
@@ -495,13 +494,7 @@ impl Demuxer {
         if rc < 0 {
             return Err(ff_io(&format!("cannot read back '{}'", path.display()), rc));
         }
-        // SAFETY: plain allocation.
-        let packet = unsafe { ffi::av_packet_alloc() };
-        let demuxer = Self { ctx, packet };
-        if packet.is_null() {
-            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
-        }
-        Ok(demuxer)
+        Ok(Self { ctx })
     }
 
     fn streams(&self) -> Vec<*mut ffi::AVStream> {
@@ -513,36 +506,23 @@ impl Demuxer {
         }
     }
 
-    fn read(&mut self) -> io::Result<Option<ReadPacket>> {
-        // SAFETY: ctx is open; the packet's data is copied before it is unreferenced.
-        unsafe {
-            let rc = ffi::av_read_frame(self.ctx, self.packet);
-            if rc == ffi::AVERROR_EOF {
-                return Ok(None);
-            }
-            if rc < 0 {
-                return Err(ff_io("reading back", rc));
-            }
-            let p = &*self.packet;
-            let read = ReadPacket {
-                stream: p.stream_index as usize,
-                pts: if p.pts == ffi::AV_NOPTS_VALUE { p.dts } else { p.pts },
-                duration: p.duration,
-                keyframe: p.flags & ffi::AV_PKT_FLAG_KEY != 0,
-                data: std::slice::from_raw_parts(p.data, p.size as usize).to_vec(),
-            };
-            ffi::av_packet_unref(self.packet);
-            Ok(Some(read))
+    /// Reads the next packet into `packet`; false at the end of the file.
+    fn read_into(&mut self, packet: *mut ffi::AVPacket) -> io::Result<bool> {
+        // SAFETY: ctx is open and `packet` is an allocated, blank packet.
+        let rc = unsafe { ffi::av_read_frame(self.ctx, packet) };
+        if rc == ffi::AVERROR_EOF {
+            return Ok(false);
         }
+        if rc < 0 {
+            return Err(ff_io("reading back", rc));
+        }
+        Ok(true)
     }
 }
 
 impl Drop for Demuxer {
     fn drop(&mut self) {
-        // SAFETY: both were allocated by FFmpeg in `open`.
-        unsafe {
-            ffi::av_packet_free(&mut self.packet);
-            ffi::avformat_close_input(&mut self.ctx);
-        }
+        // SAFETY: the context was opened by FFmpeg in `open`.
+        unsafe { ffi::avformat_close_input(&mut self.ctx) };
     }
 }
