@@ -26,14 +26,39 @@ impl Decoded {
 
 /// Decodes every frame of the first video track with libdav1d and counts them.
 ///
-/// `width × height` is the decoder's output size, as ffprobe reports it. `-fps_mode passthrough`
-/// keeps FFmpeg from dropping or duplicating frames to fit a constant rate (Matroska timestamps
-/// are rounded to milliseconds), so frame `i` out is frame `i` of the stream; `-enc_time_base
-/// -1` keeps the file's millisecond time base, which variable-rate (live) files need to stay
-/// monotonic.
+/// `width × height` is the decoder's output size, as ffprobe reports it.
 pub fn decode_video(path: &Path, width: u32, height: u32, limit: Duration) -> Result<Decoded> {
     let (w, h) = (width as usize, height as usize);
     let (luma, chroma) = (w * h, w.div_ceil(2) * h.div_ceil(2));
+    let mut cmd = raw_frames(path);
+    let done = tool::run_streaming(&mut cmd, limit, |out| {
+        let mut buf = vec![0u8; luma + 2 * chroma];
+        let mut frames = 0;
+        loop {
+            let got = read_full(out, &mut buf)?;
+            if got < buf.len() {
+                return Ok((frames, got));
+            }
+            frames += 1;
+        }
+    })?;
+    let (frames, trailing_bytes) = done.stdout;
+    Ok(Decoded {
+        frames,
+        errors: done.stderr,
+        exit_ok: done.status.success(),
+        trailing_bytes,
+    })
+}
+
+/// FFmpeg decoding the first video track of `path` with libdav1d into raw I420 frames on its
+/// standard output, failing at the first decode error (`-xerror`).
+///
+/// `-fps_mode passthrough` keeps FFmpeg from dropping or duplicating frames to fit a constant
+/// rate (Matroska timestamps are rounded to milliseconds), so frame `i` out is frame `i` of the
+/// stream; `-enc_time_base -1` keeps the file's millisecond time base, which variable-rate (live)
+/// files need to stay monotonic.
+pub fn raw_frames(path: &Path) -> Command {
     let mut cmd = Command::new("ffmpeg");
     cmd.args([
         "-nostdin",
@@ -59,24 +84,7 @@ pub fn decode_video(path: &Path, width: u32, height: u32, limit: Duration) -> Re
         "yuv420p",
         "-",
     ]);
-    let done = tool::run_streaming(&mut cmd, limit, |out| {
-        let mut buf = vec![0u8; luma + 2 * chroma];
-        let mut frames = 0;
-        loop {
-            let got = read_full(out, &mut buf)?;
-            if got < buf.len() {
-                return Ok((frames, got));
-            }
-            frames += 1;
-        }
-    })?;
-    let (frames, trailing_bytes) = done.stdout;
-    Ok(Decoded {
-        frames,
-        errors: done.stderr,
-        exit_ok: done.status.success(),
-        trailing_bytes,
-    })
+    cmd
 }
 
 /// Fills `buf` unless the stream ends first; returns how many bytes were read.

@@ -21,6 +21,21 @@ pub const COMPATIBILITY: [&str; 4] = [
     "opengl3",
 ];
 
+/// Movie Maker arguments on the Compatibility renderer: `out` at `fps`, quitting after
+/// `quit_after` frames.
+pub fn movie_args(out: &Path, fps: u32, quit_after: u64) -> Vec<String> {
+    let mut args: Vec<String> = COMPATIBILITY.iter().map(|s| s.to_string()).collect();
+    args.extend([
+        "--write-movie".into(),
+        out.display().to_string(),
+        "--fixed-fps".into(),
+        fps.to_string(),
+        "--quit-after".into(),
+        quit_after.to_string(),
+    ]);
+    args
+}
+
 /// Engine runs are heavy (software rendering plus encoding on 2 cores): one at a time.
 pub static ENGINE: Mutex<()> = Mutex::new(());
 

@@ -4,15 +4,14 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Mutex, PoisonError};
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use movie_writer_av1_core::{PixelFormat, Recorder, RecordingConfig, RecordingStats, RgbImage};
 
+use crate::decode;
+use crate::record::ONE_RECORDER_AT_A_TIME;
 use crate::tool::{self, Error, Result};
-
-/// Same role as `record::ONE_RECORDER_AT_A_TIME`: one in-process recording at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Records `frames` engine frames drawn by `draw(index, rgba)` at `width`×`height` through
 /// [`Recorder`], each with its engine-rate audio block of silence (the audio block size follows
@@ -24,7 +23,7 @@ pub fn record_frames(
     frames: u64,
     mut draw: impl FnMut(u64, &mut Vec<u8>),
 ) -> movie_writer_av1_core::Result<RecordingStats> {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let _one = ONE_RECORDER_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let block = (48_000 / config.engine_fps()) as usize * 2;
     let audio = vec![0i32; block];
     let mut recorder = Recorder::start(config)?;
@@ -81,20 +80,7 @@ pub fn spokes(width: u32, height: u32, scale: u32, frame: u64, out: &mut Vec<u8>
 
 /// The luma plane of every frame, decoded by libdav1d; `width`×`height` is the decoded size.
 pub fn luma_frames(path: &Path, width: u32, height: u32) -> Result<Vec<Vec<u8>>> {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-hide_banner", "-v", "error", "-c:v", "libdav1d", "-i"])
-        .arg(path)
-        .args([
-            "-map",
-            "0:v:0",
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "yuv420p",
-            "-",
-        ]);
+    let mut cmd = decode::raw_frames(path);
     let done = tool::run(&mut cmd, Duration::from_secs(300))?;
     if !done.status.success() {
         return Err(Error::failed(&cmd, &done));

@@ -47,7 +47,7 @@ impl SceneSpec {
 /// starting together); this lock keeps the 2-core machine's encoders from competing, and an
 /// SVT-AV1 2.3 hang seen when encoders that never got a frame were dropped in parallel from
 /// recurring here. Recordings in separate processes (the `mwav1` CLI) are not affected.
-static ONE_RECORDER_AT_A_TIME: Mutex<()> = Mutex::new(());
+pub(crate) static ONE_RECORDER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Records `spec` to `path` (the extension picks WebM, Matroska or MP4) through the same
 /// [`Recorder`] the Godot extension drives, with default settings.

@@ -4,24 +4,16 @@
 //! engine fps the samples do not divide is refused at `write_begin`, naming what to pass.
 
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, godot, godot_run, our_errors, project, COMPATIBILITY, ENGINE,
+    assert_no_loader_errors, godot, godot_run, godot_run_on_screen, movie_args, our_errors, project, ENGINE,
 };
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
 
-fn record(godot: &std::path::Path, dir: &std::path::Path, file: &str, fps: u32, quit_after: u64) -> String {
-    let out = dir.join(file);
-    let mut args: Vec<String> = COMPATIBILITY.iter().map(|s| s.to_string()).collect();
-    args.extend([
-        "--write-movie".into(),
-        out.display().to_string(),
-        "--fixed-fps".into(),
-        fps.to_string(),
-        "--quit-after".into(),
-        quit_after.to_string(),
-    ]);
+fn record(godot: &Path, dir: &Path, file: &str, fps: u32, quit_after: u64) -> String {
+    let args = movie_args(&dir.join(file), fps, quit_after);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     godot_run(godot, dir, &args, true)
 }
@@ -102,19 +94,10 @@ fn a_4k_window_records_a_1080p_file() {
         )
         .unwrap();
         let out = dir.join("uhd_into_hd.webm");
-        let mut cmd = std::process::Command::new("xvfb-run");
-        cmd.args(["-a", "-s", "-screen 0 3840x2160x24"])
-            .arg(&godot)
-            .arg("--path")
-            .arg(&dir)
-            .args(COMPATIBILITY)
-            .args(["--resolution", "3840x2160", "--write-movie"])
-            .arg(&out)
-            .args(["--fixed-fps", "30", "--quit-after", "45"]);
-        let done =
-            movie_writer_av1_tests::tool::run(&mut cmd, Duration::from_secs(600)).unwrap_or_else(|e| panic!("{e}"));
-        let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
-        println!("{log}");
+        let mut args = movie_args(&out, 30, 45);
+        args.extend(["--resolution".into(), "3840x2160".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (log, _) = godot_run_on_screen(&godot, &dir, &args, Some("3840x2160x24"), &[]);
         assert_no_loader_errors(&log);
         assert!(our_errors(&log).is_empty(), "errors of ours: {:#?}", our_errors(&log));
         assert!(

@@ -4,31 +4,17 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, godot, godot_run_on_screen, our_errors, project, COMPATIBILITY, ENGINE,
+    assert_no_loader_errors, godot, godot_run_on_screen, movie_args, our_errors, project, ENGINE,
 };
 use movie_writer_av1_tests::{browser, check_recording, decode, probe, with_time_limit, Expected};
 
 const FPS: u32 = 60;
 /// The demo starts its 440 Hz tone on its 30th frame, whatever the frame rate.
 const DEMO_TONE_FRAME: f64 = 30.0;
-
-fn movie_args(out: &Path, fps: u32, quit_after: u64) -> Vec<String> {
-    let mut args: Vec<String> = COMPATIBILITY.iter().map(|s| s.to_string()).collect();
-    args.extend([
-        "--write-movie".into(),
-        out.display().to_string(),
-        "--fixed-fps".into(),
-        fps.to_string(),
-        "--quit-after".into(),
-        quit_after.to_string(),
-    ]);
-    args
-}
 
 /// One Movie Maker recording into MP4: a file name (the extension in any case), the audio
 /// codec setting, the frame rate and the window size.
