@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::BackendPreference;
-use crate::error::ConfigError;
+use crate::kinds::BackendPreference;
+pub use crate::kinds::RateControl;
 
 /// The output file's format, chosen by the path's extension (case-insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,36 +80,6 @@ impl AudioCodec {
         match name.to_ascii_lowercase().as_str() {
             "opus" => Some(Self::Opus),
             "aac" => Some(Self::Aac),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateControl {
-    /// Constant quality (SVT-AV1's CRF): the default, best size for a given look.
-    Crf,
-    /// Constant quantizer: every frame at the same QP, no adaptive quantization.
-    Cqp,
-    /// Average bitrate `bitrate_kbps`, bounded by `max_bitrate_kbps` where the backend can.
-    Vbr,
-    /// Constant bitrate `bitrate_kbps` (low-delay prediction on SVT-AV1).
-    Cbr,
-}
-
-impl RateControl {
-    pub const NAMES: [&'static str; 4] = ["crf", "cqp", "vbr", "cbr"];
-
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "crf" => Some(Self::Crf),
-            "cqp" => Some(Self::Cqp),
-            "vbr" => Some(Self::Vbr),
-            "cbr" => Some(Self::Cbr),
             _ => None,
         }
     }
@@ -310,74 +280,6 @@ impl RecordingConfig {
             .codec
             .unwrap_or_else(|| self.container().unwrap_or(Container::WebM).default_audio_codec())
     }
-
-    /// Checks every value against its allowed range. The first error wins; its text names the
-    /// Godot project setting so a user knows which field to fix.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.container().is_none() {
-            return Err(ConfigError::new(
-                "movie file",
-                self.path.display(),
-                "the path must end in .webm, .mkv or .mp4",
-            ));
-        }
-        if let (Some(container), Some(codec)) = (self.container(), self.audio.codec) {
-            if !container.allows(codec) {
-                return Err(ConfigError::new(
-                    "editor/movie_writer/av1/audio_codec",
-                    codec.name(),
-                    "opus for .webm (WebM holds Opus only); aac or opus for .mp4 and .mkv",
-                ));
-            }
-        }
-        self.validate_encoding()
-    }
-
-    /// Everything [`RecordingConfig::validate`] checks except the path: for a live recording
-    /// that only fills its replay buffer.
-    pub fn validate_encoding(&self) -> Result<(), ConfigError> {
-        let v = &self.video;
-        let a = &self.audio;
-        check_range("movie width", v.width, 1, MAX_WIDTH)?;
-        check_range("movie height", v.height, 1, MAX_HEIGHT)?;
-        check_range("fixed fps", v.fps, 1, 1000)?;
-        crate::settings::check_config(self)?;
-        check_range("fixed fps", self.engine_fps(), 1, 64_000)?;
-        if v.rate_control == RateControl::Vbr && v.max_bitrate_kbps != 0 && v.max_bitrate_kbps < v.bitrate_kbps {
-            return Err(ConfigError::new(
-                "editor/movie_writer/av1/max_bitrate_kbps",
-                v.max_bitrate_kbps,
-                format!("0 (no cap) or at least the bitrate ({} kbps)", v.bitrate_kbps),
-            ));
-        }
-        if a.sample_rate != 48_000 {
-            return Err(ConfigError::new(
-                "editor/movie_writer/mix_rate",
-                a.sample_rate,
-                "48000 (Opus encodes at 48 kHz; MovieWriterAV1 asks the engine for it)",
-            ));
-        }
-        if a.channels != 2 {
-            return Err(ConfigError::new(
-                "editor/movie_writer/speaker_mode",
-                a.channels,
-                "stereo (2 channels)",
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn check_range<T: PartialOrd + std::fmt::Display>(
-    setting: &'static str,
-    value: T,
-    min: T,
-    max: T,
-) -> Result<(), ConfigError> {
-    if value < min || value > max {
-        return Err(ConfigError::new(setting, &value, format!("{min} to {max}")));
-    }
-    Ok(())
 }
 
 /// Maps Godot's 0–1 `video_quality` to an AV1 quantizer index on SVT-AV1's 0–63 CRF/QP scale.

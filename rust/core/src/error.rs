@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::backend::BackendKind;
+use crate::kinds::BackendKind;
 
 /// A setting that is out of range or inconsistent. `setting` names the exact field to change: a
 /// project setting by its Godot name, a live-capture setting by its `LiveConfig` field (the

@@ -30,6 +30,7 @@ pub mod conformance;
 pub mod error;
 mod ffmpeg_log;
 pub mod frame;
+pub mod kinds;
 pub mod mux;
 pub mod pipeline;
 mod pool;
@@ -41,9 +42,10 @@ pub mod scene;
 pub mod settings;
 #[cfg(any(test, feature = "test-support"))]
 pub mod skip;
+mod validate;
 
-pub use backend::{BackendKind, BackendPreference, Probe};
-pub use config::{Container, MotionBlur, RateControl, RecordingConfig};
+pub use config::{Container, MotionBlur, RecordingConfig};
 pub use error::{ConfigError, Error, Result};
 pub use frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
+pub use kinds::{BackendKind, BackendPreference, Probe, RateControl};
 pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Recorder, RecordingStats, ReplaySaved};

@@ -2,9 +2,9 @@
 //! default and documentation. The extension registers Project Settings from it, `apply`
 //! validates raw values from any source against it, and the README's settings table mirrors it.
 
-use crate::backend::{BackendKind, BackendPreference};
 use crate::config::{parse_output_size, AudioCodec, RateControl, RecordingConfig};
 use crate::error::ConfigError;
+use crate::kinds::{BackendKind, BackendPreference};
 
 /// Where our settings live in Project Settings.
 pub const PREFIX: &str = "editor/movie_writer/av1/";

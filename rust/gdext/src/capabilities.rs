@@ -2,7 +2,7 @@
 //! every frame without re-probing drivers.
 
 use godot::prelude::*;
-use movie_writer_av1_core::backend::{auto_choice, probe_all, EXPERIMENTAL};
+use movie_writer_av1_core::backend::{auto_choice, probe_all};
 use movie_writer_av1_core::{Probe, RecordingStats};
 use parking_lot::Mutex;
 
@@ -25,7 +25,7 @@ pub fn to_dictionary(probes: &[Probe]) -> VarDictionary {
         let entry = vdict! {
             "name" => p.kind.to_string(),
             "hardware" => p.kind.is_hardware(),
-            "experimental" => EXPERIMENTAL.contains(&p.kind),
+            "experimental" => p.kind.is_experimental(),
             "available" => p.available,
             "reason" => p.reason.clone(),
             "version" => p.version.clone(),

@@ -13,7 +13,6 @@ use godot::classes::{AudioServer, IMovieWriter, Image, MovieWriter, ProjectSetti
 use godot::global::Error as GdError;
 use godot::prelude::*;
 use godot_core::meta::RawPtr;
-use movie_writer_av1_core::backend::EXPERIMENTAL;
 use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig, RgbImage};
 
 use crate::errors::{self, Class};
@@ -179,7 +178,7 @@ impl MovieWriterAV1 {
     fn is_hardware_encoding_supported() -> bool {
         capabilities::probes()
             .iter()
-            .any(|p| p.available && p.kind.is_hardware() && !EXPERIMENTAL.contains(&p.kind))
+            .any(|p| p.available && p.kind.is_hardware() && !p.kind.is_experimental())
     }
 
     /// What each AV1 backend can do here: `{"backends": {id: {name, hardware, experimental,

@@ -21,7 +21,7 @@
 //!    driver passes every check up to the AV1 encode capabilities, and the encoder is written
 //!    (session, DPB, rate control, feedback query, RGB→NV12 compute shader), but it has never
 //!    run on hardware that encodes AV1: only its colour conversion has run (on lavapipe). So it
-//!    is [`EXPERIMENTAL`]: `auto` and `hardware` skip it, saying why, and only asking for
+//!    is experimental ([`Backend::experimental`]): `auto` and `hardware` skip it, saying why, and only asking for
 //!    `vulkan` by name opens it (see `vulkan/mod.rs`).
 
 mod ffmpeg_hw;
@@ -39,56 +39,141 @@ pub use vulkan::{
 
 use std::fmt;
 
-use crate::config::{RateControl, RecordingConfig, VideoConfig};
+use crate::config::{RecordingConfig, VideoConfig};
 use crate::error::{Error, Result};
 use crate::frame::VideoFrame;
+pub use crate::kinds::{BackendKind, BackendPreference, Probe};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BackendKind {
-    /// NVIDIA NVENC through the shiguredo_nvcodec crate (RTX 40 / Ada and newer have AV1).
-    Nvenc,
-    /// NVIDIA NVENC through FFmpeg's `av1_nvenc`.
-    FfmpegNvenc,
-    /// Intel Quick Sync Video through FFmpeg's `av1_qsv`.
-    FfmpegQsv,
-    /// AMD AMF through FFmpeg's `av1_amf`.
-    FfmpegAmf,
-    /// VA-API through FFmpeg's `av1_vaapi`.
-    FfmpegVaapi,
-    /// Vulkan Video (VK_KHR_video_encode_av1) on a VkDevice of its own.
-    Vulkan,
-    /// SVT-AV1 on the CPU through FFmpeg's libsvtav1: the fallback for even sizes ≥ 64×64.
-    SvtAv1,
-    /// libaom on the CPU through FFmpeg's libaom-av1: the fallback for the sizes SVT-AV1 cannot
-    /// encode exactly (odd, or below 64).
-    Aom,
+/// One backend: everything the rest of the crate knows about it. A new backend is a module and a
+/// row in [`BACKENDS`], keyed by its name in [`BackendKind`].
+#[derive(Clone, Copy)]
+pub struct Backend {
+    pub kind: BackendKind,
+    /// Stable identifier used in settings, the CLI and the capability report.
+    pub id: &'static str,
+    /// What logs, errors and the capability report call it.
+    pub name: &'static str,
+    /// Encodes on a GPU or other hardware, not on the CPU.
+    pub hardware: bool,
+    /// `auto` and `hardware` never pick it, however its probe ends: its encode path has not run
+    /// on real hardware. Asking for it by name opens it.
+    pub experimental: bool,
+    /// What a run-time check finds out about it; cheap enough to run once per process.
+    pub probe: fn() -> Probe,
+    /// Its encoder for a recording (the caller has checked the probe).
+    open: fn(&RecordingConfig) -> Result<Box<dyn VideoEncoder>>,
 }
 
+/// Every backend, in the order `auto` prefers them (see the module documentation). Row *i*
+/// describes the *i*-th `BackendKind` (checked at compile time below).
+pub const BACKENDS: [Backend; 8] = [
+    Backend {
+        kind: BackendKind::Nvenc,
+        id: "nvenc",
+        name: "NVENC",
+        hardware: true,
+        experimental: false,
+        probe: nvenc::probe,
+        open: |c| Ok(Box::new(nvenc::NvencEncoder::new(c)?)),
+    },
+    Backend {
+        kind: BackendKind::FfmpegNvenc,
+        id: "ffmpeg_nvenc",
+        name: "NVENC (FFmpeg av1_nvenc)",
+        hardware: true,
+        experimental: false,
+        probe: || ffmpeg_hw::probe(BackendKind::FfmpegNvenc),
+        open: |c| Ok(Box::new(ffmpeg_hw::HwEncoder::new(BackendKind::FfmpegNvenc, c)?)),
+    },
+    Backend {
+        kind: BackendKind::FfmpegQsv,
+        id: "ffmpeg_qsv",
+        name: "Quick Sync (FFmpeg av1_qsv)",
+        hardware: true,
+        experimental: false,
+        probe: || ffmpeg_hw::probe(BackendKind::FfmpegQsv),
+        open: |c| Ok(Box::new(ffmpeg_hw::HwEncoder::new(BackendKind::FfmpegQsv, c)?)),
+    },
+    Backend {
+        kind: BackendKind::FfmpegAmf,
+        id: "ffmpeg_amf",
+        name: "AMF (FFmpeg av1_amf)",
+        hardware: true,
+        experimental: false,
+        probe: || ffmpeg_hw::probe(BackendKind::FfmpegAmf),
+        open: |c| Ok(Box::new(ffmpeg_hw::HwEncoder::new(BackendKind::FfmpegAmf, c)?)),
+    },
+    Backend {
+        kind: BackendKind::FfmpegVaapi,
+        id: "ffmpeg_vaapi",
+        name: "VA-API (FFmpeg av1_vaapi)",
+        hardware: true,
+        experimental: false,
+        probe: || ffmpeg_hw::probe(BackendKind::FfmpegVaapi),
+        open: |c| Ok(Box::new(ffmpeg_hw::HwEncoder::new(BackendKind::FfmpegVaapi, c)?)),
+    },
+    Backend {
+        kind: BackendKind::Vulkan,
+        id: "vulkan",
+        name: "Vulkan Video",
+        hardware: true,
+        // Reached only by name (`hardware_verdicts` keeps `auto` away from it).
+        experimental: true,
+        probe: vulkan::probe,
+        open: |c| Ok(Box::new(vulkan::VulkanEncoder::new(c)?)),
+    },
+    Backend {
+        kind: BackendKind::SvtAv1,
+        id: "svt_av1",
+        name: "SVT-AV1 (software)",
+        hardware: false,
+        experimental: false,
+        probe: || software::probe(SoftwareCodec::Svt),
+        open: |c| Ok(Box::new(software::SoftwareEncoder::new(SoftwareCodec::Svt, c)?)),
+    },
+    Backend {
+        kind: BackendKind::Aom,
+        id: "aom",
+        name: "libaom (software)",
+        hardware: false,
+        experimental: false,
+        probe: || software::probe(SoftwareCodec::Aom),
+        open: |c| Ok(Box::new(software::SoftwareEncoder::new(SoftwareCodec::Aom, c)?)),
+    },
+];
+
+// A kind finds its row by its index, so row i must be kind i.
+const _: () = {
+    let mut i = 0;
+    while i < BACKENDS.len() {
+        assert!(
+            BACKENDS[i].kind as usize == i,
+            "BACKENDS must list the kinds in BackendKind's order"
+        );
+        i += 1;
+    }
+};
+
 impl BackendKind {
-    /// Every backend, in the order `auto` prefers them (see the module documentation).
-    pub const ALL: [BackendKind; 8] = [
-        BackendKind::Nvenc,
-        BackendKind::FfmpegNvenc,
-        BackendKind::FfmpegQsv,
-        BackendKind::FfmpegAmf,
-        BackendKind::FfmpegVaapi,
-        BackendKind::Vulkan,
-        BackendKind::SvtAv1,
-        BackendKind::Aom,
-    ];
+    /// Every backend, in the order `auto` prefers them: the table's order.
+    pub const ALL: [BackendKind; BACKENDS.len()] = {
+        let mut all = [BackendKind::Nvenc; BACKENDS.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = BACKENDS[i].kind;
+            i += 1;
+        }
+        all
+    };
+
+    /// This backend's row in [`BACKENDS`].
+    pub fn backend(self) -> Backend {
+        BACKENDS[self as usize]
+    }
 
     /// Stable identifier used in settings, the CLI and the capability report.
     pub fn id(self) -> &'static str {
-        match self {
-            Self::Nvenc => "nvenc",
-            Self::FfmpegNvenc => "ffmpeg_nvenc",
-            Self::FfmpegQsv => "ffmpeg_qsv",
-            Self::FfmpegAmf => "ffmpeg_amf",
-            Self::FfmpegVaapi => "ffmpeg_vaapi",
-            Self::Vulkan => "vulkan",
-            Self::SvtAv1 => "svt_av1",
-            Self::Aom => "aom",
-        }
+        self.backend().id
     }
 
     pub fn from_id(id: &str) -> Option<Self> {
@@ -96,70 +181,19 @@ impl BackendKind {
     }
 
     pub fn is_hardware(self) -> bool {
-        !matches!(self, Self::SvtAv1 | Self::Aom)
+        self.backend().hardware
+    }
+
+    /// See [`Backend::experimental`].
+    pub fn is_experimental(self) -> bool {
+        self.backend().experimental
     }
 }
 
 impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Nvenc => "NVENC",
-            Self::FfmpegNvenc => "NVENC (FFmpeg av1_nvenc)",
-            Self::FfmpegQsv => "Quick Sync (FFmpeg av1_qsv)",
-            Self::FfmpegAmf => "AMF (FFmpeg av1_amf)",
-            Self::FfmpegVaapi => "VA-API (FFmpeg av1_vaapi)",
-            Self::Vulkan => "Vulkan Video",
-            Self::SvtAv1 => "SVT-AV1 (software)",
-            Self::Aom => "libaom (software)",
-        })
+        f.write_str(self.backend().name)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendPreference {
-    /// Best available hardware backend, else SVT-AV1.
-    Auto,
-    /// Any hardware backend; fail if none is available.
-    HardwareOnly,
-    /// SVT-AV1 on the CPU.
-    Software,
-    /// Exactly this backend; fail if it is unavailable.
-    Only(BackendKind),
-}
-
-impl BackendPreference {
-    pub fn id(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::HardwareOnly => "hardware",
-            Self::Software => "software",
-            Self::Only(k) => k.id(),
-        }
-    }
-
-    pub fn from_id(id: &str) -> Option<Self> {
-        match id {
-            "auto" => Some(Self::Auto),
-            "hardware" => Some(Self::HardwareOnly),
-            "software" => Some(Self::Software),
-            other => BackendKind::from_id(other).map(Self::Only),
-        }
-    }
-}
-
-/// What a run-time probe found out about one backend.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Probe {
-    pub kind: BackendKind,
-    pub available: bool,
-    /// Why it is not available (empty when it is).
-    pub reason: String,
-    /// Library or driver version, when known.
-    pub version: String,
-    pub max_width: u32,
-    pub max_height: u32,
-    pub rate_controls: Vec<RateControl>,
-    pub ten_bit: bool,
 }
 
 /// What `receive_packet` produced.
@@ -205,20 +239,8 @@ pub fn probe_all() -> Vec<Probe> {
 }
 
 pub fn probe(kind: BackendKind) -> Probe {
-    match kind {
-        BackendKind::Nvenc => nvenc::probe(),
-        BackendKind::FfmpegNvenc | BackendKind::FfmpegQsv | BackendKind::FfmpegAmf | BackendKind::FfmpegVaapi => {
-            ffmpeg_hw::probe(kind)
-        }
-        BackendKind::Vulkan => vulkan::probe(),
-        BackendKind::SvtAv1 => software::probe(SoftwareCodec::Svt),
-        BackendKind::Aom => software::probe(SoftwareCodec::Aom),
-    }
+    (kind.backend().probe)()
 }
-
-/// Backends that `auto` and `hardware` never pick, however their probe ends: their encode path
-/// has not run on real hardware. Asking for one by name opens it.
-pub const EXPERIMENTAL: [BackendKind; 1] = [BackendKind::Vulkan];
 
 /// Why `auto` skips an experimental backend whose probe passed.
 fn experimental_reason(kind: BackendKind) -> String {
@@ -234,7 +256,7 @@ fn experimental_reason(kind: BackendKind) -> String {
 pub fn auto_choice(probes: &[Probe]) -> BackendKind {
     probes
         .iter()
-        .find(|p| p.available && p.kind.is_hardware() && !EXPERIMENTAL.contains(&p.kind))
+        .find(|p| p.available && p.kind.is_hardware() && !p.kind.is_experimental())
         .map_or(BackendKind::SvtAv1, |p| p.kind)
 }
 
@@ -311,7 +333,7 @@ fn hardware_verdicts(probes: &[Probe], video: &VideoConfig) -> Vec<Result<Backen
         .iter()
         .filter(|p| p.kind.is_hardware())
         .map(|p| match unusable(p, video) {
-            None if EXPERIMENTAL.contains(&p.kind) => Err(format!("{}: {}", p.kind, experimental_reason(p.kind))),
+            None if p.kind.is_experimental() => Err(format!("{}: {}", p.kind, experimental_reason(p.kind))),
             None => Ok(p.kind),
             Some(reason) => Err(format!("{}: {reason}", p.kind)),
         })
@@ -327,16 +349,7 @@ fn open_usable(probes: &[Probe], kind: BackendKind, config: &RecordingConfig) ->
 }
 
 fn open_kind(kind: BackendKind, config: &RecordingConfig) -> Result<Box<dyn VideoEncoder>> {
-    Ok(match kind {
-        BackendKind::Nvenc => Box::new(nvenc::NvencEncoder::new(config)?),
-        BackendKind::FfmpegNvenc | BackendKind::FfmpegQsv | BackendKind::FfmpegAmf | BackendKind::FfmpegVaapi => {
-            Box::new(ffmpeg_hw::HwEncoder::new(kind, config)?)
-        }
-        // Reached only by name (`hardware_verdicts` keeps `auto` away from it).
-        BackendKind::Vulkan => Box::new(vulkan::VulkanEncoder::new(config)?),
-        BackendKind::SvtAv1 => Box::new(software::SoftwareEncoder::new(SoftwareCodec::Svt, config)?),
-        BackendKind::Aom => Box::new(software::SoftwareEncoder::new(SoftwareCodec::Aom, config)?),
-    })
+    (kind.backend().open)(config)
 }
 
 /// The software encoder for this recording: SVT-AV1 where it encodes the size exactly, else
@@ -380,6 +393,7 @@ pub fn coded_size(width: u32, height: u32, min: u32) -> (u32, u32) {
 #[cfg(test)]
 pub(crate) mod test_probe {
     use super::*;
+    use crate::kinds::RateControl;
 
     pub(crate) fn probe_of(kind: BackendKind, available: bool, rate_controls: &[RateControl]) -> Probe {
         Probe {
@@ -403,6 +417,7 @@ pub(crate) mod test_probe {
 mod tests {
     use super::test_probe::probe_of;
     use super::*;
+    use crate::kinds::RateControl;
 
     #[test]
     fn software_choice_follows_what_svt_can_encode_exactly() {
