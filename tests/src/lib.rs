@@ -20,6 +20,7 @@ pub mod mwav1;
 pub mod probe;
 pub mod record;
 pub mod ssim;
+pub mod table_tests;
 pub mod tool;
 
 pub use check::{check_recording, Expected, Report};

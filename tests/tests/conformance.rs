@@ -9,11 +9,14 @@
 //! - this crate's `check_recording` (ffprobe, mkvmerge, libdav1d): container, crop and display
 //!   size, durations; and one packet per frame at its exact millisecond timestamp.
 //!
+//! The tests are generated from the core's backend table: one per row, named by the backend's
+//! id (`./dev test -f svt_av1`), run by `table_tests` (this target has `harness = false`).
 //! `mwav1 hwcheck` runs the same cases on a user's hardware. A backend whose probe fails here
 //! is a counted skip with its reason. The software backends' share stays within a few minutes
 //! on two cores (the slowest-preset case is kept to a few small frames).
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::backend::probe;
@@ -21,7 +24,7 @@ use movie_writer_av1_core::conformance::{self, oracle, Case};
 use movie_writer_av1_core::BackendKind;
 use movie_writer_av1_tests::probe as file_probe;
 use movie_writer_av1_tests::skip::{current_test, skip, Need};
-use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
+use movie_writer_av1_tests::{check_recording, table_tests, with_time_limit, Expected};
 
 fn out_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance");
@@ -106,59 +109,17 @@ fn conformance(kind: BackendKind) {
     );
 }
 
-#[test]
-fn nvenc() {
-    conformance(BackendKind::Nvenc);
-}
-
-#[test]
-fn ffmpeg_nvenc() {
-    conformance(BackendKind::FfmpegNvenc);
-}
-
-#[test]
-fn ffmpeg_qsv() {
-    conformance(BackendKind::FfmpegQsv);
-}
-
-#[test]
-fn ffmpeg_amf() {
-    conformance(BackendKind::FfmpegAmf);
-}
-
-#[test]
-fn ffmpeg_vaapi() {
-    conformance(BackendKind::FfmpegVaapi);
-}
-
-#[test]
-fn vulkan() {
-    conformance(BackendKind::Vulkan);
-}
-
-#[test]
-fn svt_av1() {
-    conformance(BackendKind::SvtAv1);
-}
-
-#[test]
-fn aom() {
-    conformance(BackendKind::Aom);
-}
-
-/// Every backend has a test above: a new `BackendKind` must get one.
-#[test]
-fn every_backend_is_covered() {
-    let covered = [
-        "nvenc",
-        "ffmpeg_nvenc",
-        "ffmpeg_qsv",
-        "ffmpeg_amf",
-        "ffmpeg_vaapi",
-        "vulkan",
-        "svt_av1",
-        "aom",
-    ];
-    let ids: Vec<&str> = BackendKind::ALL.iter().map(|k| k.id()).collect();
-    assert_eq!(ids, covered);
+/// One test per row of the backend table (`backend::BACKENDS`), named by its id: a new backend
+/// is in the suite as soon as it has a row.
+fn main() -> ExitCode {
+    let rows = BackendKind::ALL
+        .into_iter()
+        .map(|kind| {
+            (
+                kind.id().to_string(),
+                Box::new(move || conformance(kind)) as Box<dyn FnOnce() + Send>,
+            )
+        })
+        .collect();
+    table_tests::run(rows)
 }
