@@ -1,10 +1,13 @@
-//! Figure 4: size, bitrate and fidelity of a recording. The file is decoded by FFmpeg with
-//! libdav1d (no code shared with the encoder side) and each decoded frame's luma is compared with
-//! the source frame of the same index converted by our own `rgb_to_i420`, so the figures measure
-//! the encoder's loss alone, not the colour conversion's.
+//! Figure 4: size, bitrate and fidelity of a recording, scored by FFmpeg: libdav1d decodes the
+//! file (no code shared with the encoder side) and FFmpeg's `ssim` and `psnr` filters compare
+//! each decoded frame's luma with the source frame of the same index. The source frames are
+//! what the encoder was given, our own `rgb_to_i420`, so the figures measure the encoder's loss
+//! alone, not the colour conversion's. The SSIM is the filter's, the one the tests use
+//! (`tests/src/ssim.rs`); the bench already needs the `ffmpeg` CLI to decode.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
+use std::thread;
 
 use movie_writer_av1_core::color::{rgb_to_i420, I420Buffer};
 
@@ -37,132 +40,109 @@ pub fn report(label: &str, recording: &Recording, clip: &Clip) -> Result<(), Str
 }
 
 pub fn measure(recording: &Recording, clip: &Clip) -> Result<Fidelity, String> {
-    let (w, h) = (clip.width as usize, clip.height as usize);
+    let (w, h, fps) = (clip.width, clip.height, super::FPS);
+    // Both inputs are numbered frame by frame, so Matroska's millisecond timestamps cannot pair
+    // a frame with its neighbour; the decoded frame is cropped to the clip (FFmpeg ignores
+    // PixelCrop). `ssim` writes one line per frame to stdout, `psnr` its summary to stderr.
+    let by_index = format!("settb=1/{fps},setpts=N");
+    let graph = format!(
+        "[0:v]crop={w}:{h}:0:0:exact=1,format=yuv420p,{by_index},split[d1][d2];\
+         [1:v]{by_index},split[r1][r2];\
+         [d1][r1]ssim=stats_file=-:shortest=1;[d2][r2]psnr=shortest=1"
+    );
     let mut child = Command::new("ffmpeg")
         .args([
+            "-nostdin",
             "-hide_banner",
             "-nostats",
-            "-loglevel",
-            "error",
+            "-v",
+            "info",
             "-c:v",
             "libdav1d",
             "-i",
         ])
         .arg(&recording.path)
-        // passthrough: one output frame per decoded frame, none duplicated or dropped, so
-        // frames pair with the source by index.
-        .args([
-            "-map",
-            "0:v:0",
-            "-fps_mode",
-            "passthrough",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "yuv420p",
-            "-",
-        ])
-        .stdin(Stdio::null())
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", &format!("{w}x{h}")])
+        .args(["-framerate", &fps.to_string(), "-i", "pipe:0"])
+        .args(["-filter_complex", &graph, "-an", "-f", "null", "-"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("bench: cannot run `ffmpeg` to decode ({e})"))?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut decoded = vec![0u8; w * h + 2 * w.div_ceil(2) * h.div_ceil(2)];
-    let mut reference = I420Buffer::new(clip.width, clip.height);
-    let (mut frames, mut squared_error) = (0u64, 0u64);
-    let (mut ssim_sum, mut ssim_min) = (0.0, f64::INFINITY);
-    while stdout.read_exact(&mut decoded).is_ok() {
-        rgb_to_i420(&clip.image(frames), &mut reference.planes(), true);
-        let luma = &decoded[..w * h];
-        squared_error += luma
-            .iter()
-            .zip(&reference.y)
-            .map(|(&a, &b)| u64::from(a.abs_diff(b)).pow(2))
-            .sum::<u64>();
-        let s = ssim(luma, &reference.y, w, h);
-        ssim_sum += s;
-        ssim_min = ssim_min.min(s);
-        frames += 1;
-    }
-    drop(stdout);
-    let status = child.wait().map_err(|e| format!("bench: waiting for ffmpeg: {e}"))?;
-    if frames != clip.frames || !status.success() {
-        return Err(format!(
-            "bench: decoding {} gave {frames} frames, not {} ({status})",
-            recording.path.display(),
-            clip.frames
-        ));
-    }
-    let mse = squared_error as f64 / (frames as f64 * (w * h) as f64);
-    Ok(Fidelity {
-        frames,
-        psnr_y: if mse == 0.0 {
-            f64::INFINITY
-        } else {
-            10.0 * (255.0 * 255.0 / mse).log10()
-        },
-        ssim_y_mean: ssim_sum / frames as f64,
-        ssim_y_min: ssim_min,
-    })
-}
-
-/// Mean SSIM (Wang et al. 2004, the paper's constants) over 8×8 windows at a 4-pixel stride,
-/// the form FFmpeg's `ssim` filter and x264 use. Each window is the sum of four 4×4 blocks.
-fn ssim(a: &[u8], b: &[u8], width: usize, height: usize) -> f64 {
-    const C1: f64 = (0.01 * 255.0) * (0.01 * 255.0);
-    const C2: f64 = (0.03 * 255.0) * (0.03 * 255.0);
-    let (bw, bh) = (width / 4, height / 4);
-    // Σa, Σb, Σa² + Σb², Σab per 4×4 block.
-    let blocks: Vec<[u64; 4]> = (0..bw * bh)
-        .map(|i| {
-            let (bx, by) = (i % bw, i / bw);
-            let mut s = [0u64; 4];
-            for y in by * 4..by * 4 + 4 {
-                for x in bx * 4..bx * 4 + 4 {
-                    let (pa, pb) = (u64::from(a[y * width + x]), u64::from(b[y * width + x]));
-                    s[0] += pa;
-                    s[1] += pb;
-                    s[2] += pa * pa + pb * pb;
-                    s[3] += pa * pb;
+        .map_err(|e| format!("bench: cannot run `ffmpeg` to score the file ({e})"))?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let (read, per_frame, stderr) = thread::scope(|s| {
+        s.spawn(|| {
+            let mut reference = I420Buffer::new(w, h);
+            for i in 0..clip.frames {
+                rgb_to_i420(&clip.image(i), &mut reference.planes(), true);
+                let frame = [&reference.y[..], &reference.u, &reference.v].concat();
+                if stdin.write_all(&frame).is_err() {
+                    break; // ffmpeg stopped reading: its error says why
                 }
             }
-            s
-        })
-        .collect();
-    let mut total = 0.0;
-    for by in 0..bh - 1 {
-        for bx in 0..bw - 1 {
-            let corners = [
-                by * bw + bx,
-                by * bw + bx + 1,
-                (by + 1) * bw + bx,
-                (by + 1) * bw + bx + 1,
-            ];
-            let s: [f64; 4] = std::array::from_fn(|k| corners.iter().map(|&c| blocks[c][k]).sum::<u64>() as f64);
-            let n = 64.0;
-            let (ma, mb) = (s[0] / n, s[1] / n);
-            let var_sum = s[2] / n - ma * ma - mb * mb;
-            let cov = s[3] / n - ma * mb;
-            total += (2.0 * ma * mb + C1) * (2.0 * cov + C2) / ((ma * ma + mb * mb + C1) * (var_sum + C2));
-        }
+            drop(stdin);
+        });
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let summary = s.spawn(move || {
+            let mut lines: Vec<String> = BufReader::new(stderr).lines().map_while(Result::ok).collect();
+            lines.retain(|l| !l.trim().is_empty());
+            lines
+        });
+        let mut per_frame = String::new();
+        let read = child
+            .stdout
+            .take()
+            .expect("stdout is piped")
+            .read_to_string(&mut per_frame);
+        (
+            read,
+            per_frame,
+            summary.join().expect("the stderr reader does not panic"),
+        )
+    });
+    read.map_err(|e| format!("bench: reading ffmpeg's ssim figures: {e}"))?;
+    let status = child.wait().map_err(|e| format!("bench: waiting for ffmpeg: {e}"))?;
+    let ssim: Vec<f64> = per_frame.lines().filter_map(|l| field(l, "Y:")).collect();
+    let psnr_y = stderr
+        .iter()
+        .find(|l| l.contains("PSNR y:"))
+        .and_then(|l| field(l, "y:"));
+    let frames = ssim.len() as u64;
+    match psnr_y {
+        Some(psnr_y) if status.success() && frames == clip.frames => Ok(Fidelity {
+            frames,
+            psnr_y,
+            ssim_y_mean: ssim.iter().sum::<f64>() / frames as f64,
+            ssim_y_min: ssim.iter().copied().fold(f64::INFINITY, f64::min),
+        }),
+        _ => Err(format!(
+            "bench: scoring {} gave {frames} frames, not {} ({status}): {}",
+            recording.path.display(),
+            clip.frames,
+            stderr.join(" | ")
+        )),
     }
-    total / ((bw - 1) * (bh - 1)) as f64
+}
+
+/// The number after `key` in one of the filters' lines: the `ssim` filter's per-frame
+/// "n:1 Y:0.987654 U:… V:… All:… (…)" or the `psnr` filter's "PSNR y:41.59 u:… average:…"
+/// (`inf` for identical frames).
+fn field(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace().find_map(|f| f.strip_prefix(key))?.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ssim;
+    use super::field;
 
     #[test]
-    fn ssim_is_one_for_identical_planes_and_drops_with_noise() {
-        let (w, h) = (32, 24);
-        let a: Vec<u8> = (0..w * h).map(|i| (i * 37 % 251) as u8).collect();
-        assert!((ssim(&a, &a, w, h) - 1.0).abs() < 1e-12);
-        let b: Vec<u8> = a
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| p.wrapping_add((i % 7) as u8 * 9))
-            .collect();
-        assert!(ssim(&a, &b, w, h) < 0.9);
+    fn reads_the_filters_lines() {
+        let ssim = "n:3 Y:0.987654 U:0.991000 V:0.990000 All:0.988000 (19.2)";
+        assert_eq!(field(ssim, "Y:"), Some(0.987654));
+        let psnr = "[Parsed_psnr_7 @ 0x55] PSNR y:41.59 u:44.10 v:45.00 average:42.30 min:40.1 max:43.2";
+        assert_eq!(field(psnr, "y:"), Some(41.59));
+        assert_eq!(field("PSNR y:inf u:inf", "y:"), Some(f64::INFINITY));
+        assert_eq!(field("n:1 All:0.9", "Y:"), None);
     }
 }
