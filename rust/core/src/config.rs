@@ -1,4 +1,4 @@
-//! Recording configuration and its validation.
+//! Recording configuration; its validation is in `validate.rs`.
 //!
 //! Every knob a user can set lives here with its allowed range, so the Godot project settings,
 //! the CLI and the tests share one definition. `validate()` names the Godot setting, the value and

@@ -1,6 +1,7 @@
 //! Validation of a [`RecordingConfig`]: each table-backed field against the settings table, and
-//! the rules that span fields (size, rates, the container's audio codecs). It lives above both
-//! `config` and `settings`, so neither needs the other's caller.
+//! the rules that span fields (size, rates, the container's audio codecs). It sits above both
+//! `config` and `settings`, so the table can read and write a config without the config calling
+//! back into the table (an import circle).
 
 use crate::config::{RecordingConfig, MAX_HEIGHT, MAX_WIDTH};
 use crate::error::ConfigError;
