@@ -14,6 +14,13 @@ log=$(mktemp)
 skips=$(mktemp)
 trap 'rm -f "$log" "$skips"' EXIT
 export MWAV1_SKIP_LOG=$skips
+# Engine tests copy the demo project (library included, ~150 MB) into a temporary folder each,
+# kept after the run to look at a failure. They all go into one folder per run, emptied when the
+# next run starts, so that repeated runs do not fill /tmp.
+run_tmp=${CARGO_TARGET_DIR:-target}/test-tmp
+rm -rf "$run_tmp" && mkdir -p "$run_tmp"
+TMPDIR=$(cd "$run_tmp" && pwd)
+export TMPDIR
 if [ "${CI:-}" = true ] && [ -x "${GODOT4_BIN:-/opt/godot/godot}" ]; then
   export MWAV1_REQUIRE=${MWAV1_REQUIRE:+$MWAV1_REQUIRE,}engine
 fi
