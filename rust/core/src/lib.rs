@@ -45,5 +45,5 @@ pub mod skip;
 pub use backend::{BackendKind, BackendPreference, Probe};
 pub use config::{Container, MotionBlur, RateControl, RecordingConfig};
 pub use error::{ConfigError, Error, Result};
-pub use frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
+pub use frame::{HeldPixels, I420Image, PixelFormat, RgbImage, VideoFrame};
 pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Recorder, RecordingStats, ReplaySaved};
