@@ -20,8 +20,9 @@ impl PixelFormat {
 }
 
 /// A tightly packed frame in a buffer the caller hands over instead of letting it be copied
-/// ([`crate::Recorder::push_held_frame`]): the encode thread reads it and drops it once the frame
-/// is encoded. The bytes must not change while it is held.
+/// ([`crate::Recorder::push_held_frame`]): the encode thread reads it and hands it back once the
+/// frame is encoded, to be dropped on the pushing thread. The bytes must not change while it is
+/// held.
 pub trait HeldPixels: Send {
     fn bytes(&self) -> &[u8];
 }

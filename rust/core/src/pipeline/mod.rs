@@ -175,9 +175,8 @@ impl Recorder {
     }
 
     /// As [`Recorder::push_frame`], without copying the frame: `pixels` (a tightly packed
-    /// `width × height` image in `format`) travels to the encode thread, which drops it once the
-    /// frame is encoded and hands it back to be dropped on this thread, at a later push or with
-    /// the recorder. For callers whose frame buffer can be shared safely (the engine's
+    /// `width × height` image in `format`) travels to the encode thread, which hands it back once
+    /// the frame is encoded, to be dropped on this thread at a later push or with the recorder. For callers whose frame buffer can be shared safely (the engine's
     /// reference-counted image data), this takes the frame copy off the caller's thread.
     pub fn push_held_frame(
         &mut self,
