@@ -7,36 +7,45 @@
 #
 # usage: scripts/engine-compare.sh [FRAMES]   (needs ./dev build, the engine at $GODOT4_BIN or
 #                                              /opt/godot/godot, xvfb-run and ffmpeg)
+#   SIZE (default 1280x720) is the window's size; WRITERS (default "png avi ogv webm") the runs,
+#   png first (the reference). `webm,p6` records at speed_preset 6 (through override.cfg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GODOT=${GODOT4_BIN:-/opt/godot/godot}
 FRAMES=${1:-300}
+SIZE=${SIZE:-1280x720}
+WRITERS=${WRITERS:-png avi ogv webm}
 OUT=$(mktemp -d /tmp/mwav1-compare-XXXX)
 cp -rL demo_project "$OUT/project"
 "$GODOT" --headless --path "$OUT/project" --import >/dev/null 2>&1 || true
 "$GODOT" --headless --path "$OUT/project" --import >/dev/null 2>&1 || true
 echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %9s %14s %12s %8s %8s\n' writer wall_s "encode_ms/frm" bytes SSIM PSNR
-for ext in png avi ogv webm; do
-  mkdir -p "$OUT/$ext"
+printf '%-9s %9s %14s %12s %8s %8s\n' writer wall_s "encode_ms/frm" bytes SSIM PSNR
+for writer in $WRITERS; do
+  ext=${writer%%,*} dir=$OUT/${writer/,/-}
+  rm -f "$OUT/project/override.cfg"
+  case $writer in
+    *,p[0-9]*) printf '[editor]\nmovie_writer/av1/speed_preset=%s\n' "${writer##*,p}" >"$OUT/project/override.cfg" ;;
+  esac
+  mkdir -p "$dir"
   start=$(date +%s.%N)
-  log=$(xvfb-run -a -s "-screen 0 1280x720x24" "$GODOT" --path "$OUT/project" --rendering-method gl_compatibility \
-    --rendering-driver opengl3 --write-movie "$OUT/$ext/movie.$ext" --fixed-fps 60 --quit-after "$FRAMES" 2>&1)
+  log=$(xvfb-run -a -s "-screen 0 ${SIZE}x24" "$GODOT" --path "$OUT/project" --rendering-method gl_compatibility \
+    --rendering-driver opengl3 --resolution "$SIZE" --write-movie "$dir/movie.$ext" --fixed-fps 60 --quit-after "$FRAMES" 2>&1)
   wall=$(echo "$(date +%s.%N) - $start" | bc)
   enc=$(echo "$log" | sed -n 's/.*Encoding time.*average: \([0-9.]*\) ms\/frame.*/\1/p')
   if [ "$ext" = png ]; then
     bytes=$(cat "$OUT"/png/movie*.png | wc -c)
-    printf '%-6s %9.1f %14s %12s %8s %8s\n' "$ext" "$wall" "$enc" "$bytes" "(ref)" "(ref)"
+    printf '%-9s %9.1f %14s %12s %8s %8s\n' "$writer" "$wall" "$enc" "$bytes" "(ref)" "(ref)"
     continue
   fi
-  bytes=$(stat -c %s "$OUT/$ext/movie.$ext")
+  bytes=$(stat -c %s "$dir/movie.$ext")
   # Decode every frame as stored (no frame-rate conversion), then compare frame i with PNG i.
-  ffmpeg -v error -i "$OUT/$ext/movie.$ext" -fps_mode passthrough -f rawvideo -pix_fmt yuv420p -y "$OUT/$ext/raw.yuv"
-  compare() { ffmpeg -f rawvideo -pix_fmt yuv420p -s 1280x720 -framerate 60 -i "$OUT/$ext/raw.yuv" \
+  ffmpeg -v error -i "$dir/movie.$ext" -fps_mode passthrough -f rawvideo -pix_fmt yuv420p -y "$dir/raw.yuv"
+  compare() { ffmpeg -f rawvideo -pix_fmt yuv420p -s "$SIZE" -framerate 60 -i "$dir/raw.yuv" \
       -framerate 60 -i "$OUT/png/movie%08d.png" -lavfi "[1:v]format=yuv420p[b];[0:v][b]$1" -f null - 2>&1; }
   ssim=$(compare ssim | sed -n 's/.*SSIM.* All:\([0-9.]*\).*/\1/p')
   psnr=$(compare psnr | sed -n 's/.*PSNR.* average:\([0-9.inf]*\).*/\1/p')
-  rm -f "$OUT/$ext/raw.yuv"
-  printf '%-6s %9.1f %14s %12s %8s %8s\n' "$ext" "$wall" "$enc" "$bytes" "$ssim" "$psnr"
+  rm -f "$dir/raw.yuv"
+  printf '%-9s %9.1f %14s %12s %8s %8s\n' "$writer" "$wall" "$enc" "$bytes" "$ssim" "$psnr"
 done
 echo "files in $OUT"

@@ -6,10 +6,12 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use movie_writer_av1_core::scene::TestScene;
-use movie_writer_av1_core::{PixelFormat, Recorder, RecordingConfig, RgbImage};
+use movie_writer_av1_core::{HeldPixels, PixelFormat, Recorder, RecordingConfig, RgbImage};
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{
     browser, check_recording, decode, fault, memory, mwav1, probe, with_time_limit, Expected, SceneSpec,
@@ -202,6 +204,55 @@ fn bad_paths_fail_at_start_with_a_clear_error_and_leave_no_file() {
         }
         rec.finish().unwrap();
         assert_eq!(assert_playable(&nested), 15);
+    });
+}
+
+/// Movie Maker hands over the engine's own frame buffer (`push_held_frame`): the encode thread
+/// reads it, but the engine lets only its main thread release it, so every held frame must come
+/// back and be released on the pushing thread, exactly once, and the file hold every frame.
+#[test]
+fn held_frames_are_encoded_and_released_on_the_pushing_thread() {
+    struct Tracked {
+        bytes: Vec<u8>,
+        released_on: Arc<Mutex<Vec<ThreadId>>>,
+    }
+    impl HeldPixels for Tracked {
+        fn bytes(&self) -> &[u8] {
+            &self.bytes
+        }
+    }
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.released_on.lock().unwrap().push(thread::current().id());
+        }
+    }
+    with_time_limit(Duration::from_secs(300), || {
+        let path = out_dir().join("held.webm");
+        let (w, h, frames) = (320, 180, 40);
+        let released_on = Arc::new(Mutex::new(Vec::new()));
+        let mut rec = Recorder::start(RecordingConfig::new(&path, w, h, FPS)).unwrap();
+        let scene = TestScene::new(w, h, FPS, 5);
+        let mut pcm = Vec::new();
+        for i in 0..frames {
+            let mut bytes = Vec::new();
+            scene.render(i, &mut bytes);
+            scene.audio_block(i, &mut pcm);
+            let held = Box::new(Tracked {
+                bytes,
+                released_on: released_on.clone(),
+            });
+            rec.push_held_frame((w, h), PixelFormat::Rgba8, held, &pcm).unwrap();
+        }
+        assert_eq!(rec.finish().unwrap().frames, frames);
+        let released_on = released_on.lock().unwrap();
+        assert_eq!(released_on.len(), frames as usize, "each held frame released once");
+        assert!(
+            released_on.iter().all(|t| *t == thread::current().id()),
+            "released off the pushing thread"
+        );
+        let mut expected = Expected::unknown_source(w, h, FPS, Some(frames));
+        expected.browser = true;
+        check_recording(&path, &expected).unwrap().assert_ok();
     });
 }
 

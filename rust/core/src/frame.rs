@@ -19,6 +19,14 @@ impl PixelFormat {
     }
 }
 
+/// A tightly packed frame in a buffer the caller hands over instead of letting it be copied
+/// ([`crate::Recorder::push_held_frame`]): the encode thread reads it and hands it back once the
+/// frame is encoded, to be dropped on the pushing thread. The bytes must not change while it is
+/// held.
+pub trait HeldPixels: Send {
+    fn bytes(&self) -> &[u8];
+}
+
 /// A borrowed, tightly or loosely packed 8-bit RGB(A) image.
 #[derive(Debug, Clone, Copy)]
 pub struct RgbImage<'a> {

@@ -46,6 +46,6 @@ mod validate;
 
 pub use config::{Container, MotionBlur, RecordingConfig};
 pub use error::{ConfigError, Error, Result};
-pub use frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
+pub use frame::{HeldPixels, I420Image, PixelFormat, RgbImage, VideoFrame};
 pub use kinds::{BackendKind, BackendPreference, Probe, RateControl};
 pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Recorder, RecordingStats, ReplaySaved};

@@ -1,10 +1,18 @@
 //! MovieWriterAV1 GDExtension: registers the writer with Godot's Movie Maker and translates
 //! between the engine and the engine-independent core (`movie_writer_av1_core`).
+//!
+//! Cargo features: `godot-4-6` (default, the shipped build) or `godot-4-7`, the engine API built
+//! against (Cargo.toml says more); `bench-null-writer`, bench only and never shipped, also
+//! registers a writer for `*.nullmovie` that does nothing (null_writer.rs), the ceiling
+//! scripts/gpu-node-bench.sh measures.
 
 mod capabilities;
+mod engine_frame;
 mod errors;
 #[cfg(feature = "godot-4-6")]
 mod extensions_hint;
+#[cfg(feature = "bench-null-writer")]
+mod null_writer;
 mod recorder;
 mod settings;
 mod writer;
@@ -22,6 +30,8 @@ struct MovieWriterAV1Extension;
 thread_local! {
     /// The one writer instance registered with the engine. Created and freed on the main thread.
     static WRITER: RefCell<Option<Gd<MovieWriterAV1>>> = const { RefCell::new(None) };
+    #[cfg(feature = "bench-null-writer")]
+    static NULL_WRITER: RefCell<Option<Gd<null_writer::NullMovieWriter>>> = const { RefCell::new(None) };
 }
 
 fn register_writer(editor: bool) {
@@ -38,6 +48,12 @@ fn register_writer(editor: bool) {
     #[cfg(not(feature = "godot-4-6"))]
     let _ = editor;
     WRITER.with_borrow_mut(|w| *w = Some(writer));
+    #[cfg(feature = "bench-null-writer")]
+    NULL_WRITER.with_borrow_mut(|w| {
+        let null = null_writer::NullMovieWriter::new_alloc();
+        MovieWriter::add_writer(&null);
+        *w = Some(null);
+    });
 }
 
 /// Whether the writer must wait for the main loop in the editor: 4.6 asks writers for their
@@ -74,6 +90,10 @@ unsafe impl ExtensionLibrary for MovieWriterAV1Extension {
             InitStage::Scene => {
                 if let Some(writer) = WRITER.with_borrow_mut(Option::take) {
                     writer.free();
+                }
+                #[cfg(feature = "bench-null-writer")]
+                if let Some(null) = NULL_WRITER.with_borrow_mut(Option::take) {
+                    null.free();
                 }
             }
             _ => {}

@@ -1,7 +1,8 @@
 //! `MovieWriterAV1`: Godot's `MovieWriter` interface over the core's `Recorder`.
 //!
-//! Runs on the engine's main thread and does only cheap work there: copy the frame and the
-//! audio block into the recorder's pooled buffers. Everything else happens on the encode thread.
+//! Runs on the engine's main thread and does only cheap work there: hand the frame's buffer
+//! (shared, not copied: engine_frame.rs) and a copy of the audio block to the recorder.
+//! Everything else happens on the encode thread.
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,8 +14,9 @@ use godot::classes::{AudioServer, IMovieWriter, Image, MovieWriter, ProjectSetti
 use godot::global::Error as GdError;
 use godot::prelude::*;
 use godot_core::meta::RawPtr;
-use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig, RgbImage};
+use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig};
 
+use crate::engine_frame::EngineFrame;
 use crate::errors::{self, Class};
 use crate::{capabilities, settings};
 
@@ -118,14 +120,8 @@ impl IMovieWriter for MovieWriterAV1 {
                     (copy, PixelFormat::Rgba8)
                 }
             };
-            let data = image.get_data();
-            let frame = RgbImage::packed(
-                image.get_width() as u32,
-                image.get_height() as u32,
-                format,
-                data.as_slice(),
-            )?;
-            recorder.push_frame(&frame, audio)
+            let size = (image.get_width() as u32, image.get_height() as u32);
+            recorder.push_held_frame(size, format, EngineFrame::boxed(image.get_data()), audio)
         });
         for warning in recorder.take_warnings() {
             godot_warn!("MovieWriterAV1: {warning}");

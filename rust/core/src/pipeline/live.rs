@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, unbounded, TrySendError};
 
 use super::encode_thread::EncodeThread;
 use super::replay::{ReplayRing, ReplaySaved};
-use super::worker::{Control, FrameJob, Layout, Outputs, Worker};
+use super::worker::{Control, FrameJob, Layout, Outputs, Pixels, Worker};
 use super::{create_output, RecordingStats};
 use crate::audio::AudioEncoder;
 use crate::backend::{self, BackendKind};
@@ -220,7 +220,7 @@ impl LiveRecorder {
             width,
             height,
             layout,
-            pixels,
+            pixels: Pixels::Pooled(pixels),
             audio: Vec::new(),
         };
         match self.thread.frames().try_send(job) {
@@ -229,7 +229,9 @@ impl LiveRecorder {
                 Ok(true)
             }
             Err(TrySendError::Full(job)) => {
-                self.pixels.give(job.pixels);
+                if let Pixels::Pooled(v) = job.pixels {
+                    self.pixels.give(v);
+                }
                 self.stats.frames_dropped += 1;
                 Ok(false)
             }

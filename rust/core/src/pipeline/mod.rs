@@ -34,16 +34,16 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, TrySendError};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 
 use crate::audio::AudioEncoder;
 use crate::backend::{self, BackendKind};
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
-use crate::frame::RgbImage;
+use crate::frame::{HeldPixels, PixelFormat, RgbImage};
 use crate::pool::Pool;
 use encode_thread::EncodeThread;
-use worker::{FrameJob, Layout, Outputs, Worker};
+use worker::{FrameJob, Layout, Outputs, Pixels, Worker};
 
 /// Figures about a finished (or failed) recording.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,8 +65,14 @@ pub struct RecordingStats {
     pub audio_silence_inserted: u64,
 }
 
+type Held = Box<dyn HeldPixels>;
+
 pub struct Recorder {
     thread: EncodeThread,
+    /// Held frames come back here once encoded, to be dropped on the caller's thread (at the
+    /// next push, or with the recorder). Declared after `thread`, which joins the encode thread
+    /// when dropped, so none is left with that thread.
+    held_back: (Sender<Held>, Receiver<Held>),
     pixels: Pool<u8>,
     audio: Pool<i32>,
     next_index: u64,
@@ -117,6 +123,7 @@ impl Recorder {
         })?;
         Ok(Self {
             thread,
+            held_back: unbounded(),
             pixels,
             audio: audio_pool,
             next_index: 0,
@@ -164,14 +171,36 @@ impl Recorder {
         for y in 0..image.height {
             pixels.extend_from_slice(image.row(y));
         }
+        self.queue(image.width, image.height, image.format, Pixels::Pooled(pixels), audio)
+    }
+
+    /// As [`Recorder::push_frame`], without copying the frame: `pixels` (a tightly packed
+    /// `width × height` image in `format`) travels to the encode thread, which hands it back once
+    /// the frame is encoded, to be dropped on this thread at a later push or with the recorder. For callers whose frame buffer can be shared safely (the engine's
+    /// reference-counted image data), this takes the frame copy off the caller's thread.
+    pub fn push_held_frame(
+        &mut self,
+        (width, height): (u32, u32),
+        format: PixelFormat,
+        pixels: Box<dyn HeldPixels>,
+        audio: &[i32],
+    ) -> Result<()> {
+        self.held_back.1.try_iter().for_each(drop);
+        self.thread.check()?;
+        RgbImage::packed(width, height, format, pixels.bytes())?;
+        let back = self.held_back.0.clone();
+        self.queue(width, height, format, Pixels::Held { pixels, back }, audio)
+    }
+
+    fn queue(&mut self, width: u32, height: u32, format: PixelFormat, pixels: Pixels, audio: &[i32]) -> Result<()> {
         let mut block = self.audio.take();
         block.extend_from_slice(audio);
         let job = FrameJob {
             index: self.next_index,
             ts_us: None,
-            width: image.width,
-            height: image.height,
-            layout: Layout::Rgb(image.format),
+            width,
+            height,
+            layout: Layout::Rgb(format),
             pixels,
             audio: block,
         };

@@ -17,7 +17,7 @@ use crate::av1;
 use crate::backend::{Received, VideoEncoder};
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
-use crate::frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
+use crate::frame::{HeldPixels, I420Image, PixelFormat, RgbImage, VideoFrame};
 use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, Timing, Track, VideoTrack, TICKS_PER_FRAME};
 use crate::pool::Pool;
 use crate::scale::{Linear, Resampler};
@@ -43,9 +43,30 @@ pub(super) struct FrameJob {
     pub width: u32,
     pub height: u32,
     pub layout: Layout,
-    pub pixels: Vec<u8>,
+    pub pixels: Pixels,
     /// Movie Maker: this frame's interleaved int32 PCM block.
     pub audio: Vec<i32>,
+}
+
+/// A queued frame's bytes: a buffer of the recorder's pool, filled by copying, or the caller's
+/// own buffer, held until the frame is encoded (see [`HeldPixels`]) and then sent back on
+/// `back`, so that it is dropped on the caller's thread: the engine's buffers may only be
+/// released there.
+pub(super) enum Pixels {
+    Pooled(Vec<u8>),
+    Held {
+        pixels: Box<dyn HeldPixels>,
+        back: Sender<Box<dyn HeldPixels>>,
+    },
+}
+
+impl Pixels {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Pooled(v) => v,
+            Self::Held { pixels, .. } => pixels.bytes(),
+        }
+    }
 }
 
 /// What the encode thread tells the recorder, on one channel, in the order it happened.
@@ -184,7 +205,16 @@ impl Worker {
             let frame_job = |w: &mut Self, job: FrameJob| {
                 let started = Instant::now();
                 let r = w.encode_job(&job);
-                pixels.give(job.pixels);
+                match job.pixels {
+                    Pixels::Pooled(v) => pixels.give(v),
+                    Pixels::Held { pixels: held, back } => {
+                        // The recorder keeps the receiver until this thread is joined, so this
+                        // cannot fail; if it did, leaking the frame beats releasing it here.
+                        if let Err(e) = back.send(held) {
+                            std::mem::forget(e.into_inner());
+                        }
+                    }
+                }
                 audio.give(job.audio);
                 w.busy += started.elapsed();
                 r
@@ -327,7 +357,7 @@ impl Worker {
         }
         let frame = match job.layout {
             Layout::Rgb(format) => {
-                let image = RgbImage::packed(job.width, job.height, format, &job.pixels)?;
+                let image = RgbImage::packed(job.width, job.height, format, job.pixels.bytes())?;
                 if job.ts_us.is_none() {
                     if let Some(temporal) = &mut self.temporal {
                         if !temporal.is_used(job.index) {
@@ -351,7 +381,7 @@ impl Worker {
                 job.height,
                 y_stride,
                 uv_stride,
-                &job.pixels,
+                job.pixels.bytes(),
             )?),
         };
         self.encoder.send_frame(&frame, job.index)?;
