@@ -34,6 +34,7 @@ pub mod mux;
 pub mod pipeline;
 mod pool;
 mod quiet;
+pub mod render_range;
 mod resample;
 mod runtime_libs;
 pub mod scale;
@@ -44,6 +45,7 @@ pub mod skip;
 
 pub use backend::{BackendKind, BackendPreference, Probe};
 pub use config::{Container, MotionBlur, RateControl, RecordingConfig};
-pub use error::{ConfigError, Error, Result};
+pub use error::{ConfigError, Error, RangeError, Result};
 pub use frame::{I420Image, PixelFormat, RgbImage, VideoFrame};
 pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Recorder, RecordingStats, ReplaySaved};
+pub use render_range::{RangeRequest, RenderRange};

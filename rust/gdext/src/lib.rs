@@ -5,6 +5,7 @@ mod capabilities;
 mod errors;
 #[cfg(feature = "godot-4-6")]
 mod extensions_hint;
+mod range;
 mod recorder;
 mod settings;
 mod writer;
