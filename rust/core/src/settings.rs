@@ -371,6 +371,47 @@ mod tests {
     }
 
     #[test]
+    fn the_render_range_settings_land_in_the_config() {
+        let mut c = RecordingConfig::new("/tmp/x.mkv", 640, 360, 60);
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/render_range",
+            Value::Text(" 60:120 ".into()),
+        )
+        .unwrap();
+        apply(&mut c, "editor/movie_writer/av1/render_preroll", Value::Int(10)).unwrap();
+        let r = c.render_range().unwrap().unwrap();
+        assert_eq!((r.start, r.end, r.preroll, r.seek_frame()), (60, 120, 10, 50));
+        assert_eq!(c.audio_codec(), AudioCodec::Pcm);
+        c.validate().unwrap();
+        let e = apply(
+            &mut c,
+            "editor/movie_writer/av1/render_range",
+            Value::Text("120:60".into()),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "editor/movie_writer/av1/render_range = \"120:60\" is not allowed: \"\" (the whole recording) or START:END; END must be greater than START"
+            ),
+            "{e}"
+        );
+        apply(&mut c, "editor/movie_writer/av1/render_preroll", Value::Int(61)).unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("editor/movie_writer/av1/render_preroll = 61 is more than START (60)"),
+            "{e}"
+        );
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/render_range",
+            Value::Text(String::new()),
+        )
+        .unwrap();
+        assert_eq!(c.render_range().unwrap(), None);
+    }
+
+    #[test]
     fn bad_output_sizes_name_the_setting_the_value_and_the_form() {
         for bad in [
             "1920",
