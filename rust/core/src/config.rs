@@ -6,15 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
 use crate::kinds::BackendPreference;
 pub use crate::kinds::RateControl;
+use crate::render_range::{RangeRequest, RenderRange};
 
 /// The output file's format, chosen by the path's extension (case-insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
     /// `.webm`: Matroska with DocType "webm", the subset browsers play; Opus only.
     WebM,
-    /// `.mkv`: DocType "matroska"; Opus or AAC.
+    /// `.mkv`: DocType "matroska"; Opus, AAC or PCM.
     Matroska,
     /// `.mp4`: ISO-BMFF for editors and upload sites; AAC (default) or Opus.
     Mp4,
@@ -46,8 +48,8 @@ impl Container {
         }
     }
 
-    /// The audio codec used when `editor/movie_writer/av1/audio_codec` is `auto`: AAC where
-    /// editors expect it (MP4), Opus elsewhere.
+    /// The audio codec used when `editor/movie_writer/av1/audio_codec` is `auto` and no render
+    /// range is set: AAC where editors expect it (MP4), Opus elsewhere.
     pub fn default_audio_codec(self) -> AudioCodec {
         match self {
             Self::Mp4 => AudioCodec::Aac,
@@ -56,7 +58,11 @@ impl Container {
     }
 
     pub fn allows(self, codec: AudioCodec) -> bool {
-        self != Self::WebM || codec == AudioCodec::Opus
+        match self {
+            Self::WebM => codec == AudioCodec::Opus,
+            Self::Mp4 => codec != AudioCodec::Pcm,
+            Self::Matroska => true,
+        }
     }
 }
 
@@ -65,6 +71,9 @@ pub enum AudioCodec {
     Opus,
     /// AAC-LC from FFmpeg's native encoder.
     Aac,
+    /// Uncompressed 32-bit float samples (Matroska only): what render-range chunks carry, so
+    /// that joining them encodes the audio once and no codec delay lands mid-stream.
+    Pcm,
 }
 
 impl AudioCodec {
@@ -72,6 +81,7 @@ impl AudioCodec {
         match self {
             Self::Opus => "opus",
             Self::Aac => "aac",
+            Self::Pcm => "pcm",
         }
     }
 
@@ -80,6 +90,7 @@ impl AudioCodec {
         match name.to_ascii_lowercase().as_str() {
             "opus" => Some(Self::Opus),
             "aac" => Some(Self::Aac),
+            "pcm" => Some(Self::Pcm),
             _ => None,
         }
     }
@@ -130,6 +141,9 @@ pub struct RecordingConfig {
     /// The file's size (`editor/movie_writer/av1/output_size`); `None`: the engine's frame size,
     /// `video.width × video.height`. Frames of another size are scaled in linear light.
     pub output_size: Option<(u32, u32)>,
+    /// The render range asked for by the settings and the engine's arguments; checked by
+    /// [`RecordingConfig::validate`], read with [`RecordingConfig::render_range`].
+    pub range: RangeRequest,
 }
 
 /// Temporal supersampling (motion blur): each output frame is the linear-light average of the
@@ -257,6 +271,7 @@ impl RecordingConfig {
             max_queued_frames: 8,
             motion_blur: MotionBlur::default(),
             output_size: None,
+            range: RangeRequest::default(),
         }
     }
 
@@ -274,11 +289,23 @@ impl RecordingConfig {
         Container::from_path(&self.path)
     }
 
-    /// The audio codec this recording uses: the setting, else the container's default.
+    /// The audio codec this recording uses: the setting, else PCM for a render-range chunk in
+    /// Matroska (joined losslessly later), else the container's default.
     pub fn audio_codec(&self) -> AudioCodec {
+        let container = self.container().unwrap_or(Container::WebM);
+        let chunk = matches!(self.range.resolve(), Ok(Some(_)));
         self.audio
             .codec
-            .unwrap_or_else(|| self.container().unwrap_or(Container::WebM).default_audio_codec())
+            .unwrap_or(if chunk && container == Container::Matroska {
+                AudioCodec::Pcm
+            } else {
+                container.default_audio_codec()
+            })
+    }
+
+    /// The checked render range; `None` records everything.
+    pub fn render_range(&self) -> Result<Option<RenderRange>, Error> {
+        Ok(self.range.resolve()?)
     }
 }
 
@@ -323,6 +350,22 @@ mod tests {
     }
 
     #[test]
+    fn a_render_range_records_pcm_in_matroska_and_the_usual_codec_elsewhere() {
+        let mut c = cfg();
+        c.range.apply_args(&["--movie-range=0:60"]).unwrap();
+        assert_eq!(c.audio_codec(), AudioCodec::Opus, ".webm");
+        c.path = "/tmp/x.mp4".into();
+        assert_eq!(c.audio_codec(), AudioCodec::Aac, ".mp4");
+        c.path = "/tmp/x.mkv".into();
+        assert_eq!(c.audio_codec(), AudioCodec::Pcm, ".mkv");
+        c.audio.codec = Some(AudioCodec::Opus);
+        assert_eq!(c.audio_codec(), AudioCodec::Opus, "a codec set by name wins");
+        c.range.apply_args(&["--movie-preroll=1"]).unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("--movie-preroll=1 is more than START (0)"), "{e}");
+    }
+
+    #[test]
     fn container_from_extension_is_case_insensitive() {
         assert_eq!(Container::from_path(Path::new("a/B.WebM")), Some(Container::WebM));
         assert_eq!(Container::from_path(Path::new("c.MKV")), Some(Container::Matroska));
@@ -334,7 +377,9 @@ mod tests {
     fn errors_name_setting_value_and_range() {
         let mut c = cfg();
         c.video.preset = 14;
-        let e = c.validate().unwrap_err();
+        let Error::Config(e) = c.validate().unwrap_err() else {
+            panic!("not a setting error");
+        };
         assert_eq!(e.setting, "editor/movie_writer/av1/speed_preset");
         assert_eq!(
             e.to_string(),
@@ -349,11 +394,21 @@ mod tests {
         c.audio.codec = Some(AudioCodec::Aac);
         assert_eq!(
             c.validate().unwrap_err().to_string(),
-            "editor/movie_writer/av1/audio_codec = aac is not allowed: opus for .webm (WebM holds Opus only); aac or opus for .mp4 and .mkv"
+            "editor/movie_writer/av1/audio_codec = aac is not allowed: opus for .webm (WebM holds Opus only); aac or opus for .mp4; aac, opus or pcm for .mkv"
         );
         for path in ["/tmp/x.mp4", "/tmp/x.MKV"] {
             c.path = path.into();
             c.validate().unwrap();
+        }
+        c.audio.codec = Some(AudioCodec::Pcm);
+        c.validate().unwrap();
+        for path in ["/tmp/x.webm", "/tmp/x.mp4"] {
+            c.path = path.into();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.starts_with("editor/movie_writer/av1/audio_codec = pcm is not allowed: opus for .webm"),
+                "{e}"
+            );
         }
 
         let mut c = cfg();
@@ -388,7 +443,9 @@ mod tests {
         for (name, mutate) in cases {
             let mut c = cfg();
             mutate(&mut c);
-            let e = c.validate().expect_err(name);
+            let Error::Config(e) = c.validate().expect_err(name) else {
+                panic!("{name}: not a setting error");
+            };
             assert!(e.setting.ends_with(name), "{name}: {e}");
         }
     }

@@ -28,11 +28,20 @@ impl ConfigError {
     }
 }
 
+/// A render range that cannot be used (see `render_range`): the text names the argument or
+/// setting as it was given, what is wrong with it and what is allowed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct RangeError(pub String);
+
 /// Cloneable, so that a recording that failed reports the same typed error to every later call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
+
+    #[error(transparent)]
+    Range(#[from] RangeError),
 
     #[error("cannot write '{path}': {source}")]
     Io {
@@ -47,7 +56,7 @@ pub enum Error {
     #[error("the {backend} encoder failed: {message}")]
     Encoder { backend: BackendKind, message: String },
 
-    #[error("the Opus audio encoder failed: {0}")]
+    #[error("the audio encoder failed: {0}")]
     Audio(String),
 
     #[error("bad frame: {0}")]

@@ -35,6 +35,7 @@ pub mod mux;
 pub mod pipeline;
 mod pool;
 mod quiet;
+pub mod render_range;
 mod resample;
 mod runtime_libs;
 pub mod scale;
@@ -45,7 +46,8 @@ pub mod skip;
 mod validate;
 
 pub use config::{Container, MotionBlur, RecordingConfig};
-pub use error::{ConfigError, Error, Result};
+pub use error::{ConfigError, Error, RangeError, Result};
 pub use frame::{HeldPixels, I420Image, PixelFormat, RgbImage, VideoFrame};
 pub use kinds::{BackendKind, BackendPreference, Probe, RateControl};
 pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Recorder, RecordingStats, ReplaySaved};
+pub use render_range::{RangeRequest, RenderRange};

@@ -5,6 +5,7 @@
 use crate::config::{parse_output_size, AudioCodec, RateControl, RecordingConfig};
 use crate::error::ConfigError;
 use crate::kinds::{BackendKind, BackendPreference};
+use crate::render_range::parse_range_setting;
 
 /// Where our settings live in Project Settings.
 pub const PREFIX: &str = "editor/movie_writer/av1/";
@@ -30,6 +31,8 @@ pub enum Kind {
     /// Free text, checked by `parse`, which returns what is allowed when the text is not.
     Text {
         default: &'static str,
+        /// What the empty field shows in the Project Settings dialog.
+        placeholder: &'static str,
         parse: fn(&str) -> Result<(), String>,
     },
 }
@@ -108,8 +111,8 @@ pub fn all() -> Vec<Setting> {
         ours("film_grain", int(0, 50, 0), "AV1 film-grain synthesis denoising level (0 = off)."),
         ours(
             "audio_codec",
-            Kind::Choice { options: vec!["auto", "aac", "opus"], default: "auto" },
-            "auto: AAC for .mp4 (what editors read), Opus for .webm and .mkv. .webm takes Opus only; .mp4 and .mkv take either.",
+            Kind::Choice { options: vec!["auto", "aac", "opus", "pcm"], default: "auto" },
+            "auto: AAC for .mp4 (what editors read), Opus for .webm and .mkv, but PCM for a render-range chunk in .mkv. .webm takes Opus only; .mp4 takes AAC or Opus; .mkv takes all three. pcm: uncompressed 32-bit float, for chunks that are joined and encoded later.",
         ),
         ours("audio_bitrate_kbps", int(6, 510, 128), "Audio bitrate (Opus or AAC) for the stereo track, in kbit/s."),
         ours("max_queued_frames", int(1, 120, 8), "Frames that may wait for the encoder before the game is held back."),
@@ -125,8 +128,18 @@ pub fn all() -> Vec<Setting> {
         ),
         ours(
             "output_size",
-            Kind::Text { default: "", parse: |t| parse_output_size(t).map(|_| ()) },
+            Kind::Text { default: "", placeholder: "WIDTHxHEIGHT, e.g. 1920x1080", parse: |t| parse_output_size(t).map(|_| ()) },
             "The file's size as WIDTHxHEIGHT; \"\" = the window's size. A larger window is downscaled by area averaging in linear light (supersampling), a smaller one upscaled (with a warning), another aspect letterboxed.",
+        ),
+        ours(
+            "render_range",
+            Kind::Text { default: "", placeholder: "START:END, e.g. 600:1200", parse: |t| parse_range_setting(t).map(|_| ()) },
+            "Record only frames START to END (END excluded, frames from 0) as START:END, then quit; \"\" = the whole recording. The scene must seek to START − render_preroll (MovieWriterAV1.get_render_range()). `-- --movie-range=START:END` on the command line wins.",
+        ),
+        ours(
+            "render_preroll",
+            int(0, 1_000_000, 0),
+            "Frames rendered before START and thrown away, video and audio, so particles, TAA and physics settle (at most START). `-- --movie-preroll=N` on the command line wins.",
         ),
     ]
 }
@@ -219,6 +232,8 @@ fn read(c: &RecordingConfig, field: &str) -> Value {
         "keyframe_interval" => Value::Float(v.keyframe_interval_s.into()),
         "motion_blur_shutter" => Value::Float(c.motion_blur.shutter.into()),
         "output_size" => Value::Text(c.output_size.map_or(String::new(), |(w, h)| format!("{w}x{h}"))),
+        "render_range" => Value::Text(c.range.range.map_or(String::new(), |(s, e)| format!("{s}:{e}"))),
+        "render_preroll" => Value::Int(c.range.preroll.min(i64::MAX as u64) as i64),
         VIDEO_QUALITY => Value::Float(v.quality.into()),
         "encoder" => Value::Text(c.backend.id().into()),
         "rate_control" => Value::Text(v.rate_control.name().into()),
@@ -239,6 +254,7 @@ fn store_int(c: &mut RecordingConfig, field: &str, v: i64) {
         "audio_bitrate_kbps" => c.audio.bitrate_kbps = v as u32,
         "max_queued_frames" => c.max_queued_frames = v as u32,
         "motion_blur_samples" => c.motion_blur.samples = v as u32,
+        "render_preroll" => c.range.set_preroll_setting(v as u64),
         other => unreachable!("integer setting {other} has no field"),
     }
 }
@@ -255,6 +271,7 @@ fn store_float(c: &mut RecordingConfig, field: &str, v: f64) {
 fn store_text(c: &mut RecordingConfig, field: &str, v: &str) {
     match field {
         "output_size" => c.output_size = parse_output_size(v).expect("checked by the table's parse"),
+        "render_range" => c.range.set_range_setting(v),
         "encoder" => c.backend = BackendPreference::from_id(v).expect("the option list comes from from_id's ids"),
         "rate_control" => {
             c.video.rate_control = RateControl::from_name(v).expect("the option list is RateControl::NAMES")
@@ -351,6 +368,47 @@ mod tests {
         apply(&mut c, "editor/movie_writer/av1/motion_blur_shutter", Value::Float(1.0)).unwrap();
         assert_eq!((c.motion_blur.samples, c.motion_blur.used()), (8, 8));
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_render_range_settings_land_in_the_config() {
+        let mut c = RecordingConfig::new("/tmp/x.mkv", 640, 360, 60);
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/render_range",
+            Value::Text(" 60:120 ".into()),
+        )
+        .unwrap();
+        apply(&mut c, "editor/movie_writer/av1/render_preroll", Value::Int(10)).unwrap();
+        let r = c.render_range().unwrap().unwrap();
+        assert_eq!((r.start, r.end, r.preroll, r.seek_frame()), (60, 120, 10, 50));
+        assert_eq!(c.audio_codec(), AudioCodec::Pcm);
+        c.validate().unwrap();
+        let e = apply(
+            &mut c,
+            "editor/movie_writer/av1/render_range",
+            Value::Text("120:60".into()),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "editor/movie_writer/av1/render_range = \"120:60\" is not allowed: \"\" (the whole recording) or START:END; END must be greater than START"
+            ),
+            "{e}"
+        );
+        apply(&mut c, "editor/movie_writer/av1/render_preroll", Value::Int(61)).unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("editor/movie_writer/av1/render_preroll = 61 is more than START (60)"),
+            "{e}"
+        );
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/render_range",
+            Value::Text(String::new()),
+        )
+        .unwrap();
+        assert_eq!(c.render_range().unwrap(), None);
     }
 
     #[test]

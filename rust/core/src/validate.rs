@@ -4,30 +4,33 @@
 //! back into the table (an import circle).
 
 use crate::config::{RecordingConfig, MAX_HEIGHT, MAX_WIDTH};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Error};
 use crate::kinds::RateControl;
 
 impl RecordingConfig {
     /// Checks every value against its allowed range. The first error wins; its text names the
     /// Godot project setting so a user knows which field to fix.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), Error> {
         if self.container().is_none() {
             return Err(ConfigError::new(
                 "movie file",
                 self.path.display(),
                 "the path must end in .webm, .mkv or .mp4",
-            ));
+            )
+            .into());
         }
         if let (Some(container), Some(codec)) = (self.container(), self.audio.codec) {
             if !container.allows(codec) {
                 return Err(ConfigError::new(
                     "editor/movie_writer/av1/audio_codec",
                     codec.name(),
-                    "opus for .webm (WebM holds Opus only); aac or opus for .mp4 and .mkv",
-                ));
+                    "opus for .webm (WebM holds Opus only); aac or opus for .mp4; aac, opus or pcm for .mkv",
+                )
+                .into());
             }
         }
-        self.validate_encoding()
+        self.render_range()?;
+        Ok(self.validate_encoding()?)
     }
 
     /// Everything [`RecordingConfig::validate`] checks except the path: for a live recording

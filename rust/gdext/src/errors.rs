@@ -34,7 +34,7 @@ impl Class {
 
 pub fn to_godot(e: &Error, class: Class) -> (GdError, String) {
     let code = match e {
-        Error::Config(_) => GdError::ERR_INVALID_PARAMETER,
+        Error::Config(_) | Error::Range(_) => GdError::ERR_INVALID_PARAMETER,
         Error::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::NotFound => GdError::ERR_FILE_BAD_PATH,
             std::io::ErrorKind::PermissionDenied => GdError::ERR_FILE_NO_PERMISSION,
@@ -57,6 +57,10 @@ pub fn to_godot(e: &Error, class: Class) -> (GdError, String) {
                 " Change it in Project Settings (Editor > Movie Writer) and record again.",
             ),
         },
+        Error::Range(_) => (
+            e.to_string(),
+            " Fix the argument after -- or editor/movie_writer/av1/render_range and render_preroll in Project Settings.",
+        ),
         Error::Io { .. } => (
             e.to_string(),
             " Check that the folder exists and is writable, and that the disk has free space.",

@@ -13,6 +13,7 @@ mod errors;
 mod extensions_hint;
 #[cfg(feature = "bench-null-writer")]
 mod null_writer;
+mod range;
 mod recorder;
 mod settings;
 mod writer;

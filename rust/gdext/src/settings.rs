@@ -29,11 +29,13 @@ pub fn register() {
                 PropertyHint::ENUM,
                 options.join(","),
             ),
-            Kind::Text { default, .. } => (
+            Kind::Text {
+                default, placeholder, ..
+            } => (
                 default.to_variant(),
                 VariantType::STRING,
                 PropertyHint::PLACEHOLDER_TEXT,
-                "WIDTHxHEIGHT, e.g. 1920x1080".to_string(),
+                placeholder.to_string(),
             ),
         };
         if !ps.has_setting(&s.name) {
@@ -53,19 +55,26 @@ pub fn register() {
 
 /// Applies every setting from Project Settings to `config`, failing on the first bad value.
 pub fn apply_project_settings(config: &mut RecordingConfig) -> Result<(), ConfigError> {
+    let names: Vec<String> = settings::all().into_iter().map(|s| s.name).collect();
+    apply_named(config, &names)
+}
+
+/// Applies the settings `names` from Project Settings to `config`, failing on the first bad
+/// value.
+pub fn apply_named(config: &mut RecordingConfig, names: &[impl AsRef<str>]) -> Result<(), ConfigError> {
     let ps = ProjectSettings::singleton();
-    for s in settings::all() {
-        if !ps.has_setting(&s.name) {
+    for name in names.iter().map(AsRef::as_ref) {
+        if !ps.has_setting(name) {
             continue;
         }
-        let v = ps.get_setting(&s.name);
+        let v = ps.get_setting(name);
         let value = match v.get_type() {
             VariantType::INT => Value::Int(v.to::<i64>()),
             VariantType::FLOAT => Value::Float(v.to::<f64>()),
             VariantType::BOOL => Value::Int(i64::from(v.to::<bool>())),
             _ => Value::Text(v.stringify().to_string()),
         };
-        settings::apply(config, &s.name, value)?;
+        settings::apply(config, name, value)?;
     }
     Ok(())
 }

@@ -3,6 +3,10 @@
 //! Runs on the engine's main thread and does only cheap work there: hand the frame's buffer
 //! (shared, not copied: engine_frame.rs) and a copy of the audio block to the recorder.
 //! Everything else happens on the encode thread.
+//!
+//! With a render range (see `range.rs`) the recorder drops the pre-roll frames and those after
+//! the range; once the range's last frame is in, the writer asks the engine to quit, and
+//! `write_end` finishes the file as usual.
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,7 +22,7 @@ use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingCo
 
 use crate::engine_frame::EngineFrame;
 use crate::errors::{self, Class};
-use crate::{capabilities, settings};
+use crate::{capabilities, range, settings};
 
 const MIX_RATE: u32 = 48_000;
 const CHANNELS: usize = 2;
@@ -35,6 +39,8 @@ pub struct MovieWriterAV1 {
     /// The first error of the current recording; later frames fail quietly so the log shows the
     /// cause once instead of once per frame.
     failed: bool,
+    /// The render range is complete and the engine was asked to quit.
+    range_done: bool,
 }
 
 #[godot_api]
@@ -60,6 +66,7 @@ impl IMovieWriter for MovieWriterAV1 {
     fn write_begin(&mut self, movie_size: Vector2i, fps: u32, base_path: GString) -> GdError {
         self.recorder = None;
         self.failed = false;
+        self.range_done = false;
         let path = resolve_path(&base_path.to_string());
         let started = guarded("write_begin", || {
             let audio_block = engine_audio_block(fps)?;
@@ -83,7 +90,14 @@ impl IMovieWriter for MovieWriterAV1 {
                 self.recorder = Some(recorder);
                 GdError::OK
             }
-            Err(e) => self.fail(&e),
+            Err(e) => {
+                // A chunk of a farm render with bad range arguments must not run on without
+                // writing: the engine stops, and its exit code says it failed.
+                if matches!(e, Error::Range(_)) {
+                    range::quit_engine(1);
+                }
+                self.fail(&e)
+            }
         }
     }
 
@@ -125,6 +139,11 @@ impl IMovieWriter for MovieWriterAV1 {
         });
         for warning in recorder.take_warnings() {
             godot_warn!("MovieWriterAV1: {warning}");
+        }
+        if result.is_ok() && !self.range_done && recorder.range_done() {
+            self.range_done = true;
+            godot_print!("MovieWriterAV1: the render range is complete; quitting");
+            range::quit_engine(0);
         }
         match result {
             Ok(()) => GdError::OK,
@@ -201,6 +220,21 @@ impl MovieWriterAV1 {
     fn get_last_recording_stats() -> VarDictionary {
         capabilities::last_stats()
     }
+
+    /// The render range this run records: `{active, start, end, preroll, seek_frame}`, from
+    /// `editor/movie_writer/av1/render_range` and `render_preroll`, overridden by the arguments
+    /// after `--` (`--movie-range=START:END`, `--movie-preroll=N`). A seekable scene calls it at
+    /// startup and jumps to frame `seek_frame` (= start − preroll): the first frame Movie Maker
+    /// renders. `active` is false (and the numbers 0) without a range, and when the arguments
+    /// are invalid; the error is then logged, and the writer refuses to record.
+    #[func]
+    fn get_render_range() -> VarDictionary {
+        let range = range::from_engine().unwrap_or_else(|e| {
+            godot_error!("{}", errors::to_godot(&e, Class::Writer).1);
+            None
+        });
+        range::to_dictionary(range)
+    }
 }
 
 impl MovieWriterAV1 {
@@ -265,6 +299,7 @@ fn engine_audio_block(fps: u32) -> Result<usize, Error> {
 fn config_from_project(path: &Path, size: Vector2i, fps: u32) -> Result<RecordingConfig, Error> {
     let mut config = RecordingConfig::new(path, size.x.max(0) as u32, size.y.max(0) as u32, fps);
     settings::apply_project_settings(&mut config)?;
+    range::apply_args(&mut config)?;
     config.video.fps = config.motion_blur.output_fps(fps)?;
     Ok(config)
 }
@@ -272,6 +307,16 @@ fn config_from_project(path: &Path, size: Vector2i, fps: u32) -> Result<Recordin
 /// ", into 1920x1080 at 60 fps with 4-sample motion blur (shutter 0.5)" for the start line.
 fn describe_film(config: &RecordingConfig, engine_fps: u32) -> String {
     let mut text = String::new();
+    if let Ok(Some(r)) = config.render_range() {
+        text += &format!(
+            ", frames {} to {} (after {} pre-roll frames from frame {}, {} audio)",
+            r.start,
+            r.end,
+            r.preroll,
+            r.seek_frame(),
+            config.audio_codec().name()
+        );
+    }
     if let Some((w, h)) = config.output_size {
         text += &format!(", into {w}x{h}");
     }

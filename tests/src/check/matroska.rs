@@ -2,7 +2,7 @@
 
 use movie_writer_av1_core::Container;
 
-use super::{Expected, Report};
+use super::{Expected, Report, PCM};
 
 /// mkvmerge's and mkvinfo's view: DocType, codec IDs, display size and PixelCrop.
 pub(super) fn matroska_problems(r: &Report, e: &Expected, audio_codec: &str, check: &mut dyn FnMut(bool, String)) {
@@ -24,7 +24,11 @@ pub(super) fn matroska_problems(r: &Report, e: &Expected, audio_codec: &str, che
             format!("DocType {:?}, want {:?}", mkv.doc_type, container.doc_type()),
         );
     }
-    let audio_id = if audio_codec == "aac" { "A_AAC" } else { "A_OPUS" };
+    let audio_id = match audio_codec {
+        "aac" => "A_AAC",
+        PCM => "A_PCM/FLOAT/IEEE",
+        _ => "A_OPUS",
+    };
     check(
         mkv.codec_ids == ["V_AV1", audio_id],
         format!("codec IDs {:?}, want V_AV1 then {audio_id}", mkv.codec_ids),

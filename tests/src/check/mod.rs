@@ -36,6 +36,10 @@ pub const AAC_FRAME_S: f64 = 1024.0 / 48_000.0;
 /// The encoder delay FFmpeg's AAC encoder puts before the first sample, in samples at 48 kHz;
 /// an MP4 edit list must skip exactly this.
 pub const AAC_PRIMING: i64 = 1024;
+/// ffprobe's name for the uncompressed float audio of render-range chunks (`audio_codec = pcm`).
+pub const PCM: &str = "pcm_f32le";
+/// PCM is neither delayed nor padded: its audio ends on the video's last sample.
+pub const PCM_SYNC_S: f64 = 1.0 / 48_000.0;
 pub const BROWSER_DURATION_TOLERANCE_S: f64 = 0.05;
 pub const DEFAULT_MIN_SSIM: f64 = 0.95;
 
@@ -64,7 +68,7 @@ pub struct Expected {
     /// A live capture: variable frame rate (the video ends where its last packet ends, not at
     /// packets / fps) and audio from the engine's running mix, in sync within [`LIVE_AV_SYNC_S`].
     pub live: bool,
-    /// The audio codec as ffprobe names it ("opus", "aac"); `None`: the container's default
+    /// The audio codec as ffprobe names it ("opus", "aac", [`PCM`]); `None`: the container's default
     /// (AAC for MP4, Opus for WebM and Matroska).
     pub audio_codec: Option<&'static str>,
     /// An unfinished recording (killed, or its process died): MP4 movie fragments may be left

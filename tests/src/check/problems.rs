@@ -33,6 +33,7 @@ pub(super) fn problems(r: &Report, e: &Expected) -> Vec<String> {
         av_sync_s: match (e.live, audio_codec) {
             (true, _) => LIVE_AV_SYNC_S,
             (false, "aac") => AAC_FRAME_S,
+            (false, PCM) => PCM_SYNC_S,
             (false, _) => OPUS_PACKET_S,
         },
     };

@@ -1,4 +1,4 @@
-//! Engine PCM → audio packets (Opus or AAC), sample-exact against video.
+//! Engine PCM → audio packets (Opus, AAC or uncompressed PCM), sample-exact against video.
 //!
 //! The engine mixes `48000 / fps` frames (integer division) per video frame, so at fps that do
 //! not divide 48 000 (144, say) its audio runs short by a fraction of a sample every frame and
@@ -9,10 +9,16 @@
 //! Both codecs put samples of their own in front (Opus's look-ahead, AAC's priming): that delay
 //! is declared to the container (OpusHead pre-skip and CodecDelay in Matroska, an edit list in
 //! MP4), and the zero padding of the last packet is trimmed (DiscardPadding, or the last
-//! sample's duration in MP4), so decoders output exactly the samples that came in.
+//! sample's duration in MP4), so decoders output exactly the samples that came in. PCM has
+//! neither: its last packet is simply shorter.
+//!
+//! A render-range chunk starts its count at the scene frame it starts with
+//! ([`AudioEncoder::starting_at`]), so the stretch above gives every frame the same samples as
+//! in one long recording, and chunks join sample-exactly.
 
 mod aac;
 mod opus;
+mod pcm;
 
 use crate::config::{AudioCodec, AudioConfig};
 use crate::error::{Error, Result};
@@ -24,6 +30,9 @@ pub struct AudioPacket<'a> {
     pub data: &'a [u8],
     /// Samples to drop from the end of this (last) packet's decoded output.
     pub end_trim_samples: Option<u32>,
+    /// Samples per channel the packet decodes to (before the trim): the codec's frame, or
+    /// fewer for an unpadded last PCM packet.
+    pub samples: u64,
 }
 
 /// What the framing below needs of a codec.
@@ -38,6 +47,11 @@ trait Codec: Send {
     fn encode(&mut self, pcm: &[f32], out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>;
     /// After the last frame: the packets the codec still holds.
     fn flush(&mut self, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>;
+    /// Whether the last frame is filled up with silence (and trimmed on decode); `false`: it
+    /// goes out as a shorter packet (PCM).
+    fn pads_last_frame(&self) -> bool {
+        true
+    }
 }
 
 pub struct AudioEncoder {
@@ -58,6 +72,7 @@ impl AudioEncoder {
         let codec: Box<dyn Codec> = match kind {
             AudioCodec::Opus => Box::new(opus::Opus::new(config)?),
             AudioCodec::Aac => Box::new(aac::Aac::new(config)?),
+            AudioCodec::Pcm => Box::new(pcm::Pcm::new(config)),
         };
         let ch = config.channels as usize;
         Ok(Self {
@@ -72,6 +87,13 @@ impl AudioEncoder {
             packets_out: 0,
             stretch: Vec::with_capacity(ch * 4096),
         })
+    }
+
+    /// Counts video frames from `frame` instead of 0: a render-range chunk that starts at scene
+    /// frame `frame` gets each frame's samples exactly as one recording from frame 0 would.
+    pub fn starting_at(mut self, frame: u64) -> Self {
+        self.video_frames = frame;
+        self
     }
 
     pub fn kind(&self) -> AudioCodec {
@@ -154,6 +176,26 @@ impl AudioEncoder {
             return Ok(());
         }
         let frame = self.codec.frame_samples() as u64;
+        if !self.codec.pads_last_frame() {
+            // No delay and no padding: what is left goes out as it is.
+            self.drain(None, &mut emit)?;
+            let rest = self.fifo.len() / self.channels;
+            if rest > 0 {
+                let pts_samples = self.packets_out * frame;
+                let (fifo, codec) = (&self.fifo, &mut self.codec);
+                codec.encode(fifo, &mut |data| {
+                    emit(AudioPacket {
+                        pts_samples,
+                        data,
+                        end_trim_samples: None,
+                        samples: rest as u64,
+                    })
+                })?;
+                self.packets_out += 1;
+                self.fifo.clear();
+            }
+            return Ok(());
+        }
         let needed = self.samples_in + u64::from(self.codec.delay());
         // Both codecs end on this many packets: Opus emits one per frame, AAC one per frame plus
         // its one frame of priming.
@@ -207,6 +249,7 @@ fn emit_packet(
         pts_samples,
         data,
         end_trim_samples,
+        samples: frame,
     })
 }
 
@@ -308,6 +351,53 @@ mod tests {
         assert_eq!(h.len(), 19);
         assert_eq!(u16::from_le_bytes([h[10], h[11]]) as u32, enc.delay());
         assert_eq!(u32::from_le_bytes([h[12], h[13], h[14], h[15]]), 48_000);
+    }
+
+    /// Encodes `frames` video frames of a ramp from scene frame `first` as PCM and returns the
+    /// packets' samples, checking that they follow each other without gaps.
+    fn pcm_chunk(fps: u32, first: u64, frames: u64) -> Vec<f32> {
+        let mut enc = AudioEncoder::new(AudioCodec::Pcm, &AudioConfig::default(), fps)
+            .unwrap()
+            .starting_at(first);
+        assert_eq!((enc.delay(), enc.codec_private().len()), (0, 0));
+        let block = AudioEncoder::engine_block_frames(48_000, fps);
+        let mut out = Vec::new();
+        let mut collect = |p: AudioPacket<'_>| -> Result<()> {
+            assert_eq!(p.pts_samples, out.len() as u64 / 2, "packets follow each other");
+            assert_eq!(p.end_trim_samples, None, "PCM is never padded");
+            assert_eq!(p.data.len() as u64, p.samples * 2 * 4, "{} samples of 2×f32", p.samples);
+            out.extend(
+                p.data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap())),
+            );
+            Ok(())
+        };
+        for f in first..first + frames {
+            // A ramp whose value is the sample's index in the whole recording (per frame block).
+            let data: Vec<i32> = (0..block).flat_map(|i| [(f as i32) << 16, i as i32]).collect();
+            enc.push_frame(&data, &mut collect).unwrap();
+        }
+        enc.finish(&mut collect).unwrap();
+        assert_eq!(out.len() as u64, enc.samples_in() * 2);
+        out
+    }
+
+    #[test]
+    fn pcm_holds_exactly_the_samples_and_chunks_join_sample_exactly() {
+        for fps in [60, 144, 7] {
+            let whole = pcm_chunk(fps, 0, 130);
+            assert_eq!(whole.len() as u64, 130 * 48_000 / u64::from(fps) * 2, "fps {fps}");
+            let mut joined = pcm_chunk(fps, 0, 40);
+            joined.extend(pcm_chunk(fps, 40, 50));
+            joined.extend(pcm_chunk(fps, 90, 40));
+            assert_eq!(joined, whole, "fps {fps}: three chunks are the one recording");
+        }
+        // At 60 fps nothing is stretched: the int32 samples come out scaled, unchanged.
+        let one = pcm_chunk(60, 5, 1);
+        assert_eq!(one.len(), 800 * 2);
+        assert_eq!(one[0], (5 << 16) as f32 / 2_147_483_648.0);
+        assert_eq!(one[799 * 2 + 1], 799.0 / 2_147_483_648.0);
     }
 
     #[test]

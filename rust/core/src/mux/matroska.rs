@@ -1,4 +1,4 @@
-//! Matroska / WebM writer for one AV1 video track and an optional Opus or AAC audio track.
+//! Matroska / WebM writer for one AV1 video track and an optional Opus, AAC or PCM audio track.
 //!
 //! Why our own and not FFmpeg's or libwebm's (see ARCHITECTURE.md): SVT-AV1 needs even frame
 //! sizes, so odd sizes are padded and the file must carry PixelCrop and the exact display size,
@@ -365,17 +365,26 @@ fn write_audio_track(t: &mut Vec<u8>, a: &AudioTrack) {
     let codec_id = match a.codec {
         AudioCodec::Opus => "A_OPUS",
         AudioCodec::Aac => "A_AAC",
+        // Little-endian IEEE float; BitDepth below says 32-bit.
+        AudioCodec::Pcm => "A_PCM/FLOAT/IEEE",
     };
     ebml::put_str(t, id::CODEC_ID, codec_id);
-    ebml::put_bytes(t, id::CODEC_PRIVATE, &a.codec_private);
-    let delay_ns = u64::from(a.delay) * 1_000_000_000 / u64::from(a.sample_rate);
-    ebml::put_uint(t, id::CODEC_DELAY, delay_ns);
+    if !a.codec_private.is_empty() {
+        ebml::put_bytes(t, id::CODEC_PRIVATE, &a.codec_private);
+    }
+    if a.delay > 0 {
+        let delay_ns = u64::from(a.delay) * 1_000_000_000 / u64::from(a.sample_rate);
+        ebml::put_uint(t, id::CODEC_DELAY, delay_ns);
+    }
     if a.codec == AudioCodec::Opus {
         ebml::put_uint(t, id::SEEK_PRE_ROLL, OPUS_SEEK_PRE_ROLL_NS);
     }
     ebml::put_master(t, id::AUDIO, |b| {
         ebml::put_float(b, id::SAMPLING_FREQUENCY, f64::from(a.sample_rate));
         ebml::put_uint(b, id::CHANNELS, a.channels.into());
+        if a.codec == AudioCodec::Pcm {
+            ebml::put_uint(b, id::BIT_DEPTH, 32);
+        }
     });
 }
 

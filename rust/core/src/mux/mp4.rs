@@ -114,6 +114,9 @@ impl Mp4Writer {
             par.codec_id = match audio.codec {
                 AudioCodec::Aac => ffi::AVCodecID::AV_CODEC_ID_AAC,
                 AudioCodec::Opus => ffi::AVCodecID::AV_CODEC_ID_OPUS,
+                // Recordings refuse PCM in .mp4 (validate); a live capture's replay saved as
+                // .mp4 may still carry it, and FFmpeg's muxer says whether it can.
+                AudioCodec::Pcm => ffi::AVCodecID::AV_CODEC_ID_PCM_F32LE,
             };
             par.sample_rate = audio.sample_rate as i32;
             ffi::av_channel_layout_default(&mut par.ch_layout, audio.channels as i32);

@@ -38,7 +38,7 @@ pub struct LiveConfig {
 pub const MAX_REPLAY_SECONDS: f64 = 3600.0;
 
 impl LiveConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), Error> {
         if self.write_file {
             self.recording.validate()?;
         } else {
@@ -49,7 +49,8 @@ impl LiveConfig {
                 "replay_seconds",
                 self.replay_seconds,
                 format!("0 (off) to {MAX_REPLAY_SECONDS}"),
-            ));
+            )
+            .into());
         }
         if !self.write_file && self.replay_seconds == 0.0 {
             // Nothing would be recorded.
@@ -57,14 +58,11 @@ impl LiveConfig {
                 "replay_seconds",
                 self.replay_seconds,
                 "above 0 when there is no file to write (replay buffer only)",
-            ));
+            )
+            .into());
         }
         if self.replay_seconds > 0.0 && self.replay_max_bytes < 1 << 20 {
-            return Err(ConfigError::new(
-                "replay_max_bytes",
-                self.replay_max_bytes,
-                "at least 1 MiB (1048576)",
-            ));
+            return Err(ConfigError::new("replay_max_bytes", self.replay_max_bytes, "at least 1 MiB (1048576)").into());
         }
         Ok(())
     }

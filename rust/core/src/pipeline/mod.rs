@@ -13,6 +13,12 @@
 //! call after, and in `finish`. Warnings and saved replays come back on the same event channel
 //! (`encode_thread`).
 //!
+//! With a render range ([`crate::render_range`]) the recorder drops the pre-roll frames and
+//! their audio blocks before they are queued, queues exactly the range's frames, and ignores
+//! any that come after ([`Recorder::range_done`] tells the caller to stop the engine). The
+//! audio encoder counts from the range's first frame, so each chunk's samples are those of one
+//! long recording.
+//!
 //! [`LiveRecorder`] drives the same encode thread for real-time capture: frames carry their
 //! capture time, a full queue drops the frame instead of blocking, audio comes on its own
 //! channel, and a replay ring keeps the last seconds of packets for `save_replay`.
@@ -42,6 +48,7 @@ use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
 use crate::frame::{HeldPixels, PixelFormat, RgbImage};
 use crate::pool::Pool;
+use crate::render_range::RangeGate;
 use encode_thread::EncodeThread;
 use worker::{FrameJob, Layout, Outputs, Pixels, Worker};
 
@@ -81,6 +88,8 @@ pub struct Recorder {
     backend: BackendKind,
     fallback_note: Option<String>,
     path: PathBuf,
+    /// With a render range: which engine frames go into the file.
+    range: Option<RangeGate>,
 }
 
 impl Recorder {
@@ -88,6 +97,7 @@ impl Recorder {
     /// starts the encode thread. On error nothing is left on disk.
     pub fn start(config: RecordingConfig) -> Result<Self> {
         config.validate()?;
+        let range = config.render_range()?;
         // The file first: a bad path is the likeliest failure and the cheapest to find out.
         let file = create_output(&config.path)?;
         // The encoder works at the output size; the audio encoder counts the engine's frames.
@@ -97,7 +107,8 @@ impl Recorder {
             Ok((
                 encoder,
                 note,
-                AudioEncoder::new(config.audio_codec(), &config.audio, config.engine_fps())?,
+                AudioEncoder::new(config.audio_codec(), &config.audio, config.engine_fps())?
+                    .starting_at(range.map_or(0, |r| r.start * u64::from(config.motion_blur.samples.max(1)))),
             ))
         });
         let (encoder, fallback_note, audio) = match opened {
@@ -114,6 +125,7 @@ impl Recorder {
         let audio_pool = Pool::new(depth + 2);
         let pools = (pixels.clone(), audio_pool.clone());
         let path = config.path.clone();
+        let range = range.map(|r| RangeGate::new(r, config.motion_blur.samples));
         let outputs = Outputs {
             file: Some(file),
             replay: None,
@@ -132,7 +144,14 @@ impl Recorder {
             backend,
             fallback_note,
             path,
+            range,
         })
+    }
+
+    /// With a render range: true once its last frame has been queued. The caller then stops
+    /// the engine; frames it still hands over are ignored.
+    pub fn range_done(&self) -> bool {
+        self.range.as_ref().is_some_and(RangeGate::done)
     }
 
     /// Warnings from the encode thread since the last call, for the caller to log on its own
@@ -160,11 +179,15 @@ impl Recorder {
         self.backpressure_wait
     }
 
-    /// Copies one frame and its audio block and queues them. Blocks while the queue is full
+    /// Copies one frame and its audio block and queues them (with a render range: only when
+    /// the frame lies in it). Blocks while the queue is full
     /// (backpressure); returns the encode thread's error if it has stopped, and that same error
     /// on every call after.
     pub fn push_frame(&mut self, image: &RgbImage<'_>, audio: &[i32]) -> Result<()> {
         self.thread.check()?;
+        if !self.in_range() {
+            return Ok(());
+        }
         let mut pixels = self.pixels.take();
         let row = image.width as usize * image.format.bytes_per_pixel();
         pixels.reserve(row * image.height as usize);
@@ -176,8 +199,9 @@ impl Recorder {
 
     /// As [`Recorder::push_frame`], without copying the frame: `pixels` (a tightly packed
     /// `width × height` image in `format`) travels to the encode thread, which hands it back once
-    /// the frame is encoded, to be dropped on this thread at a later push or with the recorder. For callers whose frame buffer can be shared safely (the engine's
-    /// reference-counted image data), this takes the frame copy off the caller's thread.
+    /// the frame is encoded, to be dropped on this thread at a later push or with the recorder.
+    /// For callers whose frame buffer can be shared safely (the engine's reference-counted image
+    /// data), this takes the frame copy off the caller's thread.
     pub fn push_held_frame(
         &mut self,
         (width, height): (u32, u32),
@@ -187,9 +211,18 @@ impl Recorder {
     ) -> Result<()> {
         self.held_back.1.try_iter().for_each(drop);
         self.thread.check()?;
+        if !self.in_range() {
+            return Ok(());
+        }
         RgbImage::packed(width, height, format, pixels.bytes())?;
         let back = self.held_back.0.clone();
         self.queue(width, height, format, Pixels::Held { pixels, back }, audio)
+    }
+
+    /// Counts one engine frame against the render range, if any: false for a frame outside it
+    /// (pre-roll, or after its end), whose picture and audio are then both left out.
+    fn in_range(&mut self) -> bool {
+        self.range.as_mut().is_none_or(RangeGate::admit)
     }
 
     fn queue(&mut self, width: u32, height: u32, format: PixelFormat, pixels: Pixels, audio: &[i32]) -> Result<()> {

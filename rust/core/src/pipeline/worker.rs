@@ -619,28 +619,26 @@ impl Worker {
 #[derive(Clone, Copy)]
 struct AudioShape {
     delay: u64,
-    frame: u64,
 }
 
 impl AudioShape {
     fn of(audio: &AudioEncoder) -> Self {
         Self {
             delay: audio.delay().into(),
-            frame: audio.frame_samples() as u64,
         }
     }
 
     /// An audio packet for the muxer. Validation guarantees 48 kHz, so samples/48 are ms.
     fn packet(self, p: &AudioPacket<'_>, data: Vec<u8>) -> MuxPacket {
         let trim = u64::from(p.end_trim_samples.unwrap_or(0));
-        let audible_end = (p.pts_samples + self.frame).saturating_sub(self.delay + trim);
+        let audible_end = (p.pts_samples + p.samples).saturating_sub(self.delay + trim);
         MuxPacket {
             track: Track::Audio,
             time: Timing {
                 ts_ms: (p.pts_samples / 48) as i64,
                 end_ms: audible_end as f64 / 48.0,
                 pts: p.pts_samples as i64,
-                duration: (self.frame - trim) as i64,
+                duration: (p.samples - trim) as i64,
             },
             keyframe: true,
             data,

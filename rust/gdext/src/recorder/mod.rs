@@ -274,6 +274,8 @@ impl AV1Recorder {
         };
         let mut recording = RecordingConfig::new(&file, width, height, nominal);
         settings::apply_project_settings(&mut recording)?;
+        // A render range is Movie Maker's: live capture records what happens, as it happens.
+        recording.range = Default::default();
         // Live frames come at no fixed rate, so there are no groups to average: motion blur is
         // Movie Maker's only.
         recording.motion_blur = Default::default();
