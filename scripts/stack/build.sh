@@ -140,10 +140,10 @@ mark svt-av1
 fi
 
 if ! built aom; then
-log "building libaom (static, PIC, encoder only, real-time only: used for odd and tiny sizes)"
+log "building libaom (static, PIC, real-time only encoder: used for odd and tiny sizes; decoder: the farm's chunk check)"
 quietly aom-configure cmake -S "$work/src/aom" -B "$work/build-aom" "${cmake_common[@]}" \
   -DENABLE_DOCS=0 -DENABLE_EXAMPLES=0 -DENABLE_TESTS=0 -DENABLE_TESTDATA=0 -DENABLE_TOOLS=0 \
-  -DCONFIG_AV1_DECODER=0 -DCONFIG_REALTIME_ONLY=1 -DCONFIG_TUNE_VMAF=0 -DCONFIG_TUNE_BUTTERAUGLI=0 \
+  -DCONFIG_AV1_DECODER=1 -DCONFIG_REALTIME_ONLY=1 -DCONFIG_TUNE_VMAF=0 -DCONFIG_TUNE_BUTTERAUGLI=0 \
   -DAOM_TARGET_CPU=x86_64
 quietly aom cmake --build "$work/build-aom" -j "$jobs" --target install
 mark aom
@@ -170,7 +170,9 @@ quietly ffmpeg-configure ./configure --prefix="$prefix" --cc="$work/bin/cc" --cx
   --enable-libvpl --enable-encoder=av1_qsv \
   --enable-encoder=aac --enable-muxer=mp4 --enable-muxer=mov --enable-protocol=file \
   `# reads the fragmented recording back when write_end turns it into one moov` \
-  --enable-demuxer=mov
+  --enable-demuxer=mov \
+  `# the render farm reads chunks back (Matroska) and decodes every frame to check it` \
+  --enable-demuxer=matroska --enable-decoder=libaom_av1
 # configure finds sysctl() by linking, but zig's glibc headers, like glibc >= 2.32's, have no
 # sys/sysctl.h (the call is only a fallback for counting CPUs on BSDs).
 sed -i 's/^#define HAVE_SYSCTL 1$/#define HAVE_SYSCTL 0/' config.h

@@ -68,9 +68,21 @@ pub enum Error {
     /// A call that does not fit the recorder's state (start twice, save_replay when stopped).
     #[error("{0}")]
     Usage(String),
+
+    /// A render-farm chunk that cannot be merged: missing, unreadable, incomplete or unlike the
+    /// other chunks. `problem` says what is wrong and what was expected.
+    #[error("chunk '{path}': {problem}")]
+    Chunk { path: PathBuf, problem: String },
 }
 
 impl Error {
+    pub fn chunk(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Self::Chunk {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

@@ -1,7 +1,8 @@
 //! Engine-independent core of MovieWriterAV1: records RGB(A) frames and PCM audio as AV1 + Opus
 //! in WebM or Matroska. The Godot extension (`rust/gdext`) is a thin layer over [`Recorder`];
 //! the `mwav1` CLI drives the same pipeline with a built-in test scene. [`LiveRecorder`] is the
-//! real-time variant behind the extension's `AV1Recorder` node.
+//! real-time variant behind the extension's `AV1Recorder` node. [`farm`] checks and merges the
+//! chunks of a recording rendered in frame ranges on many processes or machines.
 //!
 //! ## Cargo features
 //!
@@ -28,6 +29,7 @@ pub mod color;
 pub mod config;
 pub mod conformance;
 pub mod error;
+pub mod farm;
 mod ffmpeg_log;
 pub mod frame;
 pub mod kinds;

@@ -43,7 +43,7 @@ pub fn to_godot(e: &Error, class: Class) -> (GdError, String) {
         },
         Error::Unavailable { .. } => GdError::ERR_UNAVAILABLE,
         Error::Encoder { .. } | Error::Audio(_) | Error::Thread(_) => GdError::FAILED,
-        Error::Frame(_) => GdError::ERR_INVALID_DATA,
+        Error::Frame(_) | Error::Chunk { .. } => GdError::ERR_INVALID_DATA,
         Error::Usage(_) => GdError::ERR_UNCONFIGURED,
     };
     let (text, hint) = match e {

@@ -1,5 +1,6 @@
 //! `mwav1`: the core's command line. Records the built-in test scene through the very pipeline
-//! the Godot extension uses, prints what the backends' probes found, and benchmarks the pipeline.
+//! the Godot extension uses, prints what the backends' probes found, and benchmarks the pipeline;
+//! merges render-farm chunks.
 
 // The benchmark's and the hardware check's files live in mwav1/, next to this one.
 #[path = "mwav1/bench.rs"]
@@ -17,6 +18,10 @@ use movie_writer_av1_core::backend::{auto_choice, probe_all};
 use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{BackendPreference, PixelFormat, RateControl, Recorder, RecordingConfig, RgbImage};
 
+fn usage() -> String {
+    USAGE.replace("\n{}", "")
+}
+
 const USAGE: &str = "usage:
   mwav1 record [--out PATH.webm|.mkv|.mp4] [--size WxH] [--fps N] [--frames N | --seconds S]
                [--quality 0..1] [--preset 0..13] [--keyint SECONDS] [--rate-control crf|cqp|vbr|cbr]
@@ -25,7 +30,9 @@ const USAGE: &str = "usage:
   mwav1 probe
   mwav1 bench [--quick] [--tune]
   mwav1 hwcheck [--out DIR] [--software] [--only BACKEND] [--no-validation]
-  mwav1 vulkan-check";
+  mwav1 vulkan-check
+  mwav1 merge -o OUT.webm|.mkv|.mp4 CHUNK.mkv...
+{}";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,7 +45,8 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("hwcheck") => hwcheck::run(&args[1..]),
         Some("vulkan-check") => vulkan_check(),
-        _ => Err(USAGE.to_string()),
+        Some("merge") => merge(&args[1..]),
+        _ => Err(usage()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,6 +78,31 @@ fn vulkan_check() -> Result<(), String> {
     for line in movie_writer_av1_core::backend::vulkan_self_check()? {
         println!("{line}");
     }
+    Ok(())
+}
+
+/// Joins render-farm chunks (what `--movie-range` renders) into one file, losslessly.
+fn merge(args: &[String]) -> Result<(), String> {
+    let mut out = None;
+    let mut chunks = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-o" | "--out" => out = Some(std::path::PathBuf::from(parse::<String>(arg, it.next())?)),
+            flag if flag.starts_with('-') => return Err(format!("merge: unknown option '{flag}'\n{}", usage())),
+            chunk => chunks.push(std::path::PathBuf::from(chunk)),
+        }
+    }
+    let out = out.ok_or_else(|| format!("merge needs -o OUT\n{}", usage()))?;
+    let m = movie_writer_av1_core::farm::merge(&chunks, None, &out).map_err(|e| e.to_string())?;
+    println!(
+        "merged {} chunks: {} frames, {} audio samples per channel, {} bytes to {}",
+        chunks.len(),
+        m.frames,
+        m.samples,
+        m.bytes,
+        out.display()
+    );
     Ok(())
 }
 
@@ -119,7 +152,7 @@ fn record(args: &[String]) -> Result<(), String> {
                 }
             }
             "--seed" => seed = parse(flag, it.next())?,
-            other => return Err(format!("unknown option '{other}'\n{USAGE}")),
+            other => return Err(format!("unknown option '{other}'\n{}", usage())),
         }
     }
     let (w, h, fps) = (config.video.width, config.video.height, config.video.fps);

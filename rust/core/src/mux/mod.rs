@@ -1,6 +1,8 @@
 //! Container output: an EBML writer and a Matroska/WebM muxer of our own, MP4 through FFmpeg's
-//! mov muxer, and the interleaver that orders audio and video packets by time.
+//! mov muxer, and the interleaver that orders audio and video packets by time; reading files
+//! back through FFmpeg's demuxers.
 
+pub(crate) mod demux;
 pub mod ebml;
 mod interleave;
 pub mod matroska;

@@ -19,6 +19,7 @@ use std::ptr;
 use ffmpeg::ffi;
 use ffmpeg_next as ffmpeg;
 
+use super::demux::Demuxer;
 use super::{AudioTrack, Timing, Track, VideoTrack};
 use crate::config::AudioCodec;
 
@@ -481,51 +482,5 @@ impl Drop for Muxer {
             ffi::avformat_free_context(self.ctx);
             ffi::av_packet_free(&mut self.packet);
         }
-    }
-}
-
-struct Demuxer {
-    ctx: *mut ffi::AVFormatContext,
-}
-
-impl Demuxer {
-    fn open(path: &Path) -> io::Result<Self> {
-        let cpath = c_path(path)?;
-        let mut ctx = ptr::null_mut();
-        // SAFETY: FFmpeg allocates and opens the context; on failure it frees it.
-        let rc = unsafe { ffi::avformat_open_input(&mut ctx, cpath.as_ptr(), ptr::null(), ptr::null_mut()) };
-        if rc < 0 {
-            return Err(ff_io(&format!("cannot read back '{}'", path.display()), rc));
-        }
-        Ok(Self { ctx })
-    }
-
-    fn streams(&self) -> Vec<*mut ffi::AVStream> {
-        // SAFETY: streams holds nb_streams valid pointers.
-        unsafe {
-            (0..(*self.ctx).nb_streams as usize)
-                .map(|i| *(*self.ctx).streams.add(i))
-                .collect()
-        }
-    }
-
-    /// Reads the next packet into `packet`; false at the end of the file.
-    fn read_into(&mut self, packet: *mut ffi::AVPacket) -> io::Result<bool> {
-        // SAFETY: ctx is open and `packet` is an allocated, blank packet.
-        let rc = unsafe { ffi::av_read_frame(self.ctx, packet) };
-        if rc == ffi::AVERROR_EOF {
-            return Ok(false);
-        }
-        if rc < 0 {
-            return Err(ff_io("reading back", rc));
-        }
-        Ok(true)
-    }
-}
-
-impl Drop for Demuxer {
-    fn drop(&mut self) {
-        // SAFETY: the context was opened by FFmpeg in `open`.
-        unsafe { ffi::avformat_close_input(&mut self.ctx) };
     }
 }

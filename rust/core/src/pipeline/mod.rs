@@ -35,6 +35,8 @@ mod worker;
 pub use fault::FAULT_ENV;
 pub use live::{LiveConfig, LiveRecorder, LiveStats};
 pub use replay::ReplaySaved;
+// The render farm's merge times its one audio encode as a recording does.
+pub(crate) use worker::AudioShape;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,349 @@
+//! Reading one chunk back through FFmpeg's matroska demuxer, and the check that decides whether
+//! a chunk is complete and fit to merge.
+//!
+//! A chunk is what the writer's render range produces (see README, "Render on a farm"): a
+//! Matroska file with one AV1 track and one 32-bit float PCM track, `frames` frames starting
+//! with a keyframe and exactly `frames × rate / fps` samples per channel.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next::ffi;
+
+use super::decode::Av1Decoder;
+use crate::error::{Error, Result};
+use crate::mux::demux::Demuxer;
+
+/// What every chunk of one job must share: the merge copies the video packets as they are, so
+/// they must come from identically configured encoders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkFormat {
+    /// The AV1CodecConfigurationRecord (Matroska CodecPrivate), sequence header included.
+    pub av1c: Vec<u8>,
+    /// Coded size (PixelWidth × PixelHeight).
+    pub width: u32,
+    pub height: u32,
+    /// Size to show: the coded size less PixelCrop right and bottom.
+    pub display_width: u32,
+    pub display_height: u32,
+    pub fps: u32,
+    pub sample_rate: u32,
+    pub channels: u32,
+}
+
+impl ChunkFormat {
+    /// Each way `other` differs from `self`, in words; empty when the chunks fit together.
+    pub fn differences(&self, other: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.av1c != other.av1c {
+            out.push(format!(
+                "its AV1 sequence header (CodecPrivate {}) differs from the first chunk's ({}): the encoder settings differ",
+                hex(&other.av1c),
+                hex(&self.av1c)
+            ));
+        }
+        let size = |f: &Self| {
+            format!(
+                "{}x{} (shown {}x{})",
+                f.width, f.height, f.display_width, f.display_height
+            )
+        };
+        if size(self) != size(other) {
+            out.push(format!("its size is {}, the first chunk's {}", size(other), size(self)));
+        }
+        if self.fps != other.fps {
+            out.push(format!("it runs at {} fps, the first chunk at {}", other.fps, self.fps));
+        }
+        if (self.sample_rate, self.channels) != (other.sample_rate, other.channels) {
+            out.push(format!(
+                "its audio is {} Hz × {} channels, the first chunk's {} Hz × {}",
+                other.sample_rate, other.channels, self.sample_rate, self.channels
+            ));
+        }
+        out
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A chunk that passed [`check_chunk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkInfo {
+    pub path: PathBuf,
+    pub format: ChunkFormat,
+    pub frames: u64,
+    /// Samples per channel.
+    pub samples: u64,
+}
+
+/// One packet of a chunk, as it is stored.
+pub enum ChunkPacket<'a> {
+    /// An AV1 temporal unit (without temporal delimiter, as Matroska stores it).
+    Video { data: &'a [u8], keyframe: bool },
+    /// Interleaved samples.
+    Audio(&'a [f32]),
+}
+
+/// Reads every packet of the chunk at `path` in file order and hands it to `each`; then checks
+/// what a chunk must be (see the module docs). `expected_frames`: the frame count the job asks
+/// of this chunk, when known.
+pub fn read_chunk(
+    path: &Path,
+    expected_frames: Option<u64>,
+    mut each: impl FnMut(&ChunkFormat, ChunkPacket<'_>) -> Result<()>,
+) -> Result<ChunkInfo> {
+    let bad = |problem: String| Error::chunk(path, problem);
+    if !path.is_file() {
+        return Err(bad("is missing".into()));
+    }
+    crate::quiet::apply();
+    let (opened, log) = crate::ffmpeg_log::capture(|| Demuxer::open(path));
+    let mut input = opened.map_err(|e| bad(format!("is not a readable Matroska file: {e} {}", log.join("; "))))?;
+    let (video, audio, format) = tracks(&input).map_err(bad)?;
+    let packet = Packet::alloc().ok_or_else(|| bad("cannot be read: out of memory".into()))?;
+    let (mut frames, mut samples, mut pcm) = (0u64, 0u64, Vec::new());
+    loop {
+        let (read, log) = crate::ffmpeg_log::capture(|| input.read_into(packet.0));
+        if !read.map_err(|e| bad(format!("cannot be read to its end: {e} {}", log.join("; "))))? {
+            break;
+        }
+        // SAFETY: read_into filled the packet: `data` holds `size` bytes until the unref below.
+        let (index, data, keyframe) = unsafe {
+            let p = &*packet.0;
+            let data = if p.size > 0 {
+                std::slice::from_raw_parts(p.data, p.size as usize)
+            } else {
+                &[][..]
+            };
+            (p.stream_index, data, p.flags & ffi::AV_PKT_FLAG_KEY != 0)
+        };
+        let result = if index == video {
+            if frames == 0 && !keyframe {
+                return Err(bad(
+                    "does not start with a keyframe: it cannot be joined to the chunk before it".into(),
+                ));
+            }
+            frames += 1;
+            each(&format, ChunkPacket::Video { data, keyframe })
+        } else if index == audio {
+            pcm.clear();
+            pcm.extend(
+                data.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+            samples += (pcm.len() / format.channels as usize) as u64;
+            each(&format, ChunkPacket::Audio(&pcm))
+        } else {
+            Ok(())
+        };
+        // SAFETY: the packet was filled by read_into and is not used after this.
+        unsafe { ffi::av_packet_unref(packet.0) };
+        result?;
+    }
+    if let Some(want) = expected_frames {
+        if frames != want {
+            return Err(bad(format!("has {frames} frames, the job asks for {want}")));
+        }
+    }
+    if frames == 0 {
+        return Err(bad("has no video frames".into()));
+    }
+    let want_samples = frames * u64::from(format.sample_rate) / u64::from(format.fps);
+    if samples != want_samples {
+        return Err(bad(format!(
+            "has {samples} audio samples per channel; {frames} frames at {} fps need exactly {want_samples}",
+            format.fps
+        )));
+    }
+    // A writer that was stopped mid-render never writes the Segment's Duration; one cut short
+    // afterwards (a copy that broke off) holds fewer frames than its Duration promises.
+    let promised_us = input.duration_us().ok_or_else(|| {
+        bad("has no Duration: its writer did not finish it (was the engine stopped mid-render?)".into())
+    })?;
+    let have_us = frames as i64 * 1_000_000 / i64::from(format.fps);
+    let frame_us = 1_000_000 / i64::from(format.fps);
+    if (promised_us - have_us).abs() > frame_us / 2 {
+        return Err(bad(format!(
+            "is truncated or inconsistent: its Duration says {:.3} s, its {frames} frames last {:.3} s",
+            promised_us as f64 / 1e6,
+            have_us as f64 / 1e6
+        )));
+    }
+    Ok(ChunkInfo {
+        path: path.to_path_buf(),
+        format,
+        frames,
+        samples,
+    })
+}
+
+/// Reads the chunk and decodes every video frame with libaom: the chunk check of the render
+/// farm (see the module docs).
+pub fn check_chunk(path: &Path, expected_frames: Option<u64>) -> Result<ChunkInfo> {
+    let mut decoder: Option<Av1Decoder> = None;
+    let mut index = 0u64;
+    let info = read_chunk(path, expected_frames, |format, packet| {
+        let ChunkPacket::Video { data, .. } = packet else {
+            return Ok(());
+        };
+        let dec = match &mut decoder {
+            Some(d) => d,
+            None => decoder.insert(Av1Decoder::open(&format.av1c).map_err(|e| Error::chunk(path, e))?),
+        };
+        dec.decode(data)
+            .map_err(|e| Error::chunk(path, format!("frame {index} does not decode: {e}")))?;
+        index += 1;
+        Ok(())
+    })?;
+    let decoded = match &mut decoder {
+        Some(d) => d
+            .finish()
+            .map_err(|e| Error::chunk(path, format!("the last frames do not decode: {e}")))?,
+        None => 0,
+    };
+    if decoded != info.frames {
+        return Err(Error::chunk(
+            path,
+            format!("{} frames are stored, but {decoded} decode", info.frames),
+        ));
+    }
+    Ok(info)
+}
+
+/// Checks each chunk and that all share the first one's format; the error names every chunk
+/// that failed and why.
+pub fn check_chunks(paths: &[PathBuf], expected_frames: Option<&[u64]>) -> Result<Vec<ChunkInfo>> {
+    let mut infos = Vec::new();
+    let mut problems = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        match check_chunk(path, expected_frames.and_then(|e| e.get(i).copied())) {
+            Ok(info) => infos.push(info),
+            Err(e) => problems.push(e),
+        }
+    }
+    if let Some(first) = infos.first() {
+        for info in &infos[1..] {
+            for d in first.format.differences(&info.format) {
+                problems.push(Error::chunk(&info.path, d));
+            }
+        }
+    }
+    match problems.len() {
+        0 => Ok(infos),
+        1 => Err(problems.remove(0)),
+        n => {
+            let lines: Vec<String> = problems.iter().map(Error::to_string).collect();
+            Err(Error::Usage(format!(
+                "{n} problems with the chunks:\n  {}",
+                lines.join("\n  ")
+            )))
+        }
+    }
+}
+
+/// The chunk's AV1 and PCM tracks (their stream indices) and its format.
+fn tracks(input: &Demuxer) -> std::result::Result<(i32, i32, ChunkFormat), String> {
+    let (mut video, mut audio) = (None, None);
+    let mut found = Vec::new();
+    for (i, &st) in input.streams().iter().enumerate() {
+        // SAFETY: the stream and its parameters live as long as `input`.
+        let par = unsafe { &*(*st).codecpar };
+        match par.codec_id {
+            ffi::AVCodecID::AV_CODEC_ID_AV1 if video.is_none() => video = Some((i as i32, st)),
+            ffi::AVCodecID::AV_CODEC_ID_PCM_F32LE if audio.is_none() => audio = Some((i as i32, par)),
+            id => {
+                // SAFETY: avcodec_get_name returns a static string for any id.
+                let name = unsafe { std::ffi::CStr::from_ptr(ffi::avcodec_get_name(id)) };
+                found.push(name.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let Some((video, st)) = video else {
+        return Err(format!(
+            "has no AV1 video track (found: {}); chunks are what `--movie-range` renders",
+            found.join(", ")
+        ));
+    };
+    let Some((audio, apar)) = audio else {
+        return Err(format!(
+            "has no 32-bit float PCM audio track (A_PCM/FLOAT/IEEE; found: {}); the merge encodes the chunks' PCM once",
+            found.join(", ")
+        ));
+    };
+    // SAFETY: as above.
+    let (vpar, rate) = unsafe { (&*(*st).codecpar, (*st).avg_frame_rate) };
+    if rate.num <= 0 || rate.den <= 0 || rate.num % rate.den != 0 {
+        return Err(format!(
+            "has a frame rate of {}/{} (its DefaultDuration); chunks run at a whole number of frames per second",
+            rate.num, rate.den
+        ));
+    }
+    let av1c = if vpar.extradata.is_null() || vpar.extradata_size <= 0 {
+        return Err("has no AV1 CodecPrivate (av1C)".into());
+    } else {
+        // SAFETY: extradata holds extradata_size bytes.
+        unsafe { std::slice::from_raw_parts(vpar.extradata, vpar.extradata_size as usize).to_vec() }
+    };
+    let (crop_right, crop_bottom) = crop(vpar);
+    let channels = apar.ch_layout.nb_channels;
+    if channels <= 0 || apar.sample_rate <= 0 {
+        return Err(format!("has audio of {} Hz × {channels} channels", apar.sample_rate));
+    }
+    let (width, height) = (vpar.width as u32, vpar.height as u32);
+    Ok((
+        video,
+        audio,
+        ChunkFormat {
+            av1c,
+            width,
+            height,
+            display_width: width.saturating_sub(crop_right),
+            display_height: height.saturating_sub(crop_bottom),
+            fps: (rate.num / rate.den) as u32,
+            sample_rate: apar.sample_rate as u32,
+            channels: channels as u32,
+        },
+    ))
+}
+
+/// PixelCrop right and bottom, which FFmpeg's demuxer exports as frame-cropping side data
+/// (top, bottom, left, right as 32-bit little-endian).
+fn crop(par: &ffi::AVCodecParameters) -> (u32, u32) {
+    // SAFETY: coded_side_data holds nb_coded_side_data entries owned by the parameters.
+    let sd = unsafe {
+        ffi::av_packet_side_data_get(
+            par.coded_side_data,
+            par.nb_coded_side_data,
+            ffi::AVPacketSideDataType::AV_PKT_DATA_FRAME_CROPPING,
+        )
+    };
+    if sd.is_null() {
+        return (0, 0);
+    }
+    // SAFETY: a non-null entry holds `size` bytes.
+    let data = unsafe { std::slice::from_raw_parts((*sd).data, (*sd).size) };
+    let word = |i: usize| {
+        data.get(i * 4..i * 4 + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    (word(3), word(1))
+}
+
+/// One FFmpeg packet, freed on drop.
+struct Packet(*mut ffi::AVPacket);
+
+impl Packet {
+    fn alloc() -> Option<Self> {
+        // SAFETY: plain allocation.
+        let p = unsafe { ffi::av_packet_alloc() };
+        (!p.is_null()).then_some(Self(p))
+    }
+}
+
+impl Drop for Packet {
+    fn drop(&mut self) {
+        // SAFETY: allocated by av_packet_alloc; av_packet_free unrefs it too.
+        unsafe { ffi::av_packet_free(&mut self.0) };
+    }
+}

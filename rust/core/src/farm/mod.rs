@@ -1,0 +1,13 @@
+//! The render farm: one Movie Maker recording rendered as frame-range chunks by many engine
+//! processes or machines, each chunk checked, and the chunks merged without re-encoding.
+//!
+//! * [`chunk`]: reads a chunk back (FFmpeg's matroska demuxer) and checks it: complete, the
+//!   expected frame count, a keyframe first, every frame decodes (libaom), exact audio length.
+//! * [`merge`]: copies the chunks' video packets onto one clock and encodes their PCM once.
+
+pub mod chunk;
+mod decode;
+pub mod merge;
+
+pub use chunk::{check_chunk, check_chunks, ChunkFormat, ChunkInfo};
+pub use merge::{merge, Merged};

@@ -1,0 +1,74 @@
+//! Reading a media file back through FFmpeg's demuxers (mov for the MP4 rewrite, matroska for
+//! the render farm's chunks): packets as they are stored, without copying their data.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr;
+
+use ffmpeg::ffi;
+use ffmpeg_next as ffmpeg;
+
+fn ff_io(what: &str, rc: i32) -> io::Error {
+    io::Error::other(format!("{what}: {}", ffmpeg::Error::from(rc)))
+}
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))
+}
+
+/// An opened input; closed and freed on drop.
+pub(crate) struct Demuxer {
+    ctx: *mut ffi::AVFormatContext,
+}
+
+impl Demuxer {
+    pub(crate) fn open(path: &Path) -> io::Result<Self> {
+        let cpath = c_path(path)?;
+        let mut ctx = ptr::null_mut();
+        // SAFETY: FFmpeg allocates and opens the context; on failure it frees it.
+        let rc = unsafe { ffi::avformat_open_input(&mut ctx, cpath.as_ptr(), ptr::null(), ptr::null_mut()) };
+        if rc < 0 {
+            return Err(ff_io(&format!("cannot read '{}'", path.display()), rc));
+        }
+        Ok(Self { ctx })
+    }
+
+    pub(crate) fn streams(&self) -> Vec<*mut ffi::AVStream> {
+        // SAFETY: streams holds nb_streams valid pointers.
+        unsafe {
+            (0..(*self.ctx).nb_streams as usize)
+                .map(|i| *(*self.ctx).streams.add(i))
+                .collect()
+        }
+    }
+
+    /// The file's duration as its header states it (Matroska: the Segment's Duration), in µs.
+    pub(crate) fn duration_us(&self) -> Option<i64> {
+        // SAFETY: ctx is open.
+        let d = unsafe { (*self.ctx).duration };
+        (d != ffi::AV_NOPTS_VALUE).then_some(d)
+    }
+
+    /// Reads the next packet into `packet`; false at the end of the file.
+    pub(crate) fn read_into(&mut self, packet: *mut ffi::AVPacket) -> io::Result<bool> {
+        // SAFETY: ctx is open and `packet` is an allocated, blank packet.
+        let rc = unsafe { ffi::av_read_frame(self.ctx, packet) };
+        if rc == ffi::AVERROR_EOF {
+            return Ok(false);
+        }
+        if rc < 0 {
+            return Err(ff_io("reading", rc));
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for Demuxer {
+    fn drop(&mut self) {
+        // SAFETY: the context was opened by FFmpeg in `open`.
+        unsafe { ffi::avformat_close_input(&mut self.ctx) };
+    }
+}
