@@ -1,10 +1,12 @@
 //! `mwav1`: the core's command line. Records the built-in test scene through the very pipeline
 //! the Godot extension uses, prints what the backends' probes found, and benchmarks the pipeline;
-//! merges render-farm chunks.
+//! merges render-farm chunks and runs render-farm jobs (`farm`).
 
 // The benchmark's and the hardware check's files live in mwav1/, next to this one.
 #[path = "mwav1/bench.rs"]
 mod bench;
+#[path = "mwav1/farm.rs"]
+mod farm;
 #[path = "mwav1/hwcheck.rs"]
 mod hwcheck;
 #[path = "mwav1/machine.rs"]
@@ -19,7 +21,7 @@ use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{BackendPreference, PixelFormat, RateControl, Recorder, RecordingConfig, RgbImage};
 
 fn usage() -> String {
-    USAGE.replace("\n{}", "")
+    USAGE.replace("{}", farm::USAGE)
 }
 
 const USAGE: &str = "usage:
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Some("hwcheck") => hwcheck::run(&args[1..]),
         Some("vulkan-check") => vulkan_check(),
         Some("merge") => merge(&args[1..]),
+        Some("farm") => farm::run(&args[1..]),
         _ => Err(usage()),
     };
     match result {
