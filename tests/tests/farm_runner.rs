@@ -2,99 +2,16 @@
 //! the job's "godot" is a stand-in script that renders its `--movie-range` of a continuous test
 //! pattern and tone with the system FFmpeg, in the chunk format the writer's render range
 //! produces. What these tests cover is the runner (which chunks run, retries, progress, the
-//! job folder); the engine's side of the same job is tests/tests/farm.rs.
+//! job folder), not the engine's render range.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use movie_writer_av1_tests::audio::decode_audio;
-use movie_writer_av1_tests::decode::raw_frames;
-use movie_writer_av1_tests::{check_recording, mwav1, probe, tool, with_time_limit, Expected};
+use movie_writer_av1_tests::farm::{decoded, farm, farm_env, planned, text, FPS, FRAMES, H, W};
+use movie_writer_av1_tests::{check_recording, probe, with_time_limit, Expected};
 
-const W: u32 = 320;
-const H: u32 = 240;
-const FPS: u32 = 30;
-const FRAMES: u64 = 120;
 const LIMIT: Duration = Duration::from_secs(600);
-
-/// Renders scene frames START..END of `testsrc2` and a 440 Hz tone into the --write-movie path,
-/// as the writer's render range would; fails on purpose when START is $MWAV1_STAND_IN_FAIL.
-const STAND_IN: &str = r#"#!/bin/sh
-out=""; range=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --write-movie) out="$2"; shift ;;
-    --movie-range=*) range="${1#--movie-range=}" ;;
-  esac
-  shift
-done
-start=${range%:*}; end=${range#*:}
-if [ "$start" = "${MWAV1_STAND_IN_FAIL:-none}" ]; then echo "stand-in: chunk at $start fails on purpose"; exit 3; fi
-exec ffmpeg -nostdin -hide_banner -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=5 \
-  -f lavfi -i sine=frequency=440:sample_rate=48000:duration=5 \
-  -filter_complex "[0:v]trim=start_frame=$start:end_frame=$end,setpts=PTS-STARTPTS[v];[1:a]atrim=start_sample=$((start * 1600)):end_sample=$((end * 1600)),asetpts=PTS-STARTPTS[a]" \
-  -map '[v]' -map '[a]' -c:v libsvtav1 -preset 12 -g 100000 -pix_fmt yuv420p \
-  -c:a pcm_f32le -ar 48000 -ac 2 "$out" 2>/dev/null
-"#;
-
-/// A fresh job folder planned with 4 chunks of 30 frames, and the stand-in engine.
-fn planned(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("farm_runner").join(name);
-    let _ = std::fs::remove_dir_all(&root);
-    let project = root.join("project");
-    std::fs::create_dir_all(&project).expect("create the project folder");
-    std::fs::write(project.join("project.godot"), "[application]\n").expect("write project.godot");
-    let godot = root.join("stand-in-godot");
-    std::fs::write(&godot, STAND_IN).expect("write the stand-in");
-    let job = root.join("job");
-    let done = farm(&[
-        "plan",
-        job.to_str().unwrap(),
-        "--project",
-        project.to_str().unwrap(),
-        "--scene",
-        "res://cutscene.tscn",
-        "--frames",
-        &FRAMES.to_string(),
-        "--fps",
-        &FPS.to_string(),
-        "--chunks",
-        "4",
-        "--keyframe-frames",
-        "30",
-        "--preroll",
-        "5",
-        "--godot",
-        godot.to_str().unwrap(),
-        "--wrapper",
-        "sh",
-        "--output",
-        "movie.webm",
-    ]);
-    assert!(done.status.success(), "plan: {}", String::from_utf8_lossy(&done.stderr));
-    job
-}
-
-fn farm(args: &[&str]) -> Output {
-    farm_env(args, None)
-}
-
-fn farm_env(args: &[&str], fail_start: Option<&str>) -> Output {
-    let mut cmd = Command::new(mwav1::binary());
-    cmd.arg("farm").args(args);
-    match fail_start {
-        Some(s) => cmd.env("MWAV1_STAND_IN_FAIL", s),
-        None => cmd.env_remove("MWAV1_STAND_IN_FAIL"),
-    };
-    cmd.output().expect("mwav1 runs")
-}
-
-fn decoded(path: &Path) -> Vec<u8> {
-    let done = tool::run(&mut raw_frames(path), LIMIT).expect("ffmpeg decodes");
-    assert!(done.status.success(), "decoding {}: {}", path.display(), done.stderr);
-    done.stdout
-}
 
 fn chunk(job: &Path, i: usize) -> PathBuf {
     job.join("chunks").join(format!("{i:04}.mkv"))
@@ -104,17 +21,9 @@ fn mtime(path: &Path) -> SystemTime {
     std::fs::metadata(path).and_then(|m| m.modified()).expect("mtime")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn plan_writes_the_job_folder() {
-    let job = planned("plan");
+    let job = planned(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("farm_runner").join("plan"));
     for f in [
         "job.json",
         "slurm-array.sh",
@@ -138,7 +47,7 @@ fn plan_writes_the_job_folder() {
 #[test]
 fn local_pool_renders_resumes_and_merges() {
     with_time_limit(LIMIT, || {
-        let job = planned("pool");
+        let job = planned(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("farm_runner").join("pool"));
         let j = job.to_str().unwrap();
         let run = farm(&["run", j, "--jobs", "2"]);
         let out = text(&run);
@@ -201,7 +110,11 @@ fn local_pool_renders_resumes_and_merges() {
 #[test]
 fn a_chunk_that_keeps_failing_is_reported_with_its_log_and_nothing_is_merged() {
     with_time_limit(LIMIT, || {
-        let job = planned("failing");
+        let job = planned(
+            &Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join("farm_runner")
+                .join("failing"),
+        );
         let j = job.to_str().unwrap();
         let run = farm_env(&["run", j, "--jobs", "2"], Some("30"));
         let out = text(&run);

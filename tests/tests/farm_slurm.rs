@@ -1,0 +1,57 @@
+//! `mwav1 farm submit` on a real Slurm cluster: Debian's slurmctld, slurmd and munge, started
+//! here as a one-node cluster (tests/src/slurm.rs) and stopped afterwards, run the 4-chunk job as
+//! an `sbatch --array` with the merge queued `--dependency=afterok`. The job's engine is the
+//! stand-in of tests/src/farm.rs (the runner is under test here, not the render range). Without
+//! Slurm installed the test is counted as skipped.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use movie_writer_av1_tests::farm::{decoded, planned, text, FPS, FRAMES, H, W};
+use movie_writer_av1_tests::skip::{current_test, skip, Need};
+use movie_writer_av1_tests::slurm::{installed, Cluster};
+use movie_writer_av1_tests::{check_recording, mwav1, probe, with_time_limit, Expected};
+
+#[test]
+fn slurm_array_renders_every_chunk_and_the_dependent_job_merges() {
+    if !installed() {
+        skip(
+            &current_test(),
+            Need::Tool("slurm"),
+            "slurmctld, slurmd, munged or sbatch is not installed",
+        );
+        return;
+    }
+    with_time_limit(Duration::from_secs(600), || {
+        let job = planned(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("farm_slurm").join("slurm"));
+        // munged wants a short socket path in a folder only its user writes: /tmp, not the target dir.
+        let dir = std::env::temp_dir().join(format!("mwav1-slurm-{}", std::process::id()));
+        let cluster = Cluster::start(&dir).unwrap_or_else(|e| panic!("starting the cluster: {e}"));
+        let submit = Command::new(mwav1::binary())
+            .args(["farm", "submit"])
+            .arg(&job)
+            .arg("--wait")
+            .env("SLURM_CONF", &cluster.conf)
+            .output()
+            .expect("mwav1 runs");
+        let out = text(&submit);
+        println!("{out}");
+        assert!(
+            submit.status.success(),
+            "farm submit --wait: {out}\nslurmctld log:\n{}",
+            std::fs::read_to_string(dir.join("slurmctld.log")).unwrap_or_default()
+        );
+        assert!(out.contains("submitted the chunk array as Slurm job"), "{out}");
+        let merged = job.join("movie.webm");
+        assert_eq!(probe::ffprobe(&merged).expect("ffprobe").video[0].packets, FRAMES);
+        let from_chunks: Vec<u8> = (0..4)
+            .flat_map(|i| decoded(&job.join("chunks").join(format!("{i:04}.mkv"))))
+            .collect();
+        assert!(decoded(&merged) == from_chunks, "the merge is not the chunks' frames");
+        let report = check_recording(&merged, &Expected::unknown_source(W, H, FPS, Some(FRAMES))).expect("checks run");
+        report.assert_ok();
+        drop(cluster);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
