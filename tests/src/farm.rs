@@ -38,7 +38,7 @@ exec ffmpeg -nostdin -hide_banner -v error -y -f lavfi -i testsrc2=size=320x240:
 /// A fresh job folder under `root` (emptied first) planned with 4 chunks of 30 frames, and the
 /// stand-in engine.
 pub fn planned(root: &Path) -> PathBuf {
-    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(root);
     let project = root.join("project");
     std::fs::create_dir_all(&project).expect("create the project folder");
     std::fs::write(project.join("project.godot"), "[application]\n").expect("write project.godot");

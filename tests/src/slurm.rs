@@ -56,10 +56,10 @@ impl Cluster {
             format!("--seed-file={d}/munged.seed"),
             "--force".into(),
         ]))?;
-        let host = tool::run_text(&mut Command::new("hostname").arg("-s"), Duration::from_secs(10))?;
+        let host = tool::run_text(Command::new("hostname").arg("-s"), Duration::from_secs(10))?;
         let port = 20_000 + (std::process::id() % 20_000) as u16 * 2;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let user = tool::run_text(&mut Command::new("id").arg("-un"), Duration::from_secs(10))?;
+        let user = tool::run_text(Command::new("id").arg("-un"), Duration::from_secs(10))?;
         let conf = format!(
             "ClusterName=mwav1test\nSlurmctldHost={host}\nSlurmctldPort={port}\nSlurmdPort={}\n\
              SlurmUser={user}\nSlurmdUser={user}\nAuthType=auth/munge\nCredType=cred/munge\n\
