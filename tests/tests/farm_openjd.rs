@@ -1,0 +1,69 @@
+//! The job's Open Job Description template (`job.openjd.yaml`, the format behind AWS Deadline
+//! Cloud): `openjd check` accepts it, and `openjd run` runs its render step over every chunk and
+//! then its merge step, locally, to a merged file equal to the chunks' frames. The job's engine is
+//! the stand-in of tests/src/farm.rs. The CLI comes from the pinned venv `./dev setup` creates
+//! (`$MWAV1_OPENJD`); without it the test is counted as skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use movie_writer_av1_tests::farm::{decoded, planned, text, FPS, FRAMES, H, W};
+use movie_writer_av1_tests::skip::{current_test, skip, Need};
+use movie_writer_av1_tests::{check_recording, probe, with_time_limit, Expected};
+
+/// `$MWAV1_OPENJD`, else the venv `./dev setup` makes in the stack cache.
+fn openjd() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MWAV1_OPENJD") {
+        return Some(PathBuf::from(p));
+    }
+    let cache = std::env::var_os("MWAV1_STACK_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/movie-writer-av1")))?;
+    std::fs::read_dir(cache)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin/openjd"))
+        .find(|p| p.is_file() && p.to_string_lossy().contains("venv-openjd-cli"))
+}
+
+#[test]
+fn openjd_checks_and_runs_the_template_to_the_merged_file() {
+    let Some(openjd) = openjd() else {
+        skip(
+            &current_test(),
+            Need::Tool("openjd"),
+            "no openjd CLI (./dev setup installs it)",
+        );
+        return;
+    };
+    with_time_limit(Duration::from_secs(600), move || {
+        let job = planned(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("farm_openjd").join("job"));
+        let template = job.join("job.openjd.yaml");
+        let check = Command::new(&openjd)
+            .arg("check")
+            .arg(&template)
+            .output()
+            .expect("openjd runs");
+        assert!(check.status.success(), "openjd check: {}", text(&check));
+        let run = Command::new(&openjd)
+            .arg("run")
+            .arg(&template)
+            .output()
+            .expect("openjd runs");
+        let out = text(&run);
+        println!("{out}");
+        assert!(
+            run.status.success() && out.contains("Session ended successfully"),
+            "openjd run: {out}"
+        );
+        let merged = job.join("movie.webm");
+        assert_eq!(probe::ffprobe(&merged).expect("ffprobe").video[0].packets, FRAMES);
+        let from_chunks: Vec<u8> = (0..4)
+            .flat_map(|i| decoded(&job.join("chunks").join(format!("{i:04}.mkv"))))
+            .collect();
+        assert!(decoded(&merged) == from_chunks, "the merge is not the chunks' frames");
+        let report = check_recording(&merged, &Expected::unknown_source(W, H, FPS, Some(FRAMES))).expect("checks run");
+        report.assert_ok();
+    });
+}
