@@ -296,7 +296,9 @@ mod tests {
     use super::*;
 
     fn request(split: Split, keyframe_frames: Option<u64>) -> PlanRequest {
-        let project = std::env::temp_dir().join(format!("mwav1-plan-{}", std::process::id()));
+        // A project folder per test: the tests run in parallel.
+        let test = std::thread::current().name().unwrap_or("test").replace("::", "-");
+        let project = std::env::temp_dir().join(format!("mwav1-plan-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&project).unwrap();
         std::fs::write(
             project.join("project.godot"),
