@@ -16,7 +16,9 @@ pub const FPS: u32 = 30;
 pub const FRAMES: u64 = 120;
 
 /// Renders scene frames START..END of `testsrc2` and a 440 Hz tone into the --write-movie path,
-/// as the writer's render range would; fails on purpose when START is $MWAV1_STAND_IN_FAIL.
+/// as the writer's render range would; fails on purpose when START is $MWAV1_STAND_IN_FAIL, and
+/// when START is $MWAV1_STAND_IN_HANG writes part of its file and hangs, as an engine killed
+/// mid-render would leave it.
 pub const STAND_IN: &str = r#"#!/bin/sh
 out=""; range=""
 while [ $# -gt 0 ]; do
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
 done
 start=${range%:*}; end=${range#*:}
 if [ "$start" = "${MWAV1_STAND_IN_FAIL:-none}" ]; then echo "stand-in: chunk at $start fails on purpose"; exit 3; fi
+if [ "$start" = "${MWAV1_STAND_IN_HANG:-none}" ]; then head -c 4096 /dev/urandom >"$out"; exec sleep 600; fi
 exec ffmpeg -nostdin -hide_banner -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=5 \
   -f lavfi -i sine=frequency=440:sample_rate=48000:duration=5 \
   -filter_complex "[0:v]trim=start_frame=$start:end_frame=$end,setpts=PTS-STARTPTS[v];[1:a]atrim=start_sample=$((start * 1600)):end_sample=$((end * 1600)),asetpts=PTS-STARTPTS[a]" \

@@ -4,12 +4,14 @@
 //! produces. What these tests cover is the runner (which chunks run, retries, progress, the
 //! job folder), not the engine's render range.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 use movie_writer_av1_tests::audio::decode_audio;
 use movie_writer_av1_tests::farm::{decoded, farm, farm_env, planned, text, FPS, FRAMES, H, W};
-use movie_writer_av1_tests::{check_recording, probe, with_time_limit, Expected};
+use movie_writer_av1_tests::{check_recording, mwav1, probe, with_time_limit, Expected};
 
 const LIMIT: Duration = Duration::from_secs(600);
 
@@ -128,5 +130,71 @@ fn a_chunk_that_keeps_failing_is_reported_with_its_log_and_nothing_is_merged() {
         let merge = farm(&["merge", j]);
         assert!(!merge.status.success());
         assert!(text(&merge).contains("0001.mkv': is missing"), "{}", text(&merge));
+    });
+}
+
+/// A machine that dies mid-render (the pool and an engine with its half-written chunk, killed
+/// with SIGKILL): the next `farm run` finds the partial chunk, renders only it, and merges the
+/// same frames and audio as an uninterrupted run.
+#[test]
+fn a_run_killed_mid_render_resumes_with_only_the_unfinished_chunk() {
+    with_time_limit(LIMIT, || {
+        let reference = planned(
+            &Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join("farm_runner")
+                .join("uninterrupted"),
+        );
+        let r = farm(&["run", reference.to_str().unwrap(), "--jobs", "2"]);
+        assert!(r.status.success(), "{}", text(&r));
+
+        let job = planned(
+            &Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join("farm_runner")
+                .join("killed"),
+        );
+        let mut run = Command::new(mwav1::binary());
+        run.args(["farm", "run", job.to_str().unwrap(), "--jobs", "2"])
+            .env("MWAV1_STAND_IN_HANG", "60")
+            .env_remove("MWAV1_STAND_IN_FAIL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        let mut child = run.spawn().expect("mwav1 starts");
+        let partial = job.join("chunks/0002.partial.mkv");
+        let started = Instant::now();
+        while !([0, 1, 3].iter().all(|&i| chunk(&job, i).exists()) && partial.exists()) {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the other chunks never finished"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: a signal to the process group this test started.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        child.wait().expect("the killed run is reaped");
+        assert!(!chunk(&job, 2).exists(), "the killed chunk was not finished");
+
+        let before: Vec<SystemTime> = [0, 1, 3].iter().map(|&i| mtime(&chunk(&job, i))).collect();
+        let rerun = farm(&["run", job.to_str().unwrap(), "--jobs", "2"]);
+        let out = text(&rerun);
+        println!("{out}");
+        assert!(rerun.status.success(), "farm run after the kill: {out}");
+        assert!(
+            out.contains("1 of 4 chunks to render") && out.contains("chunk 0002 start"),
+            "{out}"
+        );
+        let after: Vec<SystemTime> = [0, 1, 3].iter().map(|&i| mtime(&chunk(&job, i))).collect();
+        assert_eq!(before, after, "only the killed chunk is rendered again");
+
+        let (merged, uninterrupted) = (job.join("movie.webm"), reference.join("movie.webm"));
+        assert!(
+            decoded(&merged) == decoded(&uninterrupted),
+            "frames differ from the uninterrupted run's"
+        );
+        let (a, b) = (
+            decode_audio(&merged, LIMIT).unwrap(),
+            decode_audio(&uninterrupted, LIMIT).unwrap(),
+        );
+        assert!(a.samples == b.samples, "audio differs from the uninterrupted run's");
     });
 }
