@@ -79,7 +79,13 @@ impl Job {
             return Err(ConfigError::new("--fps", req.fps, "1 to 1000").into());
         }
         let project_file = req.project.join("project.godot");
-        let settings = std::fs::read_to_string(&project_file).map_err(|e| Error::io(&project_file, e))?;
+        let settings = std::fs::read_to_string(&project_file).map_err(|e| {
+            ConfigError::new(
+                "--project",
+                req.project.display(),
+                format!("a Godot project folder (reading its project.godot: {e})"),
+            )
+        })?;
         let keyframe_frames = match req.keyframe_frames {
             Some(0) => return Err(ConfigError::new("--keyframe-frames", 0, "at least 1").into()),
             Some(k) => k,
