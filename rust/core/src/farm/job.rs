@@ -171,7 +171,8 @@ impl Job {
             self.fps.to_string(),
             "--".into(),
             format!("--movie-range={}:{}", c.start, c.end),
-            format!("--movie-preroll={}", self.preroll),
+            // The writer takes no more pre-roll than there are frames before START.
+            format!("--movie-preroll={}", self.preroll.min(c.start)),
         ]);
         cmd
     }
@@ -358,5 +359,7 @@ mod tests {
             "{cmd}"
         );
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        let first = job.chunk_command(Path::new("/jobs/a"), 0).join(" ");
+        assert!(first.ends_with("--movie-range=0:150 --movie-preroll=0"), "{first}");
     }
 }
