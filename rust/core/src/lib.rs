@@ -35,6 +35,8 @@ pub mod pipeline;
 mod pool;
 mod quiet;
 mod resample;
+// libva and libvpl (dlopened on Linux only; the Windows stack has neither VA-API nor QSV).
+#[cfg(target_os = "linux")]
 mod runtime_libs;
 pub mod scale;
 pub mod scene;

@@ -26,6 +26,10 @@
 
 mod ffmpeg_hw;
 mod ffmpeg_open;
+#[cfg(target_os = "linux")]
+mod nvenc;
+#[cfg(not(target_os = "linux"))]
+#[path = "nvenc_elsewhere.rs"]
 mod nvenc;
 mod software;
 mod vulkan;
@@ -328,7 +332,15 @@ fn open_usable(probes: &[Probe], kind: BackendKind, config: &RecordingConfig) ->
 
 fn open_kind(kind: BackendKind, config: &RecordingConfig) -> Result<Box<dyn VideoEncoder>> {
     Ok(match kind {
+        #[cfg(target_os = "linux")]
         BackendKind::Nvenc => Box::new(nvenc::NvencEncoder::new(config)?),
+        #[cfg(not(target_os = "linux"))]
+        BackendKind::Nvenc => {
+            return Err(Error::Unavailable {
+                backend: kind,
+                reason: nvenc::NOT_THIS_OS.into(),
+            })
+        }
         BackendKind::FfmpegNvenc | BackendKind::FfmpegQsv | BackendKind::FfmpegAmf | BackendKind::FfmpegVaapi => {
             Box::new(ffmpeg_hw::HwEncoder::new(kind, config)?)
         }
