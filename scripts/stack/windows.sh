@@ -164,7 +164,9 @@ quietly ffmpeg-configure ./configure --prefix="$prefix" --cc="$work/bin/cc" --cx
   --ar="$work/bin/ar" --ranlib="$work/bin/ranlib" --x86asmexe="$sys/usr/bin/nasm" \
   --target-os=mingw32 --arch=x86_64 --enable-cross-compile \
   --pkg-config=pkg-config --pkg-config-flags=--static \
-  --enable-static --disable-shared --disable-programs --disable-doc --disable-debug \
+  `# no --disable-debug: with it, configure links every test with -Wl,--pic-executable, which` \
+  `# zig's linker refuses; the shipped DLL is stripped in any case` \
+  --enable-static --disable-shared --disable-programs --disable-doc \
   --disable-autodetect --enable-w32threads --disable-network --disable-everything \
   --disable-avdevice --disable-avfilter --disable-swscale --disable-swresample \
   --enable-libsvtav1 --enable-encoder=libsvtav1 \

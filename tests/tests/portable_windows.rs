@@ -13,25 +13,26 @@ use movie_writer_av1_tests::skip::{current_test, skip, Need};
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, Expected};
 
-/// The DLLs the Windows build may import, each with what needs it. All ship with every Windows
-/// 10 and 11; the `api-ms-win-crt-*` sets are the Universal C runtime's, part of Windows 10.
-const SYSTEM_DLLS: [(&str, &str); 10] = [
+/// The DLLs the Windows build may import, each with what needs it (as imported by the build of
+/// 2026-11-30). All ship with Windows 10 and 11, as does the Universal C runtime, whose
+/// `api-ms-win-crt-*` sets zig's mingw-w64 target links and which are allowed besides these.
+const SYSTEM_DLLS: [(&str, &str); 7] = [
     (
         "kernel32.dll",
         "Win32 base API (files, threads, LoadLibrary for nvcuda.dll and Vulkan)",
     ),
-    ("ntdll.dll", "Rust's std (NtCreateFile, keyed events for its locks)"),
-    ("msvcrt.dll", "the C runtime of zig's mingw-w64 target"),
-    ("advapi32.dll", "Rust's std and FFmpeg (registry and security calls)"),
-    ("bcrypt.dll", "Rust's std and FFmpeg's libavutil (random numbers)"),
-    ("ws2_32.dll", "Rust's std (sockets; linked though unused)"),
-    ("userenv.dll", "Rust's std (the home directory)"),
-    ("user32.dll", "FFmpeg's libavutil"),
+    ("ntdll.dll", "Rust's std (NtCreateFile, NtWriteFile)"),
     (
-        "ole32.dll",
-        "FFmpeg (COM initialisation, linked by ffmpeg-sys-next on Windows)",
+        "api-ms-win-core-synch-l1-2-0.dll",
+        "Rust's std (WaitOnAddress for its locks, Windows 8+)",
     ),
-    ("shell32.dll", "FFmpeg's libavutil (command-line conversion)"),
+    (
+        "bcryptprimitives.dll",
+        "Rust's std (ProcessPrng for HashMap seeds, Windows 10+)",
+    ),
+    ("bcrypt.dll", "FFmpeg's libavutil (BCryptGenRandom for random seeds)"),
+    ("ws2_32.dll", "Rust's std (its socket support)"),
+    ("userenv.dll", "Rust's std (the home directory)"),
 ];
 
 fn release_dir() -> PathBuf {
@@ -168,8 +169,15 @@ fn under_wine(wine: &Path, exe: &Path, args: &[&str], limit: Duration) -> String
         .env("WINEPREFIX", &prefix)
         .env("WINEDEBUG", "-all")
         // No Mono or Gecko installer dialogs when the prefix is made: nothing here needs them.
-        .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
-    let out = run(&mut cmd, limit).unwrap_or_else(|e| panic!("{e}"));
+        // bcryptprimitives: ours (tests/wine/bcryptprimitives.c), as wine 8.0 has none.
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=;bcryptprimitives=n");
+    let first = run(&mut cmd, limit).unwrap_or_else(|e| panic!("{e}"));
+    // The first run makes the prefix; the stand-in DLL goes into it, and the program runs again.
+    let out = if install_prng_stand_in(&prefix) {
+        run(&mut cmd, limit).unwrap_or_else(|e| panic!("{e}"))
+    } else {
+        first
+    };
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -179,6 +187,28 @@ fn under_wine(wine: &Path, exe: &Path, args: &[&str], limit: Duration) -> String
         out.stderr
     );
     stdout
+}
+
+/// Builds tests/wine/bcryptprimitives.c with zig (`$ZIG`, which `./dev` sets) into the prefix's
+/// system32, once; says whether it did so now.
+fn install_prng_stand_in(prefix: &Path) -> bool {
+    let dll = prefix.join("drive_c/windows/system32/bcryptprimitives.dll");
+    if dll.is_file() {
+        return false;
+    }
+    let zig = std::env::var_os("ZIG").expect("$ZIG (the zig binary; ./dev sets it)");
+    let mut cmd = Command::new(zig);
+    cmd.args(["cc", "-target", "x86_64-windows-gnu", "-shared", "-o"])
+        .arg(&dll)
+        .arg(repo().join("tests/wine/bcryptprimitives.c"))
+        .arg("-ladvapi32");
+    let out = run(&mut cmd, Duration::from_secs(600)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "building the ProcessPrng stand-in: {}",
+        out.stderr
+    );
+    true
 }
 
 /// A Unix path as a Windows program under wine sees it: wine maps drive Z: to /.
