@@ -37,7 +37,14 @@ pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     (result, lines)
 }
 
-unsafe extern "C" fn callback(avcl: *mut c_void, level: c_int, fmt: *const c_char, vl: *mut ffi::__va_list_tag) {
+/// How the bindings pass a `va_list` to a callback: x86-64 Linux's is an array of one struct,
+/// so it arrives as a pointer to that struct; Windows' is a plain `char *`.
+#[cfg(target_os = "linux")]
+type VaList = *mut ffi::__va_list_tag;
+#[cfg(not(target_os = "linux"))]
+type VaList = ffi::va_list;
+
+unsafe extern "C" fn callback(avcl: *mut c_void, level: c_int, fmt: *const c_char, vl: VaList) {
     // SAFETY: reads FFmpeg's global level; formats the message FFmpeg handed us into our buffer
     // with FFmpeg's own formatter, which consumes `vl` exactly once.
     let text = unsafe {

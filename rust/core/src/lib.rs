@@ -39,6 +39,8 @@ mod pool;
 mod quiet;
 pub mod render_range;
 mod resample;
+// libva and libvpl (dlopened on Linux only; the Windows stack has neither VA-API nor QSV).
+#[cfg(target_os = "linux")]
 mod runtime_libs;
 pub mod scale;
 pub mod scene;

@@ -1,10 +1,10 @@
 //! Skips that are counted, never silent (the core's own unit tests and, re-exported as
 //! `movie_writer_av1_tests::skip`, the test suite).
 //!
-//! A test that cannot run here (no engine binary, no hardware encoder, no Slurm) calls
-//! [`skip`] and returns. Cargo still counts it as passed, so each skip is also written to
-//! `$MWAV1_SKIP_LOG` (set by `scripts/run-tests.sh`), which takes it out of the passed count and
-//! lists it with its reason at the end of `./dev test`.
+//! A test that cannot run here (no engine binary, no hardware encoder, no Slurm, no Windows
+//! build) calls [`skip`] and returns. Cargo still counts it as passed, so each skip is also
+//! written to `$MWAV1_SKIP_LOG` (set by `scripts/run-tests.sh`), which takes it out of the passed
+//! count and lists it with its reason at the end of `./dev test`.
 //!
 //! `MWAV1_REQUIRE=engine,nvenc,...` names what must be there: a skip in a required category
 //! fails the test instead. CI requires `engine` whenever an engine binary exists.
@@ -20,13 +20,15 @@ pub enum Need {
     Backend(&'static str),
     /// A tool that is not installed (its name).
     Tool(&'static str),
+    /// A build that only a separate command makes (`windows`: `./dev build-windows`).
+    Build(&'static str),
 }
 
 impl Need {
     fn name(self) -> &'static str {
         match self {
             Self::Engine => "engine",
-            Self::Backend(id) | Self::Tool(id) => id,
+            Self::Backend(id) | Self::Tool(id) | Self::Build(id) => id,
         }
     }
 }

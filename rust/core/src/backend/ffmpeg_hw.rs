@@ -21,6 +21,7 @@ use crate::color::{fill_i420, I420Buffer};
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig, MAX_HEIGHT, MAX_WIDTH};
 use crate::error::{Error, Result};
 use crate::frame::{I420Planes, VideoFrame};
+#[cfg(target_os = "linux")]
 use crate::runtime_libs::{self, Group};
 use crate::{ffmpeg_log, quiet};
 
@@ -113,6 +114,7 @@ fn device_name(t: AVHWDeviceType) -> String {
 
 /// The run-time libraries FFmpeg needs for a device of type `t` (see `runtime_libs`). QSV on
 /// Linux runs on a VA-API device underneath.
+#[cfg(target_os = "linux")]
 fn runtime_libs_for(t: AVHWDeviceType) -> &'static [Group] {
     match t {
         AVHWDeviceType::AV_HWDEVICE_TYPE_VAAPI => &[Group::Va],
@@ -122,6 +124,8 @@ fn runtime_libs_for(t: AVHWDeviceType) -> &'static [Group] {
 }
 
 fn open_device(t: AVHWDeviceType) -> std::result::Result<BufferRef, String> {
+    // Elsewhere FFmpeg loads what a device needs itself (nvcuda.dll for CUDA on Windows).
+    #[cfg(target_os = "linux")]
     for &group in runtime_libs_for(t) {
         runtime_libs::load(group).map_err(|e| format!("FFmpeg could not open a {} device: {e}", device_name(t)))?;
     }
@@ -315,12 +319,18 @@ fn libavcodec_version() -> String {
 }
 
 fn missing_codec(s: &Spec) -> String {
-    // The encoder stack (scripts/stack/build.sh) compiles in every one of these that exists for
-    // the platform; AMF exists for Windows only.
-    let why = if s.kind == BackendKind::FfmpegAmf {
-        "AMD's AMF runtime exists for Windows only, and this build is for Linux"
-    } else {
-        "this build of the library was made without it"
+    // The Linux encoder stack (scripts/stack/build.sh) compiles in every one of these that exists
+    // there; AMF exists for Windows only. The Windows stack (scripts/stack/windows.sh) has
+    // av1_nvenc only.
+    let why = match s.kind {
+        BackendKind::FfmpegAmf if cfg!(target_os = "linux") => {
+            "AMD's AMF runtime exists for Windows only, and this build is for Linux"
+        }
+        BackendKind::FfmpegAmf | BackendKind::FfmpegQsv if cfg!(windows) => {
+            "not available on this OS yet: the Windows encoder stack does not build it"
+        }
+        BackendKind::FfmpegVaapi if !cfg!(target_os = "linux") => "not available on this OS: VA-API is Linux's",
+        _ => "this build of the library was made without it",
     };
     format!(
         "the linked FFmpeg ({}) has no {} encoder: {why}",

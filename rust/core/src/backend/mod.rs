@@ -26,6 +26,10 @@
 
 mod ffmpeg_hw;
 mod ffmpeg_open;
+#[cfg(target_os = "linux")]
+mod nvenc;
+#[cfg(not(target_os = "linux"))]
+#[path = "nvenc_elsewhere.rs"]
 mod nvenc;
 mod software;
 mod vulkan;
@@ -74,7 +78,7 @@ pub const BACKENDS: [Backend; 8] = [
         hardware: true,
         experimental: false,
         probe: nvenc::probe,
-        open: |c| Ok(Box::new(nvenc::NvencEncoder::new(c)?)),
+        open: nvenc::open,
     },
     Backend {
         kind: BackendKind::FfmpegNvenc,

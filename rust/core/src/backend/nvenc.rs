@@ -152,6 +152,11 @@ fn session_preset(svt: u8) -> (Preset, TuningInfo) {
     (preset, TuningInfo::HIGH_QUALITY)
 }
 
+/// The backend table's opener for this row.
+pub fn open(config: &RecordingConfig) -> Result<Box<dyn VideoEncoder>> {
+    Ok(Box::new(NvencEncoder::new(config)?))
+}
+
 pub struct NvencEncoder {
     encoder: Encoder<FnEncodeHandler<u64>>,
     results: Receiver<NvResult>,

@@ -109,8 +109,10 @@ fn machine() -> String {
 
 /// The 1-, 5- and 15-minute load averages: other work on the machine skews every timing.
 fn load_average() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    match std::fs::read_to_string("/proc/loadavg") {
+        Ok(text) => text.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        Err(_) => "unknown (no /proc/loadavg on this OS)".into(),
+    }
 }
 
 /// Pre-rendered frames of the seeded test scene with their audio blocks, so that rendering is

@@ -37,9 +37,13 @@ fn cpu_model() -> String {
 
 /// The machine section of the report, one fact a line.
 pub fn describe() -> Vec<String> {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    // /proc is Linux's; elsewhere only the OS's name is known here.
+    let kernel = match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        Ok(release) => format!("Linux {}", release.trim()),
+        Err(_) => format!("{} (release unknown: no /proc)", std::env::consts::OS),
+    };
     let mut out = vec![
-        format!("kernel: Linux {}", kernel.trim()),
+        format!("kernel: {kernel}"),
         format!(
             "cpu: {} ({} threads)",
             cpu_model(),
