@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::decode::raw_frames;
+use crate::engine::{COMPATIBILITY, SCREEN};
 use crate::{mwav1, tool};
 
 pub const W: u32 = 320;
@@ -73,6 +74,51 @@ pub fn planned(root: &Path) -> PathBuf {
         "movie.webm",
     ]);
     assert!(done.status.success(), "plan: {}", String::from_utf8_lossy(&done.stderr));
+    job
+}
+
+/// A job folder `project/job` that renders demo_project's cutscene (`project` is an imported
+/// copy) with the real engine: `frames` at `fps` in a `size` window, 4 chunks on a 30-frame
+/// keyframe grid with 5 frames of pre-roll, each engine started by `xvfb` (an `xvfb-run` command
+/// line without its screen, which is the one the engine tests use) into `movie.webm`.
+pub fn plan_cutscene(godot: &Path, project: &Path, xvfb: &str, frames: u64, fps: u32, size: (u32, u32)) -> PathBuf {
+    // A script, because the screen argument holds spaces and the plan splits on them.
+    let wrapper = project.join("on-xvfb.sh");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec {xvfb} -s '-screen 0 {SCREEN}' \"$@\"\n"),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
+    let job = project.join("job");
+    let engine_args = format!("{} --resolution {}x{}", COMPATIBILITY.join(" "), size.0, size.1);
+    let plan = farm(&[
+        "plan",
+        job.to_str().unwrap(),
+        "--project",
+        project.to_str().unwrap(),
+        "--scene",
+        "res://cutscene.tscn",
+        "--frames",
+        &frames.to_string(),
+        "--fps",
+        &fps.to_string(),
+        "--chunks",
+        "4",
+        "--keyframe-frames",
+        "30",
+        "--preroll",
+        "5",
+        "--godot",
+        godot.to_str().unwrap(),
+        "--engine-args",
+        &engine_args,
+        "--wrapper",
+        wrapper.to_str().unwrap(),
+        "--output",
+        "movie.webm",
+    ]);
+    assert!(plan.status.success(), "farm plan: {}", text(&plan));
     job
 }
 

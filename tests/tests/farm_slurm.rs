@@ -1,17 +1,22 @@
 //! `mwav1 farm submit` on a real Slurm cluster: Debian's slurmctld, slurmd and munge, started
 //! here as a one-node cluster (tests/src/slurm.rs) and stopped afterwards, run the 4-chunk job as
-//! an `sbatch --array` with the merge queued `--dependency=afterok`. The job's engine is the
-//! stand-in of tests/src/farm.rs (the runner is under test here, not the render range). Without
-//! Slurm installed the test is counted as skipped.
+//! an `sbatch --array` with the merge queued `--dependency=afterok`. The job renders demo_project's
+//! seekable cutscene with the real engine (see `engine.rs` for when engine tests are skipped),
+//! each array task on its own Xvfb display, numbered by the task. Without Slurm installed the
+//! test is counted as skipped.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use movie_writer_av1_tests::farm::{decoded, planned, text, FPS, FRAMES, H, W};
+use movie_writer_av1_tests::engine::{godot, project, ENGINE};
+use movie_writer_av1_tests::farm::{decoded, plan_cutscene, text};
 use movie_writer_av1_tests::skip::{current_test, skip, Need};
 use movie_writer_av1_tests::slurm::{installed, Cluster};
 use movie_writer_av1_tests::{check_recording, mwav1, probe, with_time_limit, Expected};
+
+const FPS: u32 = 60;
+const FRAMES: u64 = 120;
+const SIZE: (u32, u32) = (640, 360);
 
 #[test]
 fn slurm_array_renders_every_chunk_and_the_dependent_job_merges() {
@@ -23,8 +28,14 @@ fn slurm_array_renders_every_chunk_and_the_dependent_job_merges() {
         );
         return;
     }
-    with_time_limit(Duration::from_secs(600), || {
-        let job = planned(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("farm_slurm").join("slurm"));
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(900), move || {
+        let project = project(&godot, "slurm", true);
+        // Tasks run side by side: each takes display 99 + its array index, where two
+        // `xvfb-run -a` starting together could pick the same one.
+        let xvfb = "xvfb-run -n $((99 + ${SLURM_ARRAY_TASK_ID:-0}))";
+        let job = plan_cutscene(&godot, &project, xvfb, FRAMES, FPS, SIZE);
         // munged wants a short socket path in a folder only its user writes: /tmp, not the target dir.
         let dir = std::env::temp_dir().join(format!("mwav1-slurm-{}", std::process::id()));
         let cluster = Cluster::start(&dir).unwrap_or_else(|e| panic!("starting the cluster: {e}"));
@@ -49,7 +60,8 @@ fn slurm_array_renders_every_chunk_and_the_dependent_job_merges() {
             .flat_map(|i| decoded(&job.join("chunks").join(format!("{i:04}.mkv"))))
             .collect();
         assert!(decoded(&merged) == from_chunks, "the merge is not the chunks' frames");
-        let report = check_recording(&merged, &Expected::unknown_source(W, H, FPS, Some(FRAMES))).expect("checks run");
+        let report =
+            check_recording(&merged, &Expected::unknown_source(SIZE.0, SIZE.1, FPS, Some(FRAMES))).expect("checks run");
         report.assert_ok();
         drop(cluster);
         let _ = std::fs::remove_dir_all(&dir);
