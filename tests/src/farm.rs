@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::decode::raw_frames;
 use crate::engine::{COMPATIBILITY, SCREEN};
-use crate::{mwav1, tool};
+use crate::probe::ffprobe;
+use crate::{check_recording, mwav1, tool, Expected};
 
 pub const W: u32 = 320;
 pub const H: u32 = 240;
@@ -49,50 +50,45 @@ pub fn planned(root: &Path) -> PathBuf {
     let godot = root.join("stand-in-godot");
     std::fs::write(&godot, STAND_IN).expect("write the stand-in");
     let job = root.join("job");
-    let done = farm(&[
-        "plan",
-        job.to_str().unwrap(),
-        "--project",
-        project.to_str().unwrap(),
-        "--scene",
-        "res://cutscene.tscn",
-        "--frames",
-        &FRAMES.to_string(),
-        "--fps",
-        &FPS.to_string(),
-        "--chunks",
-        "4",
-        "--keyframe-frames",
-        "30",
-        "--preroll",
-        "5",
-        "--godot",
-        godot.to_str().unwrap(),
-        "--wrapper",
-        "sh",
-        "--output",
-        "movie.webm",
-    ]);
-    assert!(done.status.success(), "plan: {}", String::from_utf8_lossy(&done.stderr));
+    plan(&job, &project, &godot, FRAMES, FPS, None, "sh");
     job
 }
 
 /// A job folder `project/job` that renders demo_project's cutscene (`project` is an imported
 /// copy) with the real engine: `frames` at `fps` in a `size` window, 4 chunks on a 30-frame
-/// keyframe grid with 5 frames of pre-roll, each engine started by `xvfb` (an `xvfb-run` command
-/// line without its screen, which is the one the engine tests use) into `movie.webm`.
-pub fn plan_cutscene(godot: &Path, project: &Path, xvfb: &str, frames: u64, fps: u32, size: (u32, u32)) -> PathBuf {
-    // A script, because the screen argument holds spaces and the plan splits on them.
+/// keyframe grid with 5 frames of pre-roll, each engine on an Xvfb of its own (the screen the
+/// engine tests use) into `movie.webm`.
+pub fn plan_cutscene(godot: &Path, project: &Path, frames: u64, fps: u32, size: (u32, u32)) -> PathBuf {
+    // A script, because the screen argument holds spaces and the plan splits on them. Engines
+    // start side by side (a pool, Slurm array tasks), where two `xvfb-run -a` can pick the same
+    // display, and a fixed number can be held by an Xvfb another test left: so each takes a
+    // display from its own process id, far above the numbers `xvfb-run -a` uses.
     let wrapper = project.join("on-xvfb.sh");
     std::fs::write(
         &wrapper,
-        format!("#!/bin/sh\nexec {xvfb} -s '-screen 0 {SCREEN}' \"$@\"\n"),
+        format!("#!/bin/sh\nexec xvfb-run -n $((1000 + $$ % 30000)) -s '-screen 0 {SCREEN}' \"$@\"\n"),
     )
     .unwrap();
     Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
     let job = project.join("job");
     let engine_args = format!("{} --resolution {}x{}", COMPATIBILITY.join(" "), size.0, size.1);
-    let plan = farm(&[
+    plan(
+        &job,
+        project,
+        godot,
+        frames,
+        fps,
+        Some(&engine_args),
+        wrapper.to_str().unwrap(),
+    );
+    job
+}
+
+/// `mwav1 farm plan` of `frames` at `fps` into `job`: 4 chunks on a 30-frame keyframe grid with 5
+/// frames of pre-roll, the cutscene scene, `movie.webm`.
+fn plan(job: &Path, project: &Path, godot: &Path, frames: u64, fps: u32, engine_args: Option<&str>, wrapper: &str) {
+    let (frames, fps) = (frames.to_string(), fps.to_string());
+    let mut args = vec![
         "plan",
         job.to_str().unwrap(),
         "--project",
@@ -100,9 +96,9 @@ pub fn plan_cutscene(godot: &Path, project: &Path, xvfb: &str, frames: u64, fps:
         "--scene",
         "res://cutscene.tscn",
         "--frames",
-        &frames.to_string(),
+        &frames,
         "--fps",
-        &fps.to_string(),
+        &fps,
         "--chunks",
         "4",
         "--keyframe-frames",
@@ -111,15 +107,29 @@ pub fn plan_cutscene(godot: &Path, project: &Path, xvfb: &str, frames: u64, fps:
         "5",
         "--godot",
         godot.to_str().unwrap(),
-        "--engine-args",
-        &engine_args,
         "--wrapper",
-        wrapper.to_str().unwrap(),
+        wrapper,
         "--output",
         "movie.webm",
-    ]);
-    assert!(plan.status.success(), "farm plan: {}", text(&plan));
-    job
+    ];
+    if let Some(engine_args) = engine_args {
+        args.extend(["--engine-args", engine_args]);
+    }
+    let done = farm(&args);
+    assert!(done.status.success(), "farm plan: {}", text(&done));
+}
+
+/// The merged file of a finished job: `frames` frames, exactly the 4 chunks' frames (copied,
+/// not re-encoded), and every file check passes.
+pub fn assert_merged(job: &Path, size: (u32, u32), fps: u32, frames: u64) {
+    let merged = job.join("movie.webm");
+    assert_eq!(ffprobe(&merged).expect("ffprobe").video[0].packets, frames);
+    let from_chunks: Vec<u8> = (0..4)
+        .flat_map(|i| decoded(&job.join("chunks").join(format!("{i:04}.mkv"))))
+        .collect();
+    assert!(decoded(&merged) == from_chunks, "the merge is not the chunks' frames");
+    let expected = Expected::unknown_source(size.0, size.1, fps, Some(frames));
+    check_recording(&merged, &expected).expect("checks run").assert_ok();
 }
 
 pub fn farm(args: &[&str]) -> Output {

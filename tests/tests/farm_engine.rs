@@ -14,13 +14,13 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use movie_writer_av1_tests::audio::decode_audio;
 use movie_writer_av1_tests::engine::{godot, godot_run_status, project, COMPATIBILITY, ENGINE};
-use movie_writer_av1_tests::farm::{farm, plan_cutscene, text};
+use movie_writer_av1_tests::farm::{assert_merged, farm, plan_cutscene, text};
 use movie_writer_av1_tests::probe::ffprobe;
-use movie_writer_av1_tests::{check_recording, tool, with_time_limit, Expected};
+use movie_writer_av1_tests::{tool, with_time_limit};
 
 const FPS: u32 = 60;
 const FRAMES: u64 = 120;
@@ -92,18 +92,15 @@ fn farm_run_of_the_cutscene_matches_one_engine_process() {
         );
 
         // The farm: each chunk's engine gets its own Xvfb.
-        let job = plan_cutscene(&godot, &dir, "xvfb-run -a", FRAMES, FPS, SIZE);
+        let job = plan_cutscene(&godot, &dir, FRAMES, FPS, SIZE);
         // One engine at a time: two `xvfb-run -a` starting together can pick the same display.
         let run = farm(&["run", job.to_str().unwrap(), "--jobs", "1"]);
         let out = text(&run);
         println!("{out}");
         assert!(run.status.success(), "farm run: {out}");
+        assert_merged(&job, SIZE, FPS, FRAMES);
         let merged = job.join("movie.webm");
-
-        assert_eq!(ffprobe(&merged).expect("ffprobe").video[0].packets, FRAMES);
         assert_eq!(ffprobe(&single).expect("ffprobe").video[0].packets, FRAMES);
-        let expected = Expected::unknown_source(SIZE.0, SIZE.1, FPS, Some(FRAMES));
-        check_recording(&merged, &expected).expect("checks run").assert_ok();
 
         let (ssim_merged, ssim_single) = (ssim_against_png(&merged, &png_dir), ssim_against_png(&single, &png_dir));
         println!("SSIM against Godot's PNG frames: merged {ssim_merged:.4}, single process {ssim_single:.4}");
@@ -133,6 +130,42 @@ fn farm_run_of_the_cutscene_matches_one_engine_process() {
         assert!(
             worst <= 1e-4,
             "the merged audio differs from the single recording's by {worst}"
+        );
+    });
+}
+
+/// The local pool's figure, printed and not checked (it depends on the machine): the wall time
+/// of the cutscene's 240 frames as 4 chunks on 2 engine processes against one engine process.
+/// Each chunk pays an engine start and its pre-roll, so a pool gains only where cores are spare
+/// for a second engine.
+#[test]
+fn local_pool_against_one_process_prints_its_wall_time() {
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(godot) = godot() else { return };
+    with_time_limit(Duration::from_secs(900), move || {
+        const BENCH_FRAMES: u64 = 240;
+        let dir = project(&godot, "farm-bench", true);
+        let single = dir.join("single.webm").display().to_string();
+        let range = format!("--movie-range=0:{BENCH_FRAMES}");
+        let started = Instant::now();
+        engine(
+            &godot,
+            &dir,
+            &["--write-movie", &single, "res://cutscene.tscn", "--", &range],
+        );
+        let one_process = started.elapsed().as_secs_f64();
+        let job = plan_cutscene(&godot, &dir, BENCH_FRAMES, FPS, SIZE);
+        let started = Instant::now();
+        let run = farm(&["run", job.to_str().unwrap(), "--jobs", "2"]);
+        let pool = started.elapsed().as_secs_f64();
+        let out = text(&run);
+        assert!(run.status.success(), "farm run: {out}");
+        assert_merged(&job, SIZE, FPS, BENCH_FRAMES);
+        println!(
+            "farm bench ({} cores): {BENCH_FRAMES} frames, one engine process {one_process:.1} s, \
+             local pool of 2 (4 chunks, merge included) {pool:.1} s: {:.2}x",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            one_process / pool
         );
     });
 }

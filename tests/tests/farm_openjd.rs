@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use movie_writer_av1_tests::farm::{decoded, planned, text, FPS, FRAMES, H, W};
+use movie_writer_av1_tests::farm::{assert_merged, planned, text, FPS, FRAMES, H, W};
 use movie_writer_av1_tests::skip::{current_test, skip, Need};
-use movie_writer_av1_tests::{check_recording, probe, with_time_limit, Expected};
+use movie_writer_av1_tests::with_time_limit;
 
 /// `$MWAV1_OPENJD`, else the venv `./dev setup` makes in the stack cache.
 fn openjd() -> Option<PathBuf> {
@@ -57,13 +57,6 @@ fn openjd_checks_and_runs_the_template_to_the_merged_file() {
             run.status.success() && out.contains("Session ended successfully"),
             "openjd run: {out}"
         );
-        let merged = job.join("movie.webm");
-        assert_eq!(probe::ffprobe(&merged).expect("ffprobe").video[0].packets, FRAMES);
-        let from_chunks: Vec<u8> = (0..4)
-            .flat_map(|i| decoded(&job.join("chunks").join(format!("{i:04}.mkv"))))
-            .collect();
-        assert!(decoded(&merged) == from_chunks, "the merge is not the chunks' frames");
-        let report = check_recording(&merged, &Expected::unknown_source(W, H, FPS, Some(FRAMES))).expect("checks run");
-        report.assert_ok();
+        assert_merged(&job, (W, H), FPS, FRAMES);
     });
 }

@@ -322,6 +322,9 @@ fn submit(dir: &Path, args: &[String]) -> Result<(), String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut merge_args = vec![
         format!("--dependency=afterok:{array}"),
+        // A chunk that fails for good makes `afterok` unsatisfiable; without this the merge
+        // would wait in the queue forever (and `--wait` with it) instead of ending as failed.
+        "--kill-on-invalid-dep=yes".into(),
         "--job-name=mwav1-merge".into(),
         format!("--chdir={}", dir.display()),
         format!("--output={}", dir.join("merge-slurm.out").display()),
