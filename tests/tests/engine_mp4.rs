@@ -135,8 +135,9 @@ fn killed_recording_plays(signal: &'static str, label: &'static str) {
             .map_while(Result::ok)
             .any(|l| l.trim() == marker);
         assert!(reached, "the engine ended before drawing {at} frames");
-        // The engine itself, not xvfb-run: its command line is the only one naming this file.
-        let pattern = format!("--write-movie {}", out.display());
+        // The engine itself, not xvfb-run, whose command line names the file too: killing it
+        // would leave its Xvfb running, holding a display other tests may be given.
+        let pattern = format!("^{} .*--write-movie {}", godot.display(), out.display());
         let killed = Command::new("pkill")
             .args([format!("-{signal}"), "-f".into(), "--".into(), pattern])
             .status()
