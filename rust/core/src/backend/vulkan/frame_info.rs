@@ -24,7 +24,7 @@ use ash::vk::native::{
 
 use super::av1_ffi::{self, picture_flags};
 use super::dpb::{FramePlan, DPB_SLOTS};
-use super::encoder::RatePlan;
+use super::params::RatePlan;
 
 /// What one frame is encoded with.
 pub(super) struct FrameParams {

@@ -16,12 +16,17 @@
 //! - `dpb.rs`: the source picture and DPB images, and the reference scheme: a key frame every
 //!   keyframe interval, then P frames predicting from the previous frame (LAST_FRAME) through
 //!   two alternating DPB slots.
-//! - `encoder.rs`: rate control (CQP as "disabled" with a constant qindex from the quality
-//!   setting, CRF recorded as CQP since Vulkan has no constant-quality mode, CBR and VBR from
-//!   the bitrates), the speed preset as the encode quality level, the AV1 level from size,
-//!   frame rate and bitrate, the encode-feedback query for the bitstream offset and size, and
-//!   each packet made a temporal unit (temporal delimiter, and the sequence header on key
-//!   frames); a failed frame ends the session.
+//! - `params.rs`: what the session and each frame are encoded with, from the settings and the
+//!   driver's capabilities: rate control (CQP as "disabled" with a constant qindex from the
+//!   quality setting, CRF recorded as CQP since Vulkan has no constant-quality mode, CBR and
+//!   VBR from the bitrates), the coded size, the speed preset as the encode quality level,
+//!   the AV1 level from size, frame rate and bitrate.
+//! - `encoder/mod.rs`: the encoder's resources and its state between calls: the
+//!   encode-feedback query for the bitstream offset and size, each packet made a temporal
+//!   unit (temporal delimiter, and the sequence header on key frames), flush; a failed frame
+//!   ends the session.
+//! - `encoder/commands.rs`: the commands one frame records (upload, barriers, the
+//!   video-coding scope) and the feedback read back.
 //! - `frame_info.rs`: the structures one frame's commands point at and where each is chained.
 //! - `convert.rs`: RGB(A) → NV12 in a compute shader (WGSL compiled by `naga` at run time),
 //!   and I420 → NV12 on the CPU, then copied into the source picture.
@@ -40,6 +45,7 @@ mod device;
 mod dpb;
 mod encoder;
 mod frame_info;
+mod params;
 mod self_check;
 mod session;
 
@@ -107,7 +113,7 @@ struct EncodeCaps {
 }
 
 impl EncodeCaps {
-    /// The crate's rate controls that these modes give (see `encoder::rate_plan`: CRF is
+    /// The crate's rate controls that these modes give (see `params::rate_plan`: CRF is
     /// recorded as CQP, Vulkan having no constant-quality mode).
     fn rate_controls(&self) -> Vec<RateControl> {
         [
