@@ -7,8 +7,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
+use super::messages::{Control, Event, FrameJob};
 use super::replay::ReplaySaved;
-use super::worker::{Control, Event, FrameJob, Worker};
+use super::worker::Worker;
 use super::RecordingStats;
 use crate::error::{Error, Result};
 use crate::pool::Pool;

@@ -10,8 +10,9 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, unbounded, TrySendError};
 
 use super::encode_thread::EncodeThread;
+use super::messages::{Control, FrameJob, Layout, Outputs, Pixels};
 use super::replay::{ReplayRing, ReplaySaved};
-use super::worker::{Control, FrameJob, Layout, Outputs, Pixels, Worker};
+use super::worker::Worker;
 use super::{create_output, RecordingStats};
 use crate::audio::AudioEncoder;
 use crate::backend::{self, BackendKind};

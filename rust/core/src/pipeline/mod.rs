@@ -27,8 +27,11 @@ mod encode_thread;
 #[cfg(feature = "fault-injection")]
 mod fault;
 mod live;
+mod messages;
 mod replay;
+mod replay_schedule;
 mod temporal;
+mod timing;
 mod worker;
 
 #[cfg(feature = "fault-injection")]
@@ -36,7 +39,7 @@ pub use fault::FAULT_ENV;
 pub use live::{LiveConfig, LiveRecorder, LiveStats};
 pub use replay::ReplaySaved;
 // The render farm's merge times its one audio encode as a recording does.
-pub(crate) use worker::AudioShape;
+pub(crate) use timing::AudioShape;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -52,7 +55,8 @@ use crate::frame::{HeldPixels, PixelFormat, RgbImage};
 use crate::pool::Pool;
 use crate::render_range::RangeGate;
 use encode_thread::EncodeThread;
-use worker::{FrameJob, Layout, Outputs, Pixels, Worker};
+use messages::{FrameJob, Layout, Outputs, Pixels};
+use worker::Worker;
 
 /// Figures about a finished (or failed) recording.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,110 +1,33 @@
 //! The encode thread shared by Movie Maker recordings ([`super::Recorder`]) and live capture
 //! ([`super::LiveRecorder`]): colour conversion (or an I420 copy), AV1 and Opus encoding,
 //! interleaving, the Matroska file and, for live capture, the replay ring.
+//!
+//! This file is the loop and what it does with each frame and message; the packets' clocks
+//! are in `timing.rs`, when replays are written in `replay_schedule.rs`, and the messages it
+//! receives and sends in `messages.rs`.
 
 use std::fs::{self, File};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{select, Receiver, Sender};
 
 #[cfg(feature = "fault-injection")]
 use super::fault::Fault;
-use super::replay::{ReplayRing, ReplaySaved};
+use super::messages::{Control, Event, FrameJob, Layout, Outputs, Pixels};
+use super::replay_schedule::ReplaySchedule;
+use super::timing::{AudioShape, BusyTime, FrameClock};
 use super::RecordingStats;
-use crate::audio::{AudioEncoder, AudioPacket};
+use crate::audio::AudioEncoder;
 use crate::av1;
 use crate::backend::{Received, VideoEncoder};
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
-use crate::frame::{HeldPixels, I420Image, PixelFormat, RgbImage, VideoFrame};
-use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, Timing, Track, VideoTrack, TICKS_PER_FRAME};
+use crate::frame::{I420Image, RgbImage, VideoFrame};
+use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, Track, VideoTrack};
 use crate::pool::Pool;
 use crate::scale::{Linear, Resampler};
 
 use super::temporal::Temporal;
-
-/// How a queued frame's bytes are laid out.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Layout {
-    Rgb(PixelFormat),
-    /// Contiguous I420 planes (see [`I420Image::contiguous`]).
-    I420 {
-        y_stride: usize,
-        uv_stride: usize,
-    },
-}
-
-pub(super) struct FrameJob {
-    pub index: u64,
-    /// Capture time in µs since the recording started (live capture); `None` = frame `index`
-    /// of a fixed frame rate (Movie Maker).
-    pub ts_us: Option<i64>,
-    pub width: u32,
-    pub height: u32,
-    pub layout: Layout,
-    pub pixels: Pixels,
-    /// Movie Maker: this frame's interleaved int32 PCM block.
-    pub audio: Vec<i32>,
-}
-
-/// A queued frame's bytes: a buffer of the recorder's pool, filled by copying, or the caller's
-/// own buffer, held until the frame is encoded (see [`HeldPixels`]) and then sent back on
-/// `back`, so that it is dropped on the caller's thread: the engine's buffers may only be
-/// released there.
-pub(super) enum Pixels {
-    Pooled(Vec<u8>),
-    Held {
-        pixels: Box<dyn HeldPixels>,
-        back: Sender<Box<dyn HeldPixels>>,
-    },
-}
-
-impl Pixels {
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            Self::Pooled(v) => v,
-            Self::Held { pixels, .. } => pixels.bytes(),
-        }
-    }
-}
-
-/// What the encode thread tells the recorder, on one channel, in the order it happened.
-pub(super) enum Event {
-    /// Something the user should know, said once per recording.
-    Warning(String),
-    ReplaySaved(ReplaySaved),
-    /// The last event: how the recording ended, and its figures.
-    Ended(Result<()>, RecordingStats),
-}
-
-/// Live capture's other messages, on a channel apart from the frames so they are never dropped.
-pub(super) enum Control {
-    /// Interleaved f32 PCM, already at the recording's sample rate, taken from the engine
-    /// `taken_us` after the recording started (`None`: silence we generate).
-    Audio {
-        samples: Vec<f32>,
-        taken_us: Option<i64>,
-    },
-    SaveReplay {
-        path: PathBuf,
-        seconds: f64,
-    },
-}
-
-struct PendingReplay {
-    path: PathBuf,
-    seconds: f64,
-    /// Capture time of the newest frame when it was asked for; `None`: no frame yet.
-    until_ms: Option<i64>,
-}
-
-/// Where the encoded packets go.
-pub(super) struct Outputs {
-    /// `None` for a replay-buffer-only live recording.
-    pub file: Option<File>,
-    pub replay: Option<ReplayRing>,
-}
 
 pub(super) struct Worker {
     config: RecordingConfig,
@@ -113,14 +36,8 @@ pub(super) struct Worker {
     file: Option<File>,
     tracks: Option<(VideoTrack, AudioTrack)>,
     mux: Option<Output>,
-    replay: Option<ReplayRing>,
-    pending_replays: Vec<PendingReplay>,
-    /// Time of the newest video packet in the replay ring.
-    ring_video_ms: Option<i64>,
-    /// Replays being written; the recording's end waits for them.
-    replay_writers: Vec<std::thread::JoinHandle<()>>,
-    /// Live capture: (frame index, capture time in µs) of frames sent and not yet out.
-    timestamps: std::collections::VecDeque<(u64, i64)>,
+    replays: ReplaySchedule,
+    clock: FrameClock,
     interleaver: Interleaver,
     /// The engine's frame size; `config.video` holds the output size.
     input_size: (u32, u32),
@@ -130,12 +47,7 @@ pub(super) struct Worker {
     warned_upscale: bool,
     packet: Vec<u8>,
     pub stats: RecordingStats,
-    busy: Duration,
-    last_ts_ms: Option<i64>,
-    /// Live capture: video track ticks of the newest packet.
-    last_ticks: Option<i64>,
-    /// Live capture: capture time of the newest frame sent to the encoder.
-    last_frame_us: Option<i64>,
+    busy: BusyTime,
     #[cfg(feature = "fault-injection")]
     fault: Fault,
     events: Sender<Event>,
@@ -161,6 +73,7 @@ impl Worker {
         let input_size = (config.video.width, config.video.height);
         let mut config = config;
         (config.video.width, config.video.height) = config.output_dims();
+        let clock = FrameClock::new(config.video.fps);
         Self {
             input_size,
             resampler: Resampler::new(config.video.width, config.video.height),
@@ -172,18 +85,12 @@ impl Worker {
             file: outputs.file,
             tracks: None,
             mux: None,
-            replay: outputs.replay,
-            pending_replays: Vec::new(),
-            ring_video_ms: None,
-            replay_writers: Vec::new(),
-            timestamps: Default::default(),
+            replays: ReplaySchedule::new(outputs.replay),
+            clock,
             interleaver: Interleaver::default(),
             packet: Vec::new(),
             stats,
-            busy: Duration::ZERO,
-            last_ts_ms: None,
-            last_ticks: None,
-            last_frame_us: None,
+            busy: BusyTime::default(),
             #[cfg(feature = "fault-injection")]
             fault: Fault::from_env(),
             events,
@@ -216,7 +123,7 @@ impl Worker {
                     }
                 }
                 audio.give(job.audio);
-                w.busy += started.elapsed();
+                w.busy.add(started.elapsed());
                 r
             };
             match &control {
@@ -253,18 +160,18 @@ impl Worker {
             self.encoder.flush()?;
             self.drain_encoder()?;
             // Live audio reaches the recorder a mix buffer late: end it with the newest frame.
-            if let Some(last) = self.last_frame_us {
+            if let Some(last) = self.clock.newest_frame_us() {
                 self.pad_audio_to(last + 1_000_000 / i64::from(self.config.video.fps))?;
             }
             self.finish_audio()?;
-            self.busy += started.elapsed();
+            self.busy.add(started.elapsed());
             Ok(())
         })();
         // Unblock the engine thread at once; it learns of the error on its next call.
         drop(frames);
         drop(control);
         let finalized = self.finalize();
-        self.stats.encode_fps = self.stats.frames as f64 / self.busy.as_secs_f64().max(1e-9);
+        self.stats.encode_fps = self.busy.frames_per_second(self.stats.frames);
         result.and(finalized)
     }
 
@@ -294,12 +201,8 @@ impl Worker {
             Control::SaveReplay { path, seconds } => {
                 // "The last N seconds" end now: at the newest frame handed over, which may still
                 // be inside the encoder's look-ahead. The save waits until it is out.
-                let until_ms = self.last_frame_us.map(|us| (us + 500) / 1000);
-                self.pending_replays.push(PendingReplay {
-                    path,
-                    seconds,
-                    until_ms,
-                });
+                let until_ms = self.clock.newest_frame_us().map(|us| (us + 500) / 1000);
+                self.replays.request(path, seconds, until_ms);
                 self.save_due_replays(false);
                 Ok(())
             }
@@ -309,31 +212,7 @@ impl Worker {
     /// Starts writing every requested replay whose last frame has reached the ring (all of
     /// them when `all`: the recording is ending).
     fn save_due_replays(&mut self, all: bool) {
-        let newest = self.ring_video_ms;
-        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_replays)
-            .into_iter()
-            .partition(|r| all || r.until_ms.is_none_or(|until| newest.is_some_and(|n| n >= until)));
-        self.pending_replays = waiting;
-        for PendingReplay { path, seconds, .. } in due {
-            let why_not = match (&self.replay, &self.tracks) {
-                (Some(ring), Some(tracks)) => {
-                    let container = crate::config::Container::from_path(&path);
-                    let events = self.events.clone();
-                    let report = move |saved| {
-                        let _ = events.send(Event::ReplaySaved(saved));
-                    };
-                    let writer = ring.save(path.clone(), seconds, container, tracks.clone(), report);
-                    self.replay_writers.extend(writer);
-                    continue;
-                }
-                (None, _) => "the replay buffer is off (replay length 0)",
-                (_, None) => "nothing has been encoded yet",
-            };
-            let _ = self.events.send(Event::ReplaySaved(ReplaySaved {
-                path,
-                result: Err(why_not.into()),
-            }));
-        }
+        self.replays.save_due(all, self.tracks.as_ref(), &self.events);
     }
 
     fn encode_job(&mut self, job: &FrameJob) -> Result<()> {
@@ -352,8 +231,7 @@ impl Worker {
             })?;
         }
         if let Some(ts_us) = job.ts_us {
-            self.timestamps.push_back((job.index, ts_us));
-            self.last_frame_us = Some(ts_us);
+            self.clock.captured(job.index, ts_us);
         }
         let frame = match job.layout {
             Layout::Rgb(format) => {
@@ -464,7 +342,7 @@ impl Worker {
                             })?;
                         self.open_tracks(&seq)?;
                     }
-                    let time = self.packet_time(pts);
+                    let time = self.clock.packet_time(pts);
                     let mut data = self.interleaver.buffer(Track::Video);
                     av1::strip_temporal_delimiters(&self.packet, &mut data);
                     self.interleaver.push(MuxPacket {
@@ -478,38 +356,6 @@ impl Worker {
                 }
                 Received::NeedMoreInput | Received::Done => return Ok(()),
             }
-        }
-    }
-
-    /// Where the frame `pts` lies: at its capture time when live, else on the fixed frame rate.
-    fn packet_time(&mut self, pts: u64) -> Timing {
-        let fps = u64::from(self.config.video.fps);
-        let frame_ms = 1000.0 / fps as f64;
-        while self.timestamps.front().is_some_and(|&(i, _)| i < pts) {
-            self.timestamps.pop_front();
-        }
-        match self.timestamps.front() {
-            Some(&(i, us)) if i == pts => {
-                self.timestamps.pop_front();
-                // Matroska needs increasing block times; two captures within one ms keep order.
-                let ts = ((us + 500) / 1000).max(self.last_ts_ms.map_or(0, |t| t + 1));
-                self.last_ts_ms = Some(ts);
-                // The same on the video track's clock (fps × 1000 ticks a second), for MP4.
-                let ticks = (us * fps as i64 / 1000).max(self.last_ticks.map_or(0, |t| t + 1));
-                self.last_ticks = Some(ticks);
-                Timing {
-                    ts_ms: ts,
-                    end_ms: ts as f64 + frame_ms,
-                    pts: ticks,
-                    duration: TICKS_PER_FRAME,
-                }
-            }
-            _ => Timing {
-                ts_ms: ((pts * 1000 + fps / 2) / fps) as i64,
-                end_ms: (pts + 1) as f64 * frame_ms,
-                pts: pts as i64 * TICKS_PER_FRAME,
-                duration: TICKS_PER_FRAME,
-            },
         }
     }
 
@@ -564,12 +410,7 @@ impl Worker {
             return Ok(());
         }
         while let Some(p) = self.interleaver.pop(draining) {
-            if let Some(ring) = &mut self.replay {
-                ring.push(&p);
-                if p.track == Track::Video {
-                    self.ring_video_ms = Some(p.time.ts_ms);
-                }
-            }
+            self.replays.keep(&p);
             let r = match &mut self.mux {
                 None => Ok(()),
                 Some(mux) => mux.write(p.track, &p.time, p.keyframe, &p.data, p.discard_padding_ns),
@@ -581,7 +422,7 @@ impl Worker {
             if let Err(e) = r {
                 return Err(Error::io(&self.config.path, e));
             }
-            if !self.pending_replays.is_empty() {
+            if self.replays.has_pending() {
                 self.save_due_replays(false);
             }
         }
@@ -593,9 +434,7 @@ impl Worker {
     fn finalize(&mut self) -> Result<()> {
         let drained = self.write_ready(true);
         self.save_due_replays(true);
-        for writer in self.replay_writers.drain(..) {
-            let _ = writer.join();
-        }
+        self.replays.join_writers();
         let Some(mux) = self.mux.take() else {
             // No video packet was ever produced: nothing playable to keep.
             if self.file.take().is_some() {
@@ -611,38 +450,5 @@ impl Worker {
 
     fn io_err(&self, e: std::io::Error) -> Error {
         Error::io(&self.config.path, e)
-    }
-}
-
-/// What an audio packet's timing depends on, copied out of the encoder so packets can be
-/// made while it is borrowed.
-#[derive(Clone, Copy)]
-pub(crate) struct AudioShape {
-    delay: u64,
-}
-
-impl AudioShape {
-    pub(crate) fn of(audio: &AudioEncoder) -> Self {
-        Self {
-            delay: audio.delay().into(),
-        }
-    }
-
-    /// An audio packet for the muxer. Validation guarantees 48 kHz, so samples/48 are ms.
-    pub(crate) fn packet(self, p: &AudioPacket<'_>, data: Vec<u8>) -> MuxPacket {
-        let trim = u64::from(p.end_trim_samples.unwrap_or(0));
-        let audible_end = (p.pts_samples + p.samples).saturating_sub(self.delay + trim);
-        MuxPacket {
-            track: Track::Audio,
-            time: Timing {
-                ts_ms: (p.pts_samples / 48) as i64,
-                end_ms: audible_end as f64 / 48.0,
-                pts: p.pts_samples as i64,
-                duration: (p.samples - trim) as i64,
-            },
-            keyframe: true,
-            data,
-            discard_padding_ns: p.end_trim_samples.map(|s| i64::from(s) * 1_000_000_000 / 48_000),
-        }
     }
 }
