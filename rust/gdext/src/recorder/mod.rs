@@ -7,38 +7,29 @@
 //! encoder: a frame whose read-back slots are all busy, or that finds the encoder's queue full,
 //! is dropped and counted. The Compatibility renderer has no RenderingDevice, so there each
 //! frame is read back on the CPU (`Texture2D.get_image`, which waits for the GPU).
+//!
+//! This file is the node: the class's exported properties, signals and methods, and the
+//! errors and replays it reports. One recording's state is `session.rs`, the per-frame grab
+//! `capture.rs`, the Master bus `audio_capture.rs` and the GPU conversion `gpu_convert.rs`.
 
 mod audio_capture;
+mod capture;
 mod gpu_convert;
+mod session;
 
-use std::cell::RefCell;
 use std::path::PathBuf;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use godot::classes::image::{Format, Interpolation};
+use godot::classes::image::Format;
 use godot::classes::{INode, Image, Node, RenderingServer, Viewport};
 use godot::global::Error as GdError;
 use godot::prelude::*;
-use movie_writer_av1_core::{
-    BackendPreference, Error, I420Image, LiveConfig, LiveRecorder, PixelFormat, RecordingConfig, RecordingStats,
-    RgbImage, VideoFrame,
-};
+use movie_writer_av1_core::{Error, RecordingStats};
 
 use crate::errors::{self, Class};
-use crate::{settings, writer};
-use audio_capture::AudioCapture;
+use crate::writer;
 use gpu_convert::GpuConverter;
-
-/// Read-backs in flight at once: the engine keeps two frames queued, so three slots let every
-/// frame be captured when the GPU keeps up.
-const SLOTS: usize = 3;
-/// Largest nominal rate: frames above the cap are skipped, not counted as dropped.
-const MAX_FPS_CAP: i32 = 240;
-
-/// Said once per run: the Compatibility renderer's CPU path.
-static CPU_PATH_NOTED: AtomicBool = AtomicBool::new(false);
+use session::{Ended, Request, Session};
 
 /// Records the game while it runs, as AV1 + Opus in WebM (`.webm`) or Matroska (`.mkv`), and
 /// keeps a replay buffer of the last seconds that [method save_replay] writes at any moment.
@@ -76,33 +67,6 @@ pub struct AV1Recorder {
     session: Option<Session>,
 }
 
-/// State shared with the read-back callbacks, which run after the frame that asked for them.
-struct Shared {
-    recorder: Option<LiveRecorder>,
-    in_flight: usize,
-    /// Main-thread time spent in callbacks (copying the planes into the queue).
-    callback_time: Duration,
-    error: Option<Error>,
-}
-
-struct Session {
-    shared: Rc<RefCell<Shared>>,
-    path: Option<PathBuf>,
-    started: Instant,
-    period: Duration,
-    /// The recording's size.
-    size: (u32, u32),
-    /// When the next frame may be captured (the `fps_cap` deadline).
-    next_due: Option<Instant>,
-    converter: Option<GpuConverter>,
-    next_slot: usize,
-    audio: Option<AudioCapture>,
-    frames_seen: u64,
-    frame_time: Duration,
-    frame_time_max: Duration,
-    on_frame: Callable,
-}
-
 #[godot_api]
 impl INode for AV1Recorder {
     fn exit_tree(&mut self) {
@@ -134,8 +98,7 @@ impl AV1Recorder {
         match self.begin(&path.to_string()) {
             Ok(session) => {
                 let shown = session
-                    .path
-                    .as_ref()
+                    .path()
                     .map_or("(replay buffer only)".into(), |p| p.display().to_string());
                 self.session = Some(session);
                 self.base_mut().emit_signal("started", &[shown.to_variant()]);
@@ -191,13 +154,8 @@ impl AV1Recorder {
                 "save_replay needs a recording: call start() first".into(),
             ));
         };
-        let shared = session.shared.clone();
         let target = writer::resolve_path(&path.to_string());
-        let result = match shared.borrow_mut().recorder.as_mut() {
-            Some(recorder) => recorder.save_replay(target, seconds),
-            None => Err(Error::Usage("the recording has stopped after an error".into())),
-        };
-        match result {
+        match session.save_replay(target, seconds) {
             Ok(()) => GdError::OK,
             Err(e) => self.report(&e),
         }
@@ -212,7 +170,7 @@ impl AV1Recorder {
     /// `gpu_conversion`, `backend`, `main_thread_ms_mean`, `main_thread_ms_max`.
     #[func]
     fn get_stats(&self) -> VarDictionary {
-        self.session.as_ref().map(session_stats).unwrap_or_default()
+        self.session.as_ref().map(Session::stats).unwrap_or_default()
     }
 
     /// Converts an RGBA8 image to I420 (Y, then U, then V; rows padded to a multiple of 8
@@ -246,10 +204,7 @@ impl AV1Recorder {
             return;
         }
         if let Some(s) = &mut self.session {
-            let spent = began.elapsed();
-            s.frames_seen += 1;
-            s.frame_time += spent;
-            s.frame_time_max = s.frame_time_max.max(spent);
+            s.count_frame(began.elapsed());
         }
     }
 }
@@ -259,231 +214,33 @@ impl AV1Recorder {
         let viewport: Gd<Viewport> = self.base().get_viewport().ok_or_else(|| {
             Error::Usage("AV1Recorder must be inside the scene tree to record (add it as a child first)".into())
         })?;
-        let size = viewport.get_texture().map(|t| t.get_size()).unwrap_or_default();
-        let scale = self.resolution_scale.clamp(0.1, 1.0);
-        // 4:2:0 needs even sizes; the GPU converter works on them.
-        let even = |v: f64| (v as u32 & !1).max(2);
-        let (mut width, mut height) = (even(f64::from(size.x) * scale), even(f64::from(size.y) * scale));
-        let fps_cap = self.fps_cap.clamp(0, MAX_FPS_CAP);
-        let nominal = if fps_cap == 0 { 60 } else { fps_cap as u32 };
-        let write_file = !path.is_empty();
-        let file = if write_file {
-            writer::resolve_path(path)
-        } else {
-            PathBuf::from("replay.webm")
-        };
-        let mut recording = RecordingConfig::new(&file, width, height, nominal);
-        settings::apply_project_settings(&mut recording)?;
-        // A render range is Movie Maker's: live capture records what happens, as it happens.
-        recording.range = Default::default();
-        // Live frames come at no fixed rate, so there are no groups to average: motion blur is
-        // Movie Maker's only.
-        recording.motion_blur = Default::default();
-        // An output size replaces resolution_scale: the frames are scaled to it where they are
-        // converted (bilinearly on the GPU, or by the engine on the CPU path), so they reach
-        // the encoder at that size.
-        if let Some((w, h)) = recording.output_size.take() {
-            let (vw, vh) = (f64::from(size.x).max(1.0), f64::from(size.y).max(1.0));
-            if ((f64::from(w) / f64::from(h)) / (vw / vh) - 1.0).abs() > 0.01 {
-                return Err(movie_writer_av1_core::ConfigError::new(
-                    "editor/movie_writer/av1/output_size",
-                    format!("{w}x{h}"),
-                    format!(
-                        "for AV1Recorder, a size of the viewport's aspect ratio ({}x{}), or \"\" (live capture scales, it does not letterbox)",
-                        size.x, size.y
-                    ),
-                )
-                .into());
-            }
-            (width, height) = (even(f64::from(w)), even(f64::from(h)));
-            (recording.video.width, recording.video.height) = (width, height);
-        }
-        // Opus takes 48 kHz; the core resamples from whatever the audio device mixes at.
-        recording.audio.sample_rate = 48_000;
-        recording.audio.channels = 2;
-        if !self.backend.is_empty() {
-            recording.backend = BackendPreference::from_id(&self.backend.to_string()).ok_or_else(|| {
-                movie_writer_av1_core::ConfigError::new(
-                    "AV1Recorder.backend",
-                    &self.backend,
-                    "empty (project setting), auto, hardware, software, or a backend id",
-                )
-            })?;
-        }
-        let recorder = LiveRecorder::start(LiveConfig {
-            recording,
-            write_file,
-            replay_seconds: self.replay_seconds,
-            replay_max_bytes: (self.replay_max_mb.max(1) as u64) << 20,
-        })?;
-        if let Some(note) = recorder.fallback_note() {
-            godot_print!("AV1Recorder: {note}");
-        }
-        let converter = self.gpu_converter(&recorder, width, height);
-        godot_print!(
-            "AV1Recorder: recording {width}x{height} (up to {} fps) with {}, colour conversion on the {}{}",
-            if fps_cap == 0 {
-                "unlimited".to_string()
-            } else {
-                fps_cap.to_string()
-            },
-            recorder.backend(),
-            if converter.is_some() { "GPU" } else { "CPU" },
-            if write_file {
-                format!(", to {}", file.display())
-            } else {
-                ", replay buffer only".into()
-            },
-        );
         let on_frame = Callable::from_object_method(&self.to_gd(), "on_frame_post_draw");
-        RenderingServer::singleton().connect("frame_post_draw", &on_frame);
-        Ok(Session {
-            shared: Rc::new(RefCell::new(Shared {
-                recorder: Some(recorder),
-                in_flight: 0,
-                callback_time: Duration::ZERO,
-                error: None,
-            })),
-            path: write_file.then_some(file),
-            started: Instant::now(),
-            period: if fps_cap == 0 {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64(1.0 / f64::from(fps_cap))
-            },
-            size: (width, height),
-            next_due: None,
-            converter,
-            next_slot: 0,
-            audio: self
-                .capture_audio
-                .then(AudioCapture::start)
-                .and_then(|a| a.map_err(|why| godot_warn!("AV1Recorder: {why}")).ok()),
-            frames_seen: 0,
-            frame_time: Duration::ZERO,
-            frame_time_max: Duration::ZERO,
-            on_frame,
-        })
-    }
-
-    /// The GPU path where it can work, else `None` with the reason said once.
-    fn gpu_converter(&self, recorder: &LiveRecorder, width: u32, height: u32) -> Option<GpuConverter> {
-        let reason = if recorder.prefers_rgb() {
-            // NVENC converts colour itself: RGBA goes to it unconverted.
-            return None;
-        } else if !RenderingServer::singleton().is_on_render_thread() {
-            "rendering runs on a thread of its own (read-back callbacks would come from that thread)".to_string()
-        } else {
-            match RenderingServer::singleton().get_rendering_device() {
-                None => "the Compatibility renderer has no RenderingDevice".to_string(),
-                Some(rd) => match GpuConverter::new(rd, width, height, SLOTS) {
-                    Ok(converter) => return Some(converter),
-                    Err(e) => e,
-                },
-            }
+        let request = Request {
+            path,
+            resolution_scale: self.resolution_scale,
+            fps_cap: self.fps_cap,
+            backend: &self.backend,
+            replay_seconds: self.replay_seconds,
+            replay_max_mb: self.replay_max_mb,
+            capture_audio: self.capture_audio,
         };
-        if !CPU_PATH_NOTED.swap(true, Ordering::Relaxed) {
-            godot_print!(
-                "AV1Recorder: {reason}: frames are read back and converted on the CPU instead (slower: the game waits for each read-back)"
-            );
-        }
-        None
+        Session::start(&request, &viewport, on_frame)
     }
 
     /// Hands this frame (and the audio mixed since the last one) to the recorder.
     fn capture(&mut self, now: Instant) -> Result<(), Error> {
         let viewport = self.base().get_viewport();
-        let Some(session) = self.session.as_mut() else {
-            return Ok(());
-        };
-        let at = now.duration_since(session.started);
-        // Every frame, with no samples when there is no audio, so the audio keeps up.
-        let (samples, rate): (&[f32], u32) = match session.audio.as_mut() {
-            Some(audio) => {
-                let rate = audio.mix_rate;
-                (audio.take(), rate)
-            }
-            None => (&[], 48_000),
-        };
-        if let Some(r) = session.shared.borrow_mut().recorder.as_mut() {
-            r.push_audio(samples, rate, at)?;
+        match self.session.as_mut() {
+            Some(session) => session.capture(viewport, now),
+            None => Ok(()),
         }
-        // The cap keeps a deadline, so the rate holds on average whatever the display's rate.
-        if session.next_due.is_some_and(|due| now < due) {
-            return Ok(());
-        }
-        let next = session.next_due.unwrap_or(now) + session.period;
-        session.next_due = Some(if next < now { now + session.period } else { next });
-        let Some(texture) = viewport.and_then(|v| v.get_texture()) else {
-            return Ok(());
-        };
-        let Some(converter) = session.converter.as_mut() else {
-            // CPU path: the engine reads the frame back (and waits for it).
-            let Some(mut image) = texture.get_image() else {
-                return Ok(());
-            };
-            if image.get_format() != Format::RGBA8 {
-                image.convert(Format::RGBA8);
-            }
-            // To the recording's size (the scale, and 4:2:0's even sizes), as the GPU path does.
-            let (w, h) = (session.size.0 as i32, session.size.1 as i32);
-            let (dw, dh) = (image.get_width() - w, image.get_height() - h);
-            match (dw, dh) {
-                (0, 0) => {}
-                // An odd-sized viewport is one pixel larger than the (even) recording: cropped.
-                (0..=1, 0..=1) => image.crop(w, h),
-                _ => image.resize_ex(w, h).interpolation(Interpolation::BILINEAR).done(),
-            }
-            let data = image.get_data();
-            let frame = RgbImage::packed(
-                image.get_width() as u32,
-                image.get_height() as u32,
-                PixelFormat::Rgba8,
-                data.as_slice(),
-            )?;
-            if let Some(r) = session.shared.borrow_mut().recorder.as_mut() {
-                r.push_frame(&VideoFrame::Rgb(frame), at)?;
-            }
-            return Ok(());
-        };
-        let mut shared = session.shared.borrow_mut();
-        if shared.in_flight >= SLOTS {
-            if let Some(r) = shared.recorder.as_mut() {
-                r.count_dropped();
-            }
-            return Ok(());
-        }
-        let rd_texture = RenderingServer::singleton().texture_get_rd_texture(texture.get_rid());
-        let slot = session.next_slot;
-        let buffer = converter.convert(rd_texture, slot).map_err(Error::Frame)?;
-        session.next_slot = (slot + 1) % SLOTS;
-        shared.in_flight += 1;
-        drop(shared);
-        let callback = readback_callback(session.shared.clone(), converter, at);
-        if let Err(e) = converter.read_back(buffer, &callback) {
-            session.shared.borrow_mut().in_flight -= 1;
-            return Err(Error::Frame(e));
-        }
-        Ok(())
     }
 
     /// Emits what the encode side finished since the last frame: saved replays, warnings and
     /// errors from the read-back callbacks.
     fn poll(&mut self) -> Result<(), Error> {
         let Some(session) = &self.session else { return Ok(()) };
-        let shared = session.shared.clone();
-        let mut shared = shared.borrow_mut();
-        if let Some(e) = shared.error.take() {
-            return Err(e);
-        }
-        let Some(recorder) = shared.recorder.as_mut() else {
-            return Ok(());
-        };
-        for warning in recorder.take_warnings() {
-            godot_warn!("AV1Recorder: {warning}");
-        }
-        let replays = recorder.take_replays_saved();
-        drop(shared);
+        let replays = session.poll()?;
         self.emit_replays(replays);
         Ok(())
     }
@@ -517,17 +274,14 @@ impl AV1Recorder {
     /// replays that finished. Returns the session's figures, the file and the recorder's
     /// outcome; `None` when not recording.
     fn end_session(&mut self) -> Option<(VarDictionary, Option<PathBuf>, Result<RecordingStats, Error>)> {
-        let session = self.session.take()?;
-        RenderingServer::singleton().disconnect("frame_post_draw", &session.on_frame);
-        let stats = session_stats(&session);
-        // Read-backs still in flight find no recorder and are dropped.
-        let recorder = session.shared.borrow_mut().recorder.take();
-        let (result, replays) = match recorder {
-            Some(recorder) => recorder.finish(),
-            None => (Err(Error::Usage("the recording had already ended".into())), Vec::new()),
-        };
+        let Ended {
+            stats,
+            path,
+            result,
+            replays,
+        } = self.session.take()?.finish();
         self.emit_replays(replays);
-        Some((stats, session.path, result))
+        Some((stats, path, result))
     }
 
     fn report(&mut self, e: &Error) -> GdError {
@@ -535,50 +289,5 @@ impl AV1Recorder {
         godot_error!("{message}");
         self.base_mut().emit_signal("error", &[message.to_variant()]);
         code
-    }
-}
-
-/// The read-back's completion: queue the planes with the frame's capture time.
-fn readback_callback(shared: Rc<RefCell<Shared>>, converter: &GpuConverter, at: Duration) -> Callable {
-    let (w, h, ys, uvs) = (
-        converter.width,
-        converter.height,
-        converter.y_stride,
-        converter.uv_stride,
-    );
-    Callable::from_fn("AV1Recorder readback", move |args: &[&Variant]| {
-        let began = Instant::now();
-        let mut shared = shared.borrow_mut();
-        shared.in_flight = shared.in_flight.saturating_sub(1);
-        let Some(bytes) = args.first().and_then(|a| a.try_to::<PackedByteArray>().ok()) else {
-            return;
-        };
-        let pushed =
-            I420Image::contiguous(w, h, ys, uvs, bytes.as_slice()).and_then(|image| match shared.recorder.as_mut() {
-                Some(r) => r.push_frame(&VideoFrame::I420(image), at).map(drop),
-                None => Ok(()),
-            });
-        if let Err(e) = pushed {
-            shared.error.get_or_insert(e);
-        }
-        shared.callback_time += began.elapsed();
-    })
-}
-
-fn session_stats(s: &Session) -> VarDictionary {
-    let shared = s.shared.borrow();
-    let live = shared.recorder.as_ref().map(|r| r.stats()).unwrap_or_default();
-    let frames = s.frames_seen.max(1) as f64;
-    let total = s.frame_time + shared.callback_time;
-    vdict! {
-        "recording" => shared.recorder.is_some(),
-        "backend" => shared.recorder.as_ref().map(|r| r.backend().id()).unwrap_or_default(),
-        "gpu_conversion" => s.converter.is_some(),
-        "frames_seen" => s.frames_seen as i64,
-        "frames_queued" => live.frames_queued as i64,
-        "frames_dropped" => live.frames_dropped as i64,
-        "in_flight" => shared.in_flight as i64,
-        "main_thread_ms_mean" => total.as_secs_f64() * 1000.0 / frames,
-        "main_thread_ms_max" => s.frame_time_max.as_secs_f64() * 1000.0,
     }
 }
