@@ -26,6 +26,7 @@
 mod encode_thread;
 #[cfg(feature = "fault-injection")]
 mod fault;
+mod frame_fit;
 mod live;
 mod messages;
 mod replay;

@@ -13,6 +13,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 
 #[cfg(feature = "fault-injection")]
 use super::fault::Fault;
+use super::frame_fit::FrameFit;
 use super::messages::{Control, Event, FrameJob, Layout, Outputs, Pixels};
 use super::replay_schedule::ReplaySchedule;
 use super::timing::{AudioShape, BusyTime, FrameClock};
@@ -25,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::frame::{I420Image, RgbImage, VideoFrame};
 use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, Track, VideoTrack};
 use crate::pool::Pool;
-use crate::scale::{Linear, Resampler};
+use crate::scale::Linear;
 
 use super::temporal::Temporal;
 
@@ -39,12 +40,10 @@ pub(super) struct Worker {
     replays: ReplaySchedule,
     clock: FrameClock,
     interleaver: Interleaver,
-    /// The engine's frame size; `config.video` holds the output size.
-    input_size: (u32, u32),
-    resampler: Resampler,
+    /// Frames not at the output size (`config.video` holds it).
+    fit: FrameFit,
     /// Movie Maker with motion blur (`samples` > 1).
     temporal: Option<Temporal>,
-    warned_upscale: bool,
     packet: Vec<u8>,
     pub stats: RecordingStats,
     busy: BusyTime,
@@ -75,10 +74,8 @@ impl Worker {
         (config.video.width, config.video.height) = config.output_dims();
         let clock = FrameClock::new(config.video.fps);
         Self {
-            input_size,
-            resampler: Resampler::new(config.video.width, config.video.height),
+            fit: FrameFit::new(input_size, (config.video.width, config.video.height)),
             temporal: (config.motion_blur.samples > 1).then(|| Temporal::new(config.motion_blur)),
-            warned_upscale: false,
             config,
             encoder,
             audio,
@@ -247,11 +244,11 @@ impl Worker {
                         return Ok(());
                     }
                 }
-                if (job.width, job.height) == (self.config.video.width, self.config.video.height) {
+                if self.fit.fits((job.width, job.height)) {
                     VideoFrame::Rgb(image)
                 } else {
                     self.check_size(job.width, job.height);
-                    VideoFrame::Rgb(self.resampler.fit(Linear::Srgb(&image)))
+                    VideoFrame::Rgb(self.fit.scale(Linear::Srgb(&image)))
                 }
             }
             Layout::I420 { y_stride, uv_stride } => VideoFrame::I420(I420Image::contiguous(
@@ -271,7 +268,7 @@ impl Worker {
     /// encoder as output frame number `group`.
     fn emit_group(&mut self) -> Result<()> {
         if let Some((w, h)) = self.temporal.as_ref().map(Temporal::size) {
-            if (w, h) != (self.config.video.width, self.config.video.height) {
+            if !self.fit.fits((w, h)) {
                 self.check_size(w, h);
             }
         }
@@ -279,10 +276,10 @@ impl Worker {
             return Ok(());
         };
         let group = temporal.group();
-        let frame = if temporal.size() == (self.config.video.width, self.config.video.height) {
+        let frame = if self.fit.fits(temporal.size()) {
             temporal.average()
         } else {
-            self.resampler.fit(temporal.linear())
+            self.fit.scale(temporal.linear())
         };
         self.encoder.send_frame(&VideoFrame::Rgb(frame), group)?;
         temporal.clear();
@@ -290,25 +287,10 @@ impl Worker {
         self.drain_encoder()
     }
 
-    /// Warnings for a frame that is not at the output size: once when the engine's frame size
-    /// changed (a resized window; counted), once when frames are enlarged.
+    /// Warnings for a frame that is not at the output size (see [`FrameFit::check`]).
     fn check_size(&mut self, width: u32, height: u32) {
-        let (ow, oh) = (self.config.video.width, self.config.video.height);
-        if (width, height) != self.input_size {
-            if self.stats.frames_rescaled == 0 {
-                let _ = self.events.send(Event::Warning(format!(
-                    "frame size changed from {}x{} to {width}x{height} (window resized?): frames are scaled to the recording's size, {ow}x{oh}, with black bars; this is reported once",
-                    self.input_size.0, self.input_size.1
-                )));
-            }
-            self.stats.frames_rescaled += 1;
-        }
-        if (width, height) != (ow, oh) && !self.warned_upscale && self.resampler.upscales(width, height) {
-            self.warned_upscale = true;
-            let _ = self.events.send(Event::Warning(format!(
-                "frames of {width}x{height} are upscaled to the output size {ow}x{oh}: a window at least that large gives a sharper picture; this is reported once"
-            )));
-        }
+        self.fit
+            .check(width, height, &mut self.stats.frames_rescaled, &self.events);
     }
 
     fn audio_us(&self) -> i64 {
