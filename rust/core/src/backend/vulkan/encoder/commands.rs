@@ -156,7 +156,6 @@ impl VulkanEncoder {
             .src_access_mask(vk::AccessFlags2::VIDEO_ENCODE_WRITE_KHR)
             .dst_stage_mask(vk::PipelineStageFlags2::HOST)
             .dst_access_mask(vk::AccessFlags2::HOST_READ)];
-        let raw = cmd;
         // SAFETY: `cmd` is recording on the encode queue's pool. Every struct reachable from
         // the infos (rate control, DPB slots, the std picture and reference info) lives in
         // `infos`, which outlives the calls that read them while recording. The query is reset
@@ -169,14 +168,14 @@ impl VulkanEncoder {
                     .image_memory_barriers(images),
             );
             d.cmd_reset_query_pool(cmd, self.query_pool, 0, 1);
-            (video.cmd_begin_video_coding_khr)(raw, &infos.begin);
+            (video.cmd_begin_video_coding_khr)(cmd, &infos.begin);
             if !self.started {
-                (video.cmd_control_video_coding_khr)(raw, &infos.control);
+                (video.cmd_control_video_coding_khr)(cmd, &infos.control);
             }
             d.cmd_begin_query(cmd, self.query_pool, 0, vk::QueryControlFlags::empty());
-            (self.session.encode.fp().cmd_encode_video_khr)(raw, &infos.encode);
+            (self.session.encode.fp().cmd_encode_video_khr)(cmd, &infos.encode);
             d.cmd_end_query(cmd, self.query_pool, 0);
-            (video.cmd_end_video_coding_khr)(raw, &vk::VideoEndCodingInfoKHR::default());
+            (video.cmd_end_video_coding_khr)(cmd, &vk::VideoEndCodingInfoKHR::default());
             d.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().memory_barriers(&to_host));
         }
     }
