@@ -2,14 +2,9 @@
 //! the Godot extension uses, prints what the backends' probes found, and benchmarks the pipeline;
 //! merges render-farm chunks and runs render-farm jobs (`farm`).
 
-// The benchmark's and the hardware check's files live in mwav1/, next to this one.
-#[path = "mwav1/bench.rs"]
 mod bench;
-#[path = "mwav1/farm.rs"]
 mod farm;
-#[path = "mwav1/hwcheck.rs"]
 mod hwcheck;
-#[path = "mwav1/machine.rs"]
 mod machine;
 
 use std::io::Write;
