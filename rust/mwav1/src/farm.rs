@@ -22,7 +22,7 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum FarmCommand {
     /// Writes the job folder: job.json, one script per chunk, the Slurm and OpenJD files.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
     /// Renders the chunks that are not done with a local pool of engine processes, then merges.
     Run {
         /// The job folder.
@@ -111,7 +111,7 @@ const ATTEMPTS: u32 = 2;
 
 pub fn run(args: Args) -> Result<(), String> {
     match args.command {
-        FarmCommand::Plan(plan_args) => plan(plan_args),
+        FarmCommand::Plan(plan_args) => plan(*plan_args),
         FarmCommand::Run { dir, jobs } => pool(&dir, jobs),
         FarmCommand::Check { dir } => check(&dir),
         FarmCommand::Merge { dir } => merge_job(&dir),
