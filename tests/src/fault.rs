@@ -7,7 +7,9 @@ pub use movie_writer_av1_core::pipeline::FAULT_ENV;
 
 /// Panics unless `binary` (the `mwav1` CLI or the extension library) reads [`FAULT_ENV`]: only
 /// builds with the feature contain the variable's name. A workspace build has it everywhere,
-/// since this crate enables it; the extension built on its own, as shipped, has not.
+/// since this crate enables it (Cargo unifies the core's features across the crates built
+/// together, `mwav1` included), and so has `cargo test -p mwav1` (its dev-dependency on the
+/// core); the extension or `mwav1` built on its own, as shipped, has not.
 pub fn assert_built_in(binary: &Path) {
     let bytes = std::fs::read(binary).unwrap_or_else(|e| panic!("reading {}: {e}", binary.display()));
     let name = FAULT_ENV.as_bytes();

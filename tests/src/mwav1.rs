@@ -1,4 +1,4 @@
-//! Runs the core's `mwav1` CLI as a subprocess, as a user would.
+//! Runs the `mwav1` CLI (crate `rust/mwav1`) as a subprocess, as a user would.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,10 +9,19 @@ use crate::memory;
 use crate::record::SceneSpec;
 use crate::tool::{self, Error, Result};
 
-/// `target/<profile>/mwav1`, next to the `deps/` folder the running test binary lives in.
+/// What builds the binary these tests need: the workspace, as `./dev test` does first.
+const BUILD: &str = "./dev build (or: cargo-zigbuild zigbuild --release --target \
+                     x86_64-unknown-linux-gnu.2.28 --workspace --all-targets)";
+
+/// `target/<profile>/mwav1`, next to the `deps/` folder the running test binary lives in,
+/// checked to be built from the sources as they are now.
 ///
-/// Cargo builds a binary of another package only when asked, hence the panic with the command
-/// that builds it.
+/// Checked, not built here: Cargo gives `CARGO_BIN_EXE_mwav1` only to the `mwav1` package's
+/// own tests (rust/mwav1/tests/), and a build started from a test could not repeat the outer
+/// one: the zig link against glibc 2.28 that `portable.rs` checks, and the workspace's feature
+/// unification that puts the core's fault switch into the binary (`fault.rs`). So a test
+/// refuses a missing or stale binary, naming the command that builds it, rather than testing
+/// an older `mwav1` than the code beside it.
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the path of the running test binary");
     let profile_dir = exe
@@ -22,12 +31,62 @@ pub fn binary() -> PathBuf {
         .or_else(|| exe.parent())
         .expect("the test binary lies in a folder");
     let bin = profile_dir.join(format!("mwav1{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} does not exist: run {BUILD}", bin.display());
+    let newer = newer_inputs(&bin, &bin.with_extension("d")).unwrap_or_else(|e| panic!("{e}: run {BUILD}"));
     assert!(
-        bin.is_file(),
-        "{} does not exist: run `cargo build --workspace --all-targets` first",
-        bin.display()
+        newer.is_empty(),
+        "{} is older than {} of its sources ({}): run {BUILD}",
+        bin.display(),
+        newer.len(),
+        newer
+            .iter()
+            .take(3)
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     bin
+}
+
+/// The inputs listed in Cargo's dep-info file `dep_info` (`mwav1.d`, written with the binary:
+/// every source file of the workspace it was compiled from, the core's included) that changed
+/// after `bin` was built or are gone. Cargo rebuilds on the same condition, so an up-to-date
+/// build always passes.
+fn newer_inputs(bin: &Path, dep_info: &Path) -> std::result::Result<Vec<PathBuf>, String> {
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let text = std::fs::read_to_string(dep_info).map_err(|e| format!("{}: {e}", dep_info.display()))?;
+    Ok(dep_info_inputs(&text)
+        .into_iter()
+        .filter(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .map_or(true, |m| m > built)
+        })
+        .collect())
+}
+
+/// The prerequisites of a Makefile-style dep-info file ("target: input input…", a space in a
+/// path escaped as "\ ").
+fn dep_info_inputs(text: &str) -> Vec<PathBuf> {
+    let mut inputs = Vec::new();
+    for line in text.lines() {
+        let Some((_, deps)) = line.split_once(": ") else {
+            continue;
+        };
+        let mut current = String::new();
+        let mut chars = deps.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => current.extend(chars.next()),
+                ' ' => inputs.extend((!current.is_empty()).then(|| PathBuf::from(std::mem::take(&mut current)))),
+                c => current.push(c),
+            }
+        }
+        inputs.extend((!current.is_empty()).then(|| PathBuf::from(current)));
+    }
+    inputs
 }
 
 /// What `mwav1 record` printed about itself, and its memory as measured from outside.
@@ -119,6 +178,47 @@ mod tests {
         let out = "done: 90 frames\nmemory: RSS at start 18232 KiB, at end 80768 KiB, peak 122796 KiB\n";
         assert_eq!(parse_memory(out), Some((18232, 80768, 122796)));
         assert_eq!(parse_memory("done\n"), None);
+    }
+
+    #[test]
+    fn reads_the_inputs_of_a_dep_info_file() {
+        let text = "/t/release/mwav1: /w/rust/core/src/lib.rs /w/my\\ dir/main.rs\n";
+        assert_eq!(
+            dep_info_inputs(text),
+            [
+                PathBuf::from("/w/rust/core/src/lib.rs"),
+                PathBuf::from("/w/my dir/main.rs")
+            ]
+        );
+    }
+
+    /// An input changed after the build, or removed since, makes the binary stale.
+    #[test]
+    fn a_source_newer_than_the_binary_is_named() {
+        let dir = std::env::temp_dir().join(format!("mwav1-fresh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (bin, src, gone, dep_info) = (
+            dir.join("mwav1"),
+            dir.join("a.rs"),
+            dir.join("gone.rs"),
+            dir.join("mwav1.d"),
+        );
+        std::fs::write(&src, "").unwrap();
+        std::fs::write(&bin, "").unwrap();
+        std::fs::write(&dep_info, format!("{}: {}\n", bin.display(), src.display())).unwrap();
+        assert_eq!(newer_inputs(&bin, &dep_info), Ok(vec![]), "the binary is newer");
+        let later = std::fs::metadata(&bin).unwrap().modified().unwrap() + Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&src)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(newer_inputs(&bin, &dep_info), Ok(vec![src.clone()]));
+        std::fs::write(&dep_info, format!("{}: {}\n", bin.display(), gone.display())).unwrap();
+        assert_eq!(newer_inputs(&bin, &dep_info), Ok(vec![gone]));
+        assert!(newer_inputs(&bin, &dir.join("none.d")).is_err(), "no dep-info file");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

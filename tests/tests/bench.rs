@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use movie_writer_av1_tests::{mwav1, tool, with_time_limit};
 
-/// How each figure's line starts (see `rust/core/src/bin/mwav1/bench.rs`).
+/// How each figure's line starts (see `rust/mwav1/src/bench.rs`).
 const FIGURES: [&str; 6] = [
     "machine:",
     "push_frame ",

@@ -1,11 +1,11 @@
 //! No import circles between the core's top-level modules (`config`, `backend`, `error`, …).
 //!
-//! Reads every source file of the library (not `src/bin/`, which is its own crate), strips
-//! comments and literals, and follows each path that starts at `crate::` or `super::`
-//! (`use` trees included) to the top-level module it names; `crate::Name` re-exported by
-//! `lib.rs` counts as the module it comes from. Then every edge that lies on a cycle is reported
-//! with the file and line that makes it. A module may reach into itself freely; two modules
-//! that need each other belong together or need a third, lower one (`kinds`).
+//! Reads every source file of the library, strips comments and literals, and follows each path
+//! that starts at `crate::` or `super::` (`use` trees included) to the top-level module it names;
+//! `crate::Name` re-exported by `lib.rs` counts as the module it comes from. Then every edge that
+//! lies on a cycle is reported with the file and line that makes it. A module may reach into
+//! itself freely; two modules that need each other belong together or need a third, lower one
+//! (`kinds`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -265,7 +265,6 @@ type Edges = BTreeMap<(String, String), String>;
 fn module_edges(src: &Path) -> Edges {
     let mut files = Vec::new();
     rust_files(src, &mut files);
-    files.retain(|f| !f.starts_with(src.join("bin")));
     files.sort();
     let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
     let tops: BTreeSet<String> = files

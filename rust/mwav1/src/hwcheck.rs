@@ -11,46 +11,32 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use movie_writer_av1_core::backend::{self, BackendKind, Probe};
 use movie_writer_av1_core::conformance::{self, oracle, Case};
 
 use crate::machine;
 
-const USAGE: &str = "mwav1 hwcheck [--out DIR] [--software] [--only BACKEND] [--no-validation]";
-
-struct Options {
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where the recordings and the report go.
+    #[arg(long, value_name = "DIR", default_value = "out/hwcheck")]
     out: PathBuf,
+    /// The software backends too (SVT-AV1, libaom), not only the hardware ones.
+    #[arg(long)]
     software: bool,
+    /// Only this backend.
+    #[arg(long, value_name = "BACKEND", value_parser = backend_ids())]
     only: Option<BackendKind>,
     /// Leaves out the validation-layer runs (which run hwcheck itself, with this flag).
+    #[arg(long = "no-validation", action = clap::ArgAction::SetFalse)]
     validation: bool,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        out: PathBuf::from("out/hwcheck"),
-        software: false,
-        only: None,
-        validation: true,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--out" => o.out = it.next().ok_or("--out needs a folder")?.into(),
-            "--software" => o.software = true,
-            "--no-validation" => o.validation = false,
-            "--only" => {
-                let id = it.next().ok_or("--only needs a backend id")?;
-                let ids: Vec<&str> = BackendKind::ALL.iter().map(|k| k.id()).collect();
-                o.only = Some(
-                    BackendKind::from_id(id)
-                        .ok_or_else(|| format!("--only: unknown backend '{id}' (one of {})", ids.join(", ")))?,
-                );
-            }
-            other => return Err(format!("unknown option '{other}'\nusage: {USAGE}")),
-        }
-    }
-    Ok(o)
+/// The backend table's ids, which clap lists when another is given.
+fn backend_ids() -> impl TypedValueParser<Value = BackendKind> {
+    PossibleValuesParser::new(BackendKind::ALL.iter().map(|k| k.id()))
+        .map(|id| BackendKind::from_id(&id).expect("the ids come from BackendKind::ALL"))
 }
 
 /// The outcome of one case, as one report line (and whether it passed).
@@ -121,8 +107,7 @@ fn under_validation(args: &[&str], dir: &Path) -> Result<(String, usize), String
     Ok((text.clone(), text.matches("Validation Error").count()))
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let o = parse(args)?;
+pub fn run(o: &Args) -> Result<(), String> {
     std::fs::create_dir_all(&o.out).map_err(|e| format!("cannot create {}: {e}", o.out.display()))?;
     let mut report = String::new();
     let mut say = |line: String| {

@@ -33,15 +33,17 @@ use movie_writer_av1_core::{BackendPreference, PixelFormat, Recorder, RecordingC
 const FPS: u32 = 60;
 const SEED: u64 = 1;
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let (mut quick, mut tune) = (false, false);
-    for arg in args {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--tune" => tune = true,
-            other => return Err(format!("bench: unknown option '{other}'")),
-        }
-    }
+#[derive(clap::Args)]
+pub struct Args {
+    /// Small enough for a test: seconds instead of a minute.
+    #[arg(long)]
+    quick: bool,
+    /// The sweeps the defaults were chosen from, instead of the figures.
+    #[arg(long)]
+    tune: bool,
+}
+
+pub fn run(&Args { quick, tune }: &Args) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("mwav1-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let started = Instant::now();

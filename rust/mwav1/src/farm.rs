@@ -13,39 +13,119 @@ use std::time::Instant;
 use movie_writer_av1_core::farm::job::{shell_join, SLURM_FILE};
 use movie_writer_av1_core::farm::{check_chunk, merge, Job, PlanRequest, Split};
 
-pub const USAGE: &str = "  mwav1 farm plan JOB_DIR --project DIR --frames N --fps N (--chunks N | --chunk-frames N)
-               [--scene res://...] [--keyframe-frames N] [--preroll N] [--godot PATH]
-               [--engine-args 'ARGS'] [--wrapper 'CMD'] [--output NAME.webm|.mkv|.mp4]
-  mwav1 farm run JOB_DIR [--jobs N]
-  mwav1 farm check JOB_DIR
-  mwav1 farm merge JOB_DIR
-  mwav1 farm render-chunk JOB_DIR INDEX
-  mwav1 farm submit JOB_DIR [--wait]";
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: FarmCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum FarmCommand {
+    /// Writes the job folder: job.json, one script per chunk, the Slurm and OpenJD files.
+    Plan(Box<PlanArgs>),
+    /// Renders the chunks that are not done with a local pool of engine processes, then merges.
+    Run {
+        /// The job folder.
+        #[arg(value_name = "JOB_DIR")]
+        dir: PathBuf,
+        /// Engine processes at once.
+        #[arg(short, long, value_name = "N", default_value_t = 1)]
+        jobs: usize,
+    },
+    /// Says for each chunk whether it is done, missing or broken (and why).
+    Check {
+        /// The job folder.
+        #[arg(value_name = "JOB_DIR")]
+        dir: PathBuf,
+    },
+    /// Merges the chunks into the job's output; refuses a missing or broken chunk.
+    Merge {
+        /// The job folder.
+        #[arg(value_name = "JOB_DIR")]
+        dir: PathBuf,
+    },
+    /// Renders one chunk, checks it and renames it (what each farm runner calls).
+    RenderChunk {
+        /// The job folder.
+        #[arg(value_name = "JOB_DIR")]
+        dir: PathBuf,
+        /// The chunk, from 0.
+        index: usize,
+    },
+    /// Submits the chunks as a Slurm array and the merge as a job after it.
+    Submit {
+        /// The job folder.
+        #[arg(value_name = "JOB_DIR")]
+        dir: PathBuf,
+        /// Waits until the merge has ended.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("split").required(true).args(["chunks", "chunk_frames"])))]
+struct PlanArgs {
+    /// The job folder to write.
+    #[arg(value_name = "JOB_DIR")]
+    dir: PathBuf,
+    /// The Godot project folder.
+    #[arg(long, value_name = "DIR")]
+    project: PathBuf,
+    /// The scene frames to render.
+    #[arg(long, value_name = "N")]
+    frames: u64,
+    #[arg(long, value_name = "N")]
+    fps: u32,
+    /// Splits into this many chunks.
+    #[arg(long, value_name = "N")]
+    chunks: Option<u64>,
+    /// Splits into chunks of this many frames.
+    #[arg(long, value_name = "N")]
+    chunk_frames: Option<u64>,
+    /// The scene to render; default: the project's main scene.
+    #[arg(long, value_name = "res://...")]
+    scene: Option<String>,
+    /// Chunk starts fall on multiples of this; default: the project's keyframe interval.
+    #[arg(long, value_name = "N")]
+    keyframe_frames: Option<u64>,
+    /// Frames rendered and thrown away before each chunk, so the scene settles.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    preroll: u64,
+    /// The engine binary.
+    #[arg(long, value_name = "PATH", env = "GODOT4_BIN", default_value = "godot")]
+    godot: PathBuf,
+    /// Further engine arguments, e.g. '--rendering-driver opengl3'.
+    #[arg(long, value_name = "'ARGS'", allow_hyphen_values = true)]
+    engine_args: Option<String>,
+    /// A command in front of the engine, e.g. 'xvfb-run -a'.
+    #[arg(long, value_name = "'CMD'", allow_hyphen_values = true)]
+    wrapper: Option<String>,
+    /// The merged file's name, inside the job folder unless absolute.
+    #[arg(long, value_name = "NAME.webm|.mkv|.mp4", default_value = "movie.webm")]
+    output: String,
+}
 
 /// Renders a chunk this many times before it is reported as failing.
 const ATTEMPTS: u32 = 2;
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let (cmd, rest) = args
-        .split_first()
-        .ok_or_else(|| format!("farm needs a command\n{USAGE}"))?;
-    let dir = rest
-        .first()
-        .map(PathBuf::from)
-        .ok_or_else(|| format!("farm {cmd} needs the job folder\n{USAGE}"))?;
-    let rest = &rest[1..];
-    match cmd.as_str() {
-        "plan" => plan(&dir, rest),
-        "run" => pool(&dir, rest),
-        "check" => check(&dir),
-        "merge" => merge_job(&dir),
-        "render-chunk" => {
+pub fn run(args: Args) -> Result<(), String> {
+    match args.command {
+        FarmCommand::Plan(plan_args) => plan(*plan_args),
+        FarmCommand::Run { dir, jobs } => pool(&dir, jobs),
+        FarmCommand::Check { dir } => check(&dir),
+        FarmCommand::Merge { dir } => merge_job(&dir),
+        FarmCommand::RenderChunk { dir, index } => {
             let job = load(&dir)?;
-            let i = index(&job, rest.first())?;
-            render_chunk(&dir, &job, i)
+            if index >= job.chunks.len() {
+                return Err(format!(
+                    "render-chunk needs a chunk index from 0 to {}",
+                    job.chunks.len().saturating_sub(1)
+                ));
+            }
+            render_chunk(&dir, &job, index)
         }
-        "submit" => submit(&dir, rest),
-        other => Err(format!("farm: unknown command '{other}'\n{USAGE}")),
+        FarmCommand::Submit { dir, wait } => submit(&dir, wait),
     }
 }
 
@@ -53,59 +133,25 @@ fn load(dir: &Path) -> Result<Job, String> {
     Job::load(dir).map_err(|e| e.to_string())
 }
 
-fn index(job: &Job, arg: Option<&String>) -> Result<usize, String> {
-    let n = job.chunks.len();
-    arg.and_then(|a| a.parse::<usize>().ok())
-        .filter(|&i| i < n)
-        .ok_or_else(|| format!("render-chunk needs a chunk index from 0 to {}", n - 1))
-}
-
-fn value<'a>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<&'a String, String> {
-    it.next().ok_or_else(|| format!("{flag} needs a value"))
-}
-
-fn number<'a, T: std::str::FromStr>(flag: &str, it: &mut impl Iterator<Item = &'a String>) -> Result<T, String> {
-    let v = value(flag, it)?;
-    v.parse().map_err(|_| format!("{flag}: '{v}' is not a whole number"))
-}
-
-fn plan(dir: &Path, args: &[String]) -> Result<(), String> {
-    let (mut project, mut frames, mut fps, mut split) = (None, None, None, None);
-    let mut req = PlanRequest {
-        project: PathBuf::new(),
-        scene: None,
-        frames: 0,
-        fps: 0,
-        split: Split::Count(1),
-        keyframe_frames: None,
-        preroll: 0,
-        godot: std::env::var_os("GODOT4_BIN").map_or_else(|| "godot".into(), PathBuf::from),
-        engine_args: Vec::new(),
-        wrapper: Vec::new(),
-        output: "movie.webm".into(),
+fn plan(args: PlanArgs) -> Result<(), String> {
+    let req = PlanRequest {
+        project: args.project,
+        scene: args.scene,
+        frames: args.frames,
+        fps: args.fps,
+        split: match (args.chunks, args.chunk_frames) {
+            (Some(n), _) => Split::Count(n),
+            (None, Some(n)) => Split::Length(n),
+            (None, None) => unreachable!("clap requires --chunks or --chunk-frames"),
+        },
+        keyframe_frames: args.keyframe_frames,
+        preroll: args.preroll,
+        godot: args.godot,
+        engine_args: args.engine_args.as_deref().map(words).unwrap_or_default(),
+        wrapper: args.wrapper.as_deref().map(words).unwrap_or_default(),
+        output: args.output,
     };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--project" => project = Some(PathBuf::from(value(flag, &mut it)?)),
-            "--scene" => req.scene = Some(value(flag, &mut it)?.clone()),
-            "--frames" => frames = Some(number(flag, &mut it)?),
-            "--fps" => fps = Some(number(flag, &mut it)?),
-            "--chunks" => split = Some(Split::Count(number(flag, &mut it)?)),
-            "--chunk-frames" => split = Some(Split::Length(number(flag, &mut it)?)),
-            "--keyframe-frames" => req.keyframe_frames = Some(number(flag, &mut it)?),
-            "--preroll" => req.preroll = number(flag, &mut it)?,
-            "--godot" => req.godot = PathBuf::from(value(flag, &mut it)?),
-            "--engine-args" => req.engine_args = words(value(flag, &mut it)?),
-            "--wrapper" => req.wrapper = words(value(flag, &mut it)?),
-            "--output" => req.output = value(flag, &mut it)?.clone(),
-            other => return Err(format!("farm plan: unknown option '{other}'\n{USAGE}")),
-        }
-    }
-    req.project = project.ok_or("farm plan needs --project DIR (the Godot project folder)")?;
-    req.frames = frames.ok_or("farm plan needs --frames N (the scene frames to render)")?;
-    req.fps = fps.ok_or("farm plan needs --fps N")?;
-    req.split = split.ok_or("farm plan needs --chunks N or --chunk-frames N")?;
+    let dir = &args.dir;
     let job = Job::plan(&req).map_err(|e| e.to_string())?;
     let me = std::env::current_exe().map_err(|e| format!("cannot find mwav1's own path: {e}"))?;
     job.write(dir, &me).map_err(|e| e.to_string())?;
@@ -232,15 +278,7 @@ fn render_once(dir: &Path, job: &Job, i: usize, attempt: u32) -> Result<(), Stri
 
 /// The local pool: `--jobs N` engine processes render the chunks that are not done, then the
 /// chunks are merged.
-fn pool(dir: &Path, args: &[String]) -> Result<(), String> {
-    let mut jobs = 1usize;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--jobs" | "-j" => jobs = number(flag, &mut it)?,
-            other => return Err(format!("farm run: unknown option '{other}'\n{USAGE}")),
-        }
-    }
+fn pool(dir: &Path, jobs: usize) -> Result<(), String> {
     let job = load(dir)?;
     let mut todo = VecDeque::new();
     let mut done_frames = 0;
@@ -305,12 +343,7 @@ fn pool(dir: &Path, args: &[String]) -> Result<(), String> {
 }
 
 /// Slurm: one array task per chunk, then the merge once every task succeeded.
-fn submit(dir: &Path, args: &[String]) -> Result<(), String> {
-    let wait = match args {
-        [] => false,
-        [w] if w == "--wait" => true,
-        _ => return Err(format!("farm submit: unknown options {args:?}\n{USAGE}")),
-    };
+fn submit(dir: &Path, wait: bool) -> Result<(), String> {
     let job = load(dir)?;
     let dir = std::path::absolute(dir).map_err(|e| e.to_string())?;
     let array = sbatch(&[

@@ -1,0 +1,194 @@
+//! `mwav1` as a user runs it: the binary Cargo built from these sources for this test
+//! (`CARGO_BIN_EXE_mwav1`), its help, its refusals of bad input, and a few commands that need
+//! neither the engine nor FFmpeg's tools. The tests crate (`tests/`) runs the rest.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use movie_writer_av1_core::backend::BackendKind;
+
+fn mwav1(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mwav1"))
+        .args(args)
+        .output()
+        .expect("mwav1 runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh folder for one test.
+fn dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mwav1-cli").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let o = mwav1(&["--help"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for cmd in ["record", "probe", "bench", "hwcheck", "vulkan-check", "merge", "farm"] {
+        assert!(
+            out.lines().any(|l| l.trim_start().starts_with(&format!("{cmd} "))),
+            "`{cmd}` missing from:\n{out}"
+        );
+    }
+    let farm = stdout(&mwav1(&["farm", "--help"]));
+    for cmd in ["plan", "run", "check", "merge", "render-chunk", "submit"] {
+        assert!(
+            farm.contains(&format!("  {cmd} ")),
+            "`farm {cmd}` missing from:\n{farm}"
+        );
+    }
+}
+
+#[test]
+fn no_command_prints_the_help_and_fails() {
+    let o = mwav1(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Usage: mwav1 <COMMAND>"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_setting_out_of_the_tables_range_is_refused_naming_the_range() {
+    let o = mwav1(&["record", "--preset", "14"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("14 is not in 0..=13"), "{}", stderr(&o));
+    let o = mwav1(&["record", "--keyint", "-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("-1 is not in 0..=300"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_unknown_backend_is_refused_naming_every_backend_of_the_table() {
+    for args in [&["record", "--backend", "nope"][..], &["hwcheck", "--only", "nope"]] {
+        let o = mwav1(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        for kind in BackendKind::ALL {
+            assert!(err.contains(kind.id()), "{args:?}: {} not named in:\n{err}", kind.id());
+        }
+    }
+}
+
+#[test]
+fn an_unknown_option_is_refused() {
+    let o = mwav1(&["record", "--no-such-option"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unexpected argument '--no-such-option'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn probe_lists_every_backend_and_the_choice_of_auto() {
+    let o = mwav1(&["probe"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for kind in BackendKind::ALL {
+        assert!(out.contains(&kind.to_string()), "{kind} missing from:\n{out}");
+    }
+    assert!(out.contains("auto would use: "), "{out}");
+}
+
+#[test]
+fn record_writes_the_frames_it_was_asked_for_with_the_settings_given() {
+    let path = dir("record").join("short.webm");
+    let o = mwav1(&[
+        "record",
+        "--out",
+        path.to_str().unwrap(),
+        "--size",
+        "320x180",
+        "--fps",
+        "30",
+        "--frames",
+        "10",
+        // The settings' own names are aliases of the short options.
+        "--speed-preset",
+        "12",
+        "--backend",
+        "software",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("10 frames of 320x180 at 30 fps"), "{out}");
+    assert!(out.contains("done: 10 frames"), "{out}");
+    assert!(out.contains("backend SVT-AV1"), "{out}");
+    assert!(std::fs::metadata(&path).unwrap().len() > 0);
+}
+
+#[test]
+fn a_failure_after_parsing_is_reported_with_the_program_name_and_status_1() {
+    let d = dir("merge-missing");
+    let o = mwav1(&[
+        "merge",
+        "-o",
+        d.join("out.webm").to_str().unwrap(),
+        d.join("0000.mkv").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("mwav1: "), "{}", stderr(&o));
+}
+
+/// `farm plan` takes engine arguments that start with `--`, and the job's runner scripts call
+/// this very binary.
+#[test]
+fn farm_plan_writes_scripts_with_the_engine_arguments_and_this_binary() {
+    let d = dir("farm-plan");
+    let project = d.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("project.godot"), "config_version=5\n").unwrap();
+    let job = d.join("job");
+    let o = mwav1(&[
+        "farm",
+        "plan",
+        job.to_str().unwrap(),
+        "--project",
+        project.to_str().unwrap(),
+        "--frames",
+        "120",
+        "--fps",
+        "30",
+        "--chunks",
+        "2",
+        "--engine-args",
+        "--rendering-driver opengl3",
+        "--godot",
+        "/opt/engine/godot",
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).starts_with("planned 2 chunks"), "{}", stdout(&o));
+    let chunk = std::fs::read_to_string(job.join("chunks/0000.sh")).unwrap();
+    assert!(chunk.contains("/opt/engine/godot"), "{chunk}");
+    assert!(chunk.contains("--rendering-driver opengl3"), "{chunk}");
+    let slurm = std::fs::read_to_string(job.join("slurm-array.sh")).unwrap();
+    assert!(
+        slurm.contains(&format!("{} farm render-chunk", env!("CARGO_BIN_EXE_mwav1"))),
+        "{slurm}"
+    );
+    let check = mwav1(&["farm", "check", job.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check).contains("chunk 0000 frames 0..60: missing"),
+        "{}",
+        stdout(&check)
+    );
+    let o = mwav1(&["farm", "render-chunk", job.to_str().unwrap(), "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("render-chunk needs a chunk index from 0 to 1"),
+        "{}",
+        stderr(&o)
+    );
+}
