@@ -8,6 +8,15 @@
 //!
 //! The following features can be enabled for this crate. All of them are off by default.
 //!
+//! * **`experimental-vulkan`**
+//!
+//!   The Vulkan Video backend (`vulkan`, VK_KHR_video_encode_av1 on `ash`). It was written
+//!   against the specification and has never run on hardware that encodes AV1, so the library
+//!   users install is built without it; there the backend probes as unavailable, saying how to
+//!   build it in. With the feature, `auto` and `hardware` still skip it: only `encoder = vulkan`
+//!   opens it. The `mwav1` CLI and the test suite build it, so it is compiled, linted and its
+//!   checks that need no video queue run.
+//!
 //! * **`test-support`** (private: for this project's test suite only)
 //!
 //!   `skip`: a test that cannot run here records why in `$MWAV1_SKIP_LOG`, where

@@ -1,10 +1,16 @@
 //! MovieWriterAV1 GDExtension: registers the writer with Godot's Movie Maker and translates
 //! between the engine and the engine-independent core (`movie_writer_av1_core`).
 //!
-//! Cargo features: `godot-4-6` (default, the shipped build) or `godot-4-7`, the engine API built
-//! against (Cargo.toml says more); `bench-null-writer`, bench only and never shipped, also
-//! registers a writer for `*.nullmovie` that does nothing (null_writer.rs), the ceiling
-//! scripts/gpu-node-bench.sh measures.
+//! ## Cargo features
+//!
+//! * **`godot-4-6`** (default) or **`godot-4-7`**: the engine API built against, exactly one
+//!   (Cargo.toml says more). 4.6 is the shipped build; it loads on 4.6 and newer.
+//! * **`experimental-vulkan`**: builds in the core's Vulkan Video backend (see the core's
+//!   "Cargo features"). Off in the shipped library, whose capability report then lists `vulkan`
+//!   as "not compiled in".
+//! * **`bench-null-writer`** (bench only, never shipped): also registers a writer for
+//!   `*.nullmovie` that does nothing (null_writer.rs), the ceiling scripts/gpu-node-bench.sh
+//!   measures.
 
 mod capabilities;
 mod engine_frame;

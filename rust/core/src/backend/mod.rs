@@ -32,9 +32,14 @@ mod nvenc;
 #[path = "nvenc_elsewhere.rs"]
 mod nvenc;
 mod software;
+#[cfg(feature = "experimental-vulkan")]
+mod vulkan;
+#[cfg(not(feature = "experimental-vulkan"))]
+#[path = "vulkan_absent.rs"]
 mod vulkan;
 
 pub use software::Codec as SoftwareCodec;
+#[cfg(feature = "experimental-vulkan")]
 pub use vulkan::{
     self_check as vulkan_self_check, validation_env as vulkan_validation_env,
     validation_layer_available as vulkan_validation_layer_available, VALIDATION_ACTIVE as VULKAN_VALIDATION_ACTIVE,
@@ -124,7 +129,7 @@ pub const BACKENDS: [Backend; 8] = [
         // Reached only by name (`hardware_verdicts` keeps `auto` away from it).
         experimental: true,
         probe: vulkan::probe,
-        open: |c| Ok(Box::new(vulkan::VulkanEncoder::new(c)?)),
+        open: vulkan::open,
     },
     Backend {
         kind: BackendKind::SvtAv1,

@@ -49,15 +49,15 @@ mod params;
 mod self_check;
 mod session;
 
-pub use encoder::VulkanEncoder;
+use encoder::VulkanEncoder;
 pub use self_check::{self_check, validation_env, validation_layer_available, VALIDATION_ACTIVE, VALIDATION_LAYER};
 
 use std::ffi::{c_void, CStr};
 
 use ash::vk;
 
-use super::{BackendKind, Probe};
-use crate::config::RateControl;
+use super::{BackendKind, Probe, VideoEncoder};
+use crate::config::{RateControl, RecordingConfig};
 
 /// What the probe found on one physical device.
 #[derive(Debug, Clone, PartialEq)]
@@ -395,6 +395,12 @@ fn available_probe(loader: &str, device: &Device, caps: &Av1EncodeCaps) -> Probe
         rate_controls: caps.rate_controls.clone(),
         ..unavailable_probe(String::new(), String::new())
     }
+}
+
+/// The backend table's opener (`vulkan_absent.rs` has the same one for builds without the
+/// feature).
+pub fn open(config: &RecordingConfig) -> crate::error::Result<Box<dyn VideoEncoder>> {
+    Ok(Box::new(VulkanEncoder::new(config)?))
 }
 
 pub fn probe() -> Probe {
