@@ -1,22 +1,14 @@
-//! Probe results and recording stats as Godot dictionaries, cached so that GDScript can ask
-//! every frame without re-probing drivers.
+//! Probe results and recording stats as Godot dictionaries. The probes are the core's, run once
+//! per process (`backend::probes`), so GDScript can ask every frame without re-probing drivers,
+//! and a recording uses what the report says.
 
+use godot::classes::Engine;
 use godot::prelude::*;
-use movie_writer_av1_core::backend::{auto_choice, probe_all};
+use movie_writer_av1_core::backend::{self, auto_choice};
 use movie_writer_av1_core::{Probe, RecordingStats};
 use parking_lot::Mutex;
 
-static PROBES: Mutex<Option<Vec<Probe>>> = Mutex::new(None);
 static LAST_STATS: Mutex<Option<(String, RecordingStats)>> = Mutex::new(None);
-
-/// Probes once per process (or again after `refresh`).
-pub fn probes() -> Vec<Probe> {
-    PROBES.lock().get_or_insert_with(probe_all).clone()
-}
-
-pub fn refresh() {
-    *PROBES.lock() = Some(probe_all());
-}
 
 pub fn to_dictionary(probes: &[Probe]) -> VarDictionary {
     let mut backends = VarDictionary::new();
@@ -63,4 +55,18 @@ pub fn last_stats() -> VarDictionary {
         "queue_high_water" => s.queue_high_water as i64,
         "audio_samples" => s.audio_samples as i64,
     }
+}
+
+/// In a Movie Maker run, probes the backends on a thread of their own while the engine loads the
+/// project, so `write_begin` finds them done instead of probing on the main thread (creating
+/// the CUDA contexts alone took 1.1 s on an NVIDIA H200: docs/gpu-node-bench-h200.txt). If the
+/// probe is still running when the recording starts, `write_begin` waits for it, as it would
+/// have probed itself; if the thread cannot start, `write_begin` probes as before.
+pub fn probe_early_for_movie_maker() {
+    if Engine::singleton().get_write_movie_path().is_empty() {
+        return;
+    }
+    let _ = std::thread::Builder::new().name("mwav1-probe".into()).spawn(|| {
+        backend::probes();
+    });
 }

@@ -77,6 +77,9 @@ unsafe impl ExtensionLibrary for MovieWriterAV1Extension {
         match stage {
             InitStage::Scene => {
                 settings::register();
+                if !editor {
+                    capabilities::probe_early_for_movie_maker();
+                }
                 if !(editor && EDITOR_REGISTERS_AT_MAIN_LOOP) {
                     register_writer(editor);
                 }

@@ -18,7 +18,7 @@ use godot::classes::{AudioServer, IMovieWriter, Image, MovieWriter, ProjectSetti
 use godot::global::Error as GdError;
 use godot::prelude::*;
 use godot_core::meta::RawPtr;
-use movie_writer_av1_core::{Container, Error, PixelFormat, Recorder, RecordingConfig};
+use movie_writer_av1_core::{backend, Container, Error, PixelFormat, Recorder, RecordingConfig};
 
 use crate::engine_frame::EngineFrame;
 use crate::errors::{self, Class};
@@ -191,7 +191,7 @@ impl MovieWriterAV1 {
     /// per run; see [method refresh_encoding_capabilities].
     #[func]
     fn is_hardware_encoding_supported() -> bool {
-        capabilities::probes()
+        backend::probes()
             .iter()
             .any(|p| p.available && p.kind.is_hardware() && !p.kind.is_experimental())
     }
@@ -203,14 +203,13 @@ impl MovieWriterAV1 {
     /// has not run on real hardware), which records only when chosen by name.
     #[func]
     fn get_encoding_capabilities() -> VarDictionary {
-        capabilities::to_dictionary(&capabilities::probes())
+        capabilities::to_dictionary(&backend::probes())
     }
 
     /// Probes the backends again (after a driver install, say) and returns the new report.
     #[func]
     fn refresh_encoding_capabilities() -> VarDictionary {
-        capabilities::refresh();
-        Self::get_encoding_capabilities()
+        capabilities::to_dictionary(&backend::refresh_probes())
     }
 
     /// Figures about the last finished recording: path, backend, frames, duration_s, bytes,

@@ -47,6 +47,9 @@ pub use vulkan::{
 };
 
 use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::config::{RecordingConfig, VideoConfig};
 use crate::error::{Error, Result};
@@ -242,9 +245,27 @@ pub trait VideoEncoder: Send {
     fn receive_packet(&mut self, out: &mut Vec<u8>) -> Result<Received>;
 }
 
-/// Runs every probe. Cheap enough to call once per process; callers cache it.
+/// Runs every probe, now. Most callers want [`probes`], which keeps the result.
 pub fn probe_all() -> Vec<Probe> {
     BackendKind::ALL.into_iter().map(probe).collect()
+}
+
+static PROBES: Mutex<Option<Arc<[Probe]>>> = Mutex::new(None);
+
+/// Every backend's probe, run once per process and kept: probing loads drivers, and on an
+/// NVIDIA machine creating the CUDA contexts takes about a second (1.1 s on an H200), which
+/// every recording's [`open`] would otherwise pay again on the engine's main thread. A caller
+/// that asks while another thread probes waits for that result instead of probing twice.
+pub fn probes() -> Arc<[Probe]> {
+    PROBES.lock().get_or_insert_with(|| probe_all().into()).clone()
+}
+
+/// Probes again (a driver was installed or a device appeared) and keeps the new result for
+/// [`probes`] and the next [`open`].
+pub fn refresh_probes() -> Arc<[Probe]> {
+    let fresh: Arc<[Probe]> = probe_all().into();
+    *PROBES.lock() = Some(fresh.clone());
+    fresh
 }
 
 pub fn probe(kind: BackendKind) -> Probe {
@@ -272,7 +293,7 @@ pub fn auto_choice(probes: &[Probe]) -> BackendKind {
 /// Opens the encoder `config.backend` asks for. Returns it together with a note for the log
 /// when `auto` had to fall back (once per recording, with the reasons).
 pub fn open(config: &RecordingConfig) -> Result<(Box<dyn VideoEncoder>, Option<String>)> {
-    let probes = probe_all();
+    let probes = probes();
     match config.backend {
         BackendPreference::Only(kind) => Ok((open_usable(&probes, kind, config)?, None)),
         BackendPreference::Software => Ok((open_usable(&probes, software_kind(config), config)?, None)),
