@@ -74,6 +74,22 @@ pub struct Probe {
     pub ten_bit: bool,
 }
 
+impl Probe {
+    /// A backend that cannot be used here, and why.
+    pub fn unavailable(kind: BackendKind, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            available: false,
+            reason: reason.into(),
+            version: String::new(),
+            max_width: 0,
+            max_height: 0,
+            rate_controls: Vec::new(),
+            ten_bit: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateControl {
     /// Constant quality (SVT-AV1's CRF): the default, best size for a given look.

@@ -117,14 +117,8 @@ pub fn probe() -> Probe {
             ten_bit: d.caps.support_10bit_encode,
         },
         Err(reason) => Probe {
-            kind: BackendKind::Nvenc,
-            available: false,
-            reason,
             version: sdk,
-            max_width: 0,
-            max_height: 0,
-            rate_controls: Vec::new(),
-            ten_bit: false,
+            ..Probe::unavailable(BackendKind::Nvenc, reason)
         },
     }
 }

@@ -11,16 +11,7 @@ pub const NOT_THIS_OS: &str = "not available on this OS: its crate (shiguredo_nv
                                driver's libraries only; ffmpeg_nvenc drives NVENC here";
 
 pub fn probe() -> Probe {
-    Probe {
-        kind: BackendKind::Nvenc,
-        available: false,
-        reason: NOT_THIS_OS.into(),
-        version: String::new(),
-        max_width: 0,
-        max_height: 0,
-        rate_controls: Vec::new(),
-        ten_bit: false,
-    }
+    Probe::unavailable(BackendKind::Nvenc, NOT_THIS_OS)
 }
 
 /// The table's opener for this row; `open` checks the probe first, so this only answers a caller

@@ -11,16 +11,7 @@ pub const NOT_COMPILED_IN: &str = "not compiled in: experimental, never run on h
                                    build with the Cargo feature `experimental-vulkan` to try it";
 
 pub fn probe() -> Probe {
-    Probe {
-        kind: BackendKind::Vulkan,
-        available: false,
-        reason: NOT_COMPILED_IN.into(),
-        version: String::new(),
-        max_width: 0,
-        max_height: 0,
-        rate_controls: Vec::new(),
-        ten_bit: false,
-    }
+    Probe::unavailable(BackendKind::Vulkan, NOT_COMPILED_IN)
 }
 
 /// The table's opener for this row; `open` checks the probe first, so this only answers a caller

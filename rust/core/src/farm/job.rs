@@ -269,6 +269,10 @@ fn keyframe_interval_s(project_godot: &str) -> f64 {
 
 fn write_file(path: &Path, text: &str, executable: bool) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
+    // The chunk scripts are run by sh or Slurm on Unix; Windows has no execute bit.
+    #[cfg(not(unix))]
+    let _ = executable;
+    #[cfg(unix)]
     if executable {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(path, e))?;

@@ -3,7 +3,6 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
 
@@ -14,9 +13,17 @@ fn ff_io(what: &str, rc: i32) -> io::Error {
     io::Error::other(format!("{what}: {}", ffmpeg::Error::from(rc)))
 }
 
-fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))
+/// The path as FFmpeg's file protocol takes it: the OS's bytes on Unix; UTF-8 on Windows, which
+/// FFmpeg widens to UTF-16 for the OS.
+pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    #[cfg(windows)]
+    let bytes = path
+        .to_str()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path is not valid Unicode"))?
+        .as_bytes();
+    CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))
 }
 
 /// An opened input; closed and freed on drop.

@@ -18,7 +18,7 @@ use std::ptr;
 use ffmpeg::ffi;
 use ffmpeg_next as ffmpeg;
 
-use super::demux::Demuxer;
+use super::demux::{c_path, Demuxer};
 use super::{AudioTrack, Timing, Track, VideoTrack};
 use crate::config::AudioCodec;
 
@@ -54,19 +54,6 @@ pub struct Mp4Writer {
 
 fn ff_io(what: &str, rc: i32) -> io::Error {
     io::Error::other(format!("MP4 {what}: {}", ffmpeg::Error::from(rc)))
-}
-
-/// The path as FFmpeg's file protocol takes it: the OS's bytes on Unix; UTF-8 on Windows, which
-/// FFmpeg widens to UTF-16 for the OS.
-fn c_path(path: &Path) -> io::Result<CString> {
-    #[cfg(unix)]
-    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
-    #[cfg(windows)]
-    let bytes = path
-        .to_str()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path is not valid Unicode"))?
-        .as_bytes();
-    CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))
 }
 
 impl Mp4Writer {

@@ -371,14 +371,8 @@ fn verdict(devices: &[Device]) -> Result<(&Device, &Av1EncodeCaps), String> {
 
 fn unavailable_probe(reason: String, version: String) -> Probe {
     Probe {
-        kind: BackendKind::Vulkan,
-        available: false,
-        reason,
         version,
-        max_width: 0,
-        max_height: 0,
-        rate_controls: Vec::new(),
-        ten_bit: false,
+        ..Probe::unavailable(BackendKind::Vulkan, reason)
     }
 }
 
