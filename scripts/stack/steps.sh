@@ -4,7 +4,8 @@
 # Expects $prefix (the install prefix), $work (scratch: wrappers in $work/bin, logs) and a `log`
 # function.
 
-# zig_toolchain TARGET [AR_FLAG]: cc, c++, ar and ranlib in $work/bin, all zig, for TARGET.
+# zig_toolchain TARGET: cc, c++, ar and ranlib in $work/bin, all zig, for TARGET (zig's ar writes
+# the archive format of the objects' platform: BSD-style for Mach-O).
 # -fno-sanitize=undefined: zig cc adds UBSan traps unless told otherwise. -Wno-date-time: zig
 # makes __DATE__ an error (reproducible builds), and SVT-AV1 prints its build date.
 zig_toolchain() {
@@ -13,8 +14,7 @@ zig_toolchain() {
     printf '#!/bin/sh\nexec "%s" %s -target %s -fno-sanitize=undefined -Wno-date-time "$@"\n' \
       "$ZIG" "$tool" "$1" >"$work/bin/$tool"
   done
-  printf '#!/bin/sh\nexec "%s" ar %s"$@"\n' "$ZIG" "${2:+$2 }" >"$work/bin/ar"
-  printf '#!/bin/sh\nexec "%s" ranlib "$@"\n' "$ZIG" >"$work/bin/ranlib"
+  for tool in ar ranlib; do printf '#!/bin/sh\nexec "%s" %s "$@"\n' "$ZIG" "$tool" >"$work/bin/$tool"; done
   chmod +x "$work/bin"/*
 }
 
