@@ -99,8 +99,15 @@ fi
 if ! built ffmpeg; then
 log "building FFmpeg (static, LGPL, only the encoders and muxers we use)"
 cd "$work/src/ffmpeg"
+# configure gives every darwin link -Wl,-dynamic,-search_paths_first, which zig's linker refuses;
+# both are what Apple's linker does by default anyway.
+sed -i 's/^        add_ldflags -Wl,-dynamic,-search_paths_first$/        :/' configure
+! grep -q 'add_ldflags -Wl,-dynamic,-search_paths_first' configure ||
+  { log "FFmpeg's configure changed upstream: -Wl,-dynamic was not taken out"; exit 1; }
 quietly ffmpeg-configure ./configure --prefix="$prefix" --cc="$work/bin/cc" --cxx="$work/bin/c++" \
   --ar="$work/bin/ar" --ranlib="$work/bin/ranlib" "${ffmpeg_asm[@]}" \
+  `# the host's GNU nm cannot read Mach-O: configure reads the C symbol prefix (_) with it` \
+  --nm="$(llvm-config --bindir)/llvm-nm" \
   --target-os=darwin --arch="$ffarch" --enable-cross-compile \
   --pkg-config=pkg-config --pkg-config-flags=--static \
   --enable-static --disable-shared --enable-pic --disable-programs --disable-doc --disable-debug \
