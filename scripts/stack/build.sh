@@ -15,7 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${MWAV1_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/movie-writer-av1}
 glibc=2.28
 
-key=$( { cat "$here/pins" "$here/build.sh" "$here/dlshim.sh"; "$ZIG" version; echo "$glibc"; } | sha256sum | cut -c1-16)
+key=$( { cat "$here/pins" "$here/build.sh" "$here/fetch.sh" "$here/steps.sh" "$here/dlshim.sh"; "$ZIG" version; echo "$glibc"; } |
+  sha256sum | cut -c1-16)
 prefix=$cache/stack-$key
 if [ -f "$prefix/.complete" ]; then
   echo "$prefix"
@@ -29,57 +30,11 @@ work=$cache/work-$key
 mkdir -p "$downloads" "$work/bin" "$work/src" "$prefix/lib/pkgconfig"
 sys=$work/sys
 
-# --- the archive, from this machine's apt sources (no host is written into the repo) ----------
-apt_mirrors() {
-  {
-    sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n'
-    sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]\+\).*/\2/p' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
-  } | grep -E '/debian/?$' | sed 's:/$::' | awk '!seen[$0]++'
-}
-
-fetch_source() { # name version pool sha256
-  local file=$downloads/$(basename "$3")
-  if [ -f "$file" ] && echo "$4  $file" | sha256sum -c --quiet - 2>/dev/null; then return; fi
-  local m
-  for m in $(apt_mirrors); do
-    log "downloading $1 $2 from $m/pool/main/$3"
-    if curl -fsSL --retry 3 -o "$file.part" "$m/pool/main/$3"; then
-      if echo "$4  $file.part" | sha256sum -c --quiet -; then
-        mv "$file.part" "$file"
-        return
-      fi
-      log "$1: sha256 mismatch (want $4)"
-    fi
-  done
-  log "could not fetch $1 $2 from any Debian mirror in the apt sources"
-  exit 1
-}
-
-fetch_deb() { # name version
-  local file
-  file=$(ls "$downloads/$1_$2_"*.deb 2>/dev/null | head -1 || true)
-  if [ -z "$file" ]; then
-    log "downloading Debian package $1=$2"
-    (cd "$downloads" && { apt-get download -q "$1=$2" >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null && apt-get download -q "$1=$2" >/dev/null 2>&1; }; }) ||
-      { log "apt-get download $1=$2 failed"; exit 1; }
-    file=$(ls "$downloads/$1_$2_"*.deb | head -1)
-  fi
-  dpkg-deb -x "$file" "$sys"
-}
-
-while read -r kind name version pool sha; do
-  case "$kind" in
-    source) fetch_source "$name" "$version" "$pool" "$sha"
-            if [ ! -d "$work/src/$name" ]; then
-              mkdir -p "$work/src/$name.part"
-              tar -xf "$downloads/$(basename "$pool")" -C "$work/src/$name.part" --strip-components=1
-              mv "$work/src/$name.part" "$work/src/$name"
-            fi ;;
-    deb) fetch_deb "$name" "$version" ;;
-  esac
-done < <(grep -v '^#' "$here/pins" | grep -v '^[[:space:]]*$')
+# shellcheck source=fetch.sh
+. "$here/fetch.sh"
+# shellcheck source=steps.sh
+. "$here/steps.sh"
+fetch_pins '*'
 
 # The unpacked .pc files say prefix=/usr; point them at the unpacked tree.
 sed -i "s:^prefix=/usr:prefix=$sys/usr:" "$sys"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
@@ -88,14 +43,7 @@ ln -sf libva-drm.so.2 "$sys/usr/lib/x86_64-linux-gnu/libva-drm.so"
 ln -sf libvpl.so.2 "$sys/usr/lib/x86_64-linux-gnu/libvpl.so"
 
 # --- zig as the C toolchain, for glibc 2.28 ---------------------------------------------------
-# -fno-sanitize=undefined: zig cc adds UBSan traps unless told otherwise. -Wno-date-time: zig
-# makes __DATE__ an error (reproducible builds), and SVT-AV1 prints its build date.
-for tool in cc c++; do
-  printf '#!/bin/sh\nexec "%s" %s -target x86_64-linux-gnu.%s -fno-sanitize=undefined -Wno-date-time "$@"\n' \
-    "$ZIG" "$tool" "$glibc" >"$work/bin/$tool"
-done
-for tool in ar ranlib; do printf '#!/bin/sh\nexec "%s" %s "$@"\n' "$ZIG" "$tool" >"$work/bin/$tool"; done
-chmod +x "$work/bin"/*
+zig_toolchain "x86_64-linux-gnu.$glibc"
 export PATH=$work/bin:$sys/usr/bin:$PATH
 export PKG_CONFIG_LIBDIR=$prefix/lib/pkgconfig:$sys/usr/lib/x86_64-linux-gnu/pkgconfig
 unset PKG_CONFIG_PATH
@@ -104,29 +52,7 @@ cmake_common=(-G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PRE
   -DCMAKE_AR="$work/bin/ar" -DCMAKE_RANLIB="$work/bin/ranlib" -DBUILD_SHARED_LIBS=OFF
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DCMAKE_ASM_NASM_COMPILER="$sys/usr/bin/nasm")
 
-# Each component leaves a mark in the prefix once installed, so a failed run resumes there.
-built() { [ -f "$prefix/.built-$1" ]; }
-mark() { touch "$prefix/.built-$1"; }
-
-quietly() { # runs a build step, showing its log only when it fails
-  local name=$1; shift
-  local t0=$SECONDS
-  if ! "$@" >"$work/$name.log" 2>&1; then
-    tail -40 "$work/$name.log" >&2
-    log "$name failed; full log: $work/$name.log"
-    exit 1
-  fi
-  log "$name done in $((SECONDS - t0)) s"
-}
-
-# SVT-AV1 prints a banner and its whole configuration (level "info") on every encoder open, into
-# the game's console, and only the SVT_LOG environment variable changes that. Setting it from
-# inside the engine's multithreaded process would be unsound, so the default level becomes
-# "error" here; SVT_LOG still overrides it for anyone who wants the details.
-sed -i 's/SvtLogLevel level = SVT_LOG_INFO;/SvtLogLevel level = SVT_LOG_ERROR;/' \
-  "$work/src/svt-av1/Source/Lib/Codec/svt_log.c"
-grep -q 'level = SVT_LOG_ERROR;' "$work/src/svt-av1/Source/Lib/Codec/svt_log.c" ||
-  { log "svt_log.c changed upstream: the default log level was not set"; exit 1; }
+quiet_svt_log
 
 if ! built svt-av1; then
 log "building SVT-AV1 (static, PIC, no apps, no LTO)"

@@ -34,7 +34,7 @@ cp "$opus/COPYING" "$dest/licenses/opus-COPYING.txt"
 MovieWriterAV1 third-party notices
 ==================================
 
-The library in bin/ is MovieWriterAV1 (MIT, see LICENSE.txt) statically linked with the
+Each library in bin/ is MovieWriterAV1 (MIT, see LICENSE.txt) statically linked with the
 libraries below. Their licence texts are in licenses/.
 
 EOF
@@ -57,8 +57,10 @@ EOF
 FFmpeg is built as LGPL (no GPL or non-free parts) with only these components: the encoders
 libsvtav1, libaom_av1, av1_nvenc, av1_vaapi, av1_qsv and aac, the mp4/mov muxers and the file
 protocol. NVENC/CUDA, libva and libvpl are not linked: they are loaded at run time where the
-machine has them. The exact configure line is in scripts/stack/build.sh of the MovieWriterAV1
-repository, which also downloads and checks these tarballs.
+machine has them. The Windows and macOS libraries leave out what their OS lacks (VA-API and QSV;
+on macOS NVENC too) and link no Apple framework. The exact configure lines are in
+scripts/stack/build.sh (Linux), windows.sh and macos.sh of the MovieWriterAV1 repository, which
+also download and check these tarballs (scripts/stack/fetch.sh).
 
 Relinking (LGPL-2.1 section 6): the complete source of MovieWriterAV1 is public under the MIT
 licence. To use a modified FFmpeg, change scripts/stack/pins or scripts/stack/build.sh to build

@@ -24,7 +24,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${MWAV1_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/movie-writer-av1}
 target=x86_64-windows-gnu
 
-key=$( { cat "$here/pins" "$here/windows.sh"; "$ZIG" version; echo "$target"; } | sha256sum | cut -c1-16)
+key=$( { cat "$here/pins" "$here/windows.sh" "$here/fetch.sh" "$here/steps.sh"; "$ZIG" version; echo "$target"; } |
+  sha256sum | cut -c1-16)
 prefix=$cache/stack-windows-$key
 if [ -f "$prefix/.complete" ]; then
   echo "$prefix"
@@ -38,69 +39,15 @@ work=$cache/work-windows-$key
 mkdir -p "$downloads" "$work/bin" "$work/src" "$prefix/lib/pkgconfig"
 sys=$work/sys
 
-# --- sources and nasm: the same fetching as scripts/stack/build.sh (copied from it, so that this
-# script leaves the Linux stack's inputs, and so its cache key, alone) ---------------------------
-apt_mirrors() {
-  {
-    sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n'
-    sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]\+\).*/\2/p' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
-  } | grep -E '/debian/?$' | sed 's:/$::' | awk '!seen[$0]++'
-}
-
-fetch_source() { # name version pool sha256
-  local file=$downloads/$(basename "$3")
-  if [ -f "$file" ] && echo "$4  $file" | sha256sum -c --quiet - 2>/dev/null; then return; fi
-  local m
-  for m in $(apt_mirrors); do
-    log "downloading $1 $2 from $m/pool/main/$3"
-    if curl -fsSL --retry 3 -o "$file.part" "$m/pool/main/$3"; then
-      if echo "$4  $file.part" | sha256sum -c --quiet -; then
-        mv "$file.part" "$file"
-        return
-      fi
-      log "$1: sha256 mismatch (want $4)"
-    fi
-  done
-  log "could not fetch $1 $2 from any Debian mirror in the apt sources"
-  exit 1
-}
-
-fetch_deb() { # name version
-  local file
-  file=$(ls "$downloads/$1_$2_"*.deb 2>/dev/null | head -1 || true)
-  if [ -z "$file" ]; then
-    log "downloading Debian package $1=$2"
-    (cd "$downloads" && { apt-get download -q "$1=$2" >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null && apt-get download -q "$1=$2" >/dev/null 2>&1; }; }) ||
-      { log "apt-get download $1=$2 failed"; exit 1; }
-    file=$(ls "$downloads/$1_$2_"*.deb | head -1)
-  fi
-  dpkg-deb -x "$file" "$sys"
-}
-
-# Only the sources and the host's nasm: libva and libvpl are Linux's.
-while read -r kind name version pool sha; do
-  case "$kind $name" in
-    source\ *) fetch_source "$name" "$version" "$pool" "$sha"
-              if [ ! -d "$work/src/$name" ]; then
-                mkdir -p "$work/src/$name.part"
-                tar -xf "$downloads/$(basename "$pool")" -C "$work/src/$name.part" --strip-components=1
-                mv "$work/src/$name.part" "$work/src/$name"
-              fi ;;
-    "deb nasm") fetch_deb "$name" "$version" ;;
-  esac
-done < <(grep -v '^#' "$here/pins" | grep -v '^[[:space:]]*$')
+# shellcheck source=fetch.sh
+. "$here/fetch.sh"
+# shellcheck source=steps.sh
+. "$here/steps.sh"
+# The sources and the host's nasm only: libva and libvpl are Linux's.
+fetch_pins nasm
 
 # --- zig as the C toolchain, for Windows ----------------------------------------------------
-# -fno-sanitize=undefined: zig cc adds UBSan traps unless told otherwise. -Wno-date-time: zig
-# makes __DATE__ an error (reproducible builds), and SVT-AV1 prints its build date.
-for tool in cc c++; do
-  printf '#!/bin/sh\nexec "%s" %s -target %s -fno-sanitize=undefined -Wno-date-time "$@"\n' \
-    "$ZIG" "$tool" "$target" >"$work/bin/$tool"
-done
-for tool in ar ranlib; do printf '#!/bin/sh\nexec "%s" %s "$@"\n' "$ZIG" "$tool" >"$work/bin/$tool"; done
-chmod +x "$work/bin"/*
+zig_toolchain "$target"
 export PATH=$work/bin:$sys/usr/bin:$PATH
 export PKG_CONFIG_LIBDIR=$prefix/lib/pkgconfig
 unset PKG_CONFIG_PATH
@@ -113,26 +60,8 @@ cmake_common=(-G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PRE
   # set of -m flags a link names (a minute each here), and nothing built here is an executable.
   -DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY)
 
-# Each component leaves a mark in the prefix once installed, so a failed run resumes there.
-built() { [ -f "$prefix/.built-$1" ]; }
-mark() { touch "$prefix/.built-$1"; }
-
-quietly() { # runs a build step, showing its log only when it fails
-  local name=$1; shift
-  local t0=$SECONDS
-  if ! "$@" >"$work/$name.log" 2>&1; then
-    tail -40 "$work/$name.log" >&2
-    log "$name failed; full log: $work/$name.log"
-    exit 1
-  fi
-  log "$name done in $((SECONDS - t0)) s"
-}
-
-# SVT-AV1's default log level becomes "error", as on Linux (see scripts/stack/build.sh).
-sed -i 's/SvtLogLevel level = SVT_LOG_INFO;/SvtLogLevel level = SVT_LOG_ERROR;/' \
-  "$work/src/svt-av1/Source/Lib/Codec/svt_log.c"
-grep -q 'level = SVT_LOG_ERROR;' "$work/src/svt-av1/Source/Lib/Codec/svt_log.c" ||
-  { log "svt_log.c changed upstream: the default log level was not set"; exit 1; }
+# SVT-AV1's default log level becomes "error", as on Linux (see scripts/stack/steps.sh).
+quiet_svt_log
 
 if ! built svt-av1; then
 log "building SVT-AV1 (static, no apps, no LTO)"

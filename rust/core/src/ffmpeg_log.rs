@@ -37,11 +37,12 @@ pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     (result, lines)
 }
 
-/// How the bindings pass a `va_list` to a callback: x86-64 Linux's is an array of one struct,
-/// so it arrives as a pointer to that struct; Windows' is a plain `char *`.
-#[cfg(target_os = "linux")]
+/// How the bindings pass a `va_list` to a callback: the x86-64 System V ABI's (Linux, macOS) is
+/// an array of one struct, so it arrives as a pointer to that struct; Windows' and arm64 macOS's
+/// is a plain `char *`.
+#[cfg(all(target_arch = "x86_64", not(windows)))]
 type VaList = *mut ffi::__va_list_tag;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_arch = "x86_64", not(windows))))]
 type VaList = ffi::va_list;
 
 unsafe extern "C" fn callback(avcl: *mut c_void, level: c_int, fmt: *const c_char, vl: VaList) {

@@ -20,7 +20,8 @@ pub enum Need {
     Backend(&'static str),
     /// A tool that is not installed (its name).
     Tool(&'static str),
-    /// A build that only a separate command makes (`windows`: `./dev build-windows`).
+    /// A build that only a separate command makes (`windows`: `./dev build-windows`; `macos`:
+    /// `./dev build-macos`).
     Build(&'static str),
 }
 

@@ -321,7 +321,7 @@ fn libavcodec_version() -> String {
 fn missing_codec(s: &Spec) -> String {
     // The Linux encoder stack (scripts/stack/build.sh) compiles in every one of these that exists
     // there; AMF exists for Windows only. The Windows stack (scripts/stack/windows.sh) has
-    // av1_nvenc only.
+    // av1_nvenc only; the macOS one (scripts/stack/macos.sh) none of them.
     let why = match s.kind {
         BackendKind::FfmpegAmf if cfg!(target_os = "linux") => {
             "AMD's AMF runtime exists for Windows only, and this build is for Linux"
@@ -330,6 +330,9 @@ fn missing_codec(s: &Spec) -> String {
             "not available on this OS yet: the Windows encoder stack does not build it"
         }
         BackendKind::FfmpegVaapi if !cfg!(target_os = "linux") => "not available on this OS: VA-API is Linux's",
+        BackendKind::FfmpegNvenc | BackendKind::FfmpegQsv | BackendKind::FfmpegAmf if cfg!(target_os = "macos") => {
+            "not available on this OS: macOS has no driver for it"
+        }
         _ => "this build of the library was made without it",
     };
     format!(
