@@ -19,33 +19,11 @@ wrapper=$repo/.tools/bin/MP4Box
 
 log() { echo "gpac: $*" >&2; }
 
-# The same mirror discovery as scripts/stack/build.sh: the pool is shared by every suite, so
-# any Debian mirror this machine uses also serves bullseye's packages.
-apt_mirrors() {
-  {
-    sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n'
-    sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]\+\).*/\2/p' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
-  } | grep -E '/debian/?$' | sed 's:/$::' | awk '!seen[$0]++'
-}
-
-fetch() { # name version pool sha256
-  local file=$downloads/$(basename "$3")
-  if [ -f "$file" ] && echo "$4  $file" | sha256sum -c --quiet - 2>/dev/null; then return; fi
-  local m
-  for m in $(apt_mirrors); do
-    log "downloading $1 $2 from $m/pool/main/$3"
-    if curl -fsSL --retry 3 -o "$file.part" "$m/pool/main/$3"; then
-      if echo "$4  $file.part" | sha256sum -c --quiet -; then
-        mv "$file.part" "$file"
-        return
-      fi
-      log "$1: sha256 mismatch (want $4)"
-    fi
-  done
-  log "could not fetch $1 $2 from any Debian mirror in the apt sources"
-  exit 1
-}
+# The archive's mirrors and the checked download, as the encoder stack fetches them: the pool is
+# shared by every suite, so any Debian mirror this machine uses also serves bullseye's packages.
+# The unpacked tree depends only on the pinned files' sha256, so the key stays the pins' hash.
+# shellcheck source=../stack/fetch.sh
+. "$repo/scripts/stack/fetch.sh"
 
 if [ ! -f "$root/.complete" ]; then
   mkdir -p "$downloads"
@@ -53,7 +31,7 @@ if [ ! -f "$root/.complete" ]; then
   mkdir -p "$root"
   while read -r name version pool sha; do
     case "$name" in '' | '#'*) continue ;; esac
-    fetch "$name" "$version" "$pool" "$sha"
+    fetch_source "$name" "$version" "$pool" "$sha"
     dpkg-deb -x "$downloads/$(basename "$pool")" "$root"
   done <"$pins"
   touch "$root/.complete"
