@@ -36,20 +36,12 @@ impl VulkanEncoder {
     /// The converter's NV12 buffer into the source picture, which first goes to the transfer
     /// layout.
     fn record_copy_to_picture(&self, cmd: vk::CommandBuffer) {
-        let range = vk::ImageSubresourceRange::default()
-            .aspect_mask(vk::ImageAspectFlags::COLOR)
-            .level_count(1)
-            .layer_count(1);
         // The previous contents are not needed: every sample is overwritten.
-        let to_transfer = [vk::ImageMemoryBarrier2::default()
+        let to_transfer = [image_barrier(self.picture.image, 1)
             .dst_stage_mask(vk::PipelineStageFlags2::COPY)
             .dst_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
             .old_layout(vk::ImageLayout::UNDEFINED)
-            .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
-            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-            .image(self.picture.image)
-            .subresource_range(range)];
+            .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)];
         let regions = nv12_regions(self.converter.layout);
         let d = &self.gpu.device;
         // SAFETY: `cmd` is recording; the buffer holds a whole NV12 picture at the image's
@@ -79,37 +71,19 @@ impl VulkanEncoder {
     /// The source picture into its encode layout (after the semaphore wait, at the encode
     /// stage), and on the first frame the DPB into its layout.
     fn encode_image_barriers(&self) -> Vec<vk::ImageMemoryBarrier2<'static>> {
-        let mut images = vec![vk::ImageMemoryBarrier2::default()
+        let mut images = vec![image_barrier(self.picture.image, 1)
             .src_stage_mask(vk::PipelineStageFlags2::VIDEO_ENCODE_KHR)
             .dst_stage_mask(vk::PipelineStageFlags2::VIDEO_ENCODE_KHR)
             .dst_access_mask(vk::AccessFlags2::VIDEO_ENCODE_READ_KHR)
             .old_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
-            .new_layout(vk::ImageLayout::VIDEO_ENCODE_SRC_KHR)
-            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-            .image(self.picture.image)
-            .subresource_range(
-                vk::ImageSubresourceRange::default()
-                    .aspect_mask(vk::ImageAspectFlags::COLOR)
-                    .level_count(1)
-                    .layer_count(1),
-            )];
+            .new_layout(vk::ImageLayout::VIDEO_ENCODE_SRC_KHR)];
         if !self.started {
             images.push(
-                vk::ImageMemoryBarrier2::default()
+                image_barrier(self.dpb.image, DPB_SLOTS)
                     .dst_stage_mask(vk::PipelineStageFlags2::VIDEO_ENCODE_KHR)
                     .dst_access_mask(vk::AccessFlags2::VIDEO_ENCODE_READ_KHR | vk::AccessFlags2::VIDEO_ENCODE_WRITE_KHR)
                     .old_layout(vk::ImageLayout::UNDEFINED)
-                    .new_layout(vk::ImageLayout::VIDEO_ENCODE_DPB_KHR)
-                    .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-                    .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-                    .image(self.dpb.image)
-                    .subresource_range(
-                        vk::ImageSubresourceRange::default()
-                            .aspect_mask(vk::ImageAspectFlags::COLOR)
-                            .level_count(1)
-                            .layer_count(DPB_SLOTS),
-                    ),
+                    .new_layout(vk::ImageLayout::VIDEO_ENCODE_DPB_KHR),
             );
         }
         images
@@ -233,4 +207,19 @@ fn nv12_regions(layout: Nv12Layout) -> [vk::BufferImageCopy; 2] {
         plane(vk::ImageAspectFlags::PLANE_0, 0, 1),
         plane(vk::ImageAspectFlags::PLANE_1, layout.uv_offset, 2),
     ]
+}
+
+/// A barrier over the first `layers` layers of `image`'s one colour mip level, with no queue
+/// ownership transfer; the caller adds the stages, accesses and layouts.
+fn image_barrier(image: vk::Image, layers: u32) -> vk::ImageMemoryBarrier2<'static> {
+    vk::ImageMemoryBarrier2::default()
+        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+        .image(image)
+        .subresource_range(
+            vk::ImageSubresourceRange::default()
+                .aspect_mask(vk::ImageAspectFlags::COLOR)
+                .level_count(1)
+                .layer_count(layers),
+        )
 }
