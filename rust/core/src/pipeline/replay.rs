@@ -123,13 +123,15 @@ impl ReplayRing {
             .or_else(|| self.keys.front().map(|&k| index(k)))
     }
 
-    /// The audio packet just before `index`, if the ring still has it: an MP4 replay starts its
-    /// audio with it, so the decoder has a whole packet behind it before the first sample heard.
+    /// The audio packet just before `index`: an MP4 replay starts its audio with it, so the
+    /// decoder has a whole packet behind it before the first sample heard. A replay from the
+    /// oldest keyframe held finds none in the ring and takes the one trimmed off its front.
     fn audio_before(&self, index: usize) -> Option<Stored> {
         self.packets
             .range(..index)
             .rev()
             .find(|p| p.track == Track::Audio)
+            .or(self.dropped_audio.as_ref())
             .cloned()
     }
 
@@ -284,6 +286,30 @@ mod tests {
         fill(&mut tiny, 3);
         assert_eq!(tiny.keys.len(), 1, "the newest interval stays even over budget");
         assert_eq!(tiny.packets[0].time.ts_ms, 2000);
+    }
+
+    /// The pre-roll comes from inside the ring where it can, and from what the ring trimmed when
+    /// the replay starts at the oldest keyframe held: either way the audio packet just before it.
+    #[test]
+    fn a_replay_has_an_audio_packet_of_pre_roll_even_from_the_oldest_keyframe() {
+        let mut ring = ReplayRing::new(3.0, u64::MAX);
+        fill(&mut ring, 10);
+        let from_inside = ring.start(2.0).and_then(|i| ring.audio_before(i)).unwrap();
+        assert_eq!(from_inside.time.ts_ms, 6980, "the audio packet before the 7 s keyframe");
+        let oldest = ring.start(60.0).unwrap();
+        assert_eq!(
+            oldest, 0,
+            "60 s is more than held: the replay starts at the oldest keyframe"
+        );
+        let trimmed = ring.audio_before(oldest).expect("the trimmed audio packet is kept");
+        assert!(trimmed.track == Track::Audio);
+        assert_eq!(trimmed.time.ts_ms, ring.packets[0].time.ts_ms - 20);
+        let fresh = {
+            let mut r = ReplayRing::new(60.0, u64::MAX);
+            fill(&mut r, 2);
+            r.audio_before(0)
+        };
+        assert!(fresh.is_none(), "nothing was recorded before the first keyframe");
     }
 
     #[test]
