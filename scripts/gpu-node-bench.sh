@@ -3,7 +3,9 @@
 # engine with a writer that does nothing (the ceiling: see below), Godot's AVI writer and
 # MovieWriterAV1, on demo_project. Prints wall time, real-time speed, the ratio to the ceiling,
 # the engine's own per-frame "Encoding time" (the writer's time on the main thread), the file
-# size, and the CPU time of the engine's main thread and of the whole process.
+# size, and the CPU time of the engine's main thread and of the whole process. Under each
+# MovieWriterAV1 row: its own account of the main thread's time (starting, frames, waiting for
+# the encoder, finishing) and how long its encode thread took to open the encoder.
 #
 # usage: scripts/gpu-node-bench.sh GODOT PROJECT [FRAMES]
 #   GODOT    the engine binary; PROJECT a copy of demo_project with the addon, built with the
@@ -169,7 +171,7 @@ for size in $SIZES; do
     ratio=$(awk -v c="$ceiling" -v w="$wall" 'BEGIN {if (c == "") print "-"; else printf "%.2f", c / w}')
     read -r main all <"$OUT/cpu" 2>/dev/null || { main=-; all=-; }
     printf '%-10s %-12s %7.1f %7sx %8s %10s %10s %8s %8s\n' "$size" "$writer" "$wall" "$realtime" "$ratio" "${enc:--}" "$bytes" "$main" "$all"
-    echo "$log" | grep -E "Using Device|MovieWriterAV1: wrote|ERROR" | sed 's/^/    /'
+    echo "$log" | grep -E "Using Device|MovieWriterAV1: (wrote|encoding with|time on)|ERROR" | sed 's/^/    /'
     echo "    detail: $(cat "$OUT/cpu.main" 2>/dev/null) xvfb_s $xvfb_s tlb_shootdowns $((${irq_after% *} - ${irq_before% *})) call_irqs $((${irq_after#* } - ${irq_before#* }))"
     cat "$OUT/cpu.sample" 2>/dev/null | sed 's/^/    /'
     sed 's/^probe sample/probe sample Xvfb/; s/^/    /' "$OUT/cpu.xsample" 2>/dev/null

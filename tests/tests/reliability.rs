@@ -11,7 +11,8 @@ use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use movie_writer_av1_core::scene::TestScene;
-use movie_writer_av1_core::{HeldPixels, PixelFormat, Recorder, RecordingConfig, RgbImage};
+use movie_writer_av1_core::skip::{current_test, skip, Need};
+use movie_writer_av1_core::{backend, BackendPreference, HeldPixels, PixelFormat, Recorder, RecordingConfig, RgbImage};
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{
     browser, check_recording, decode, fault, memory, mwav1, probe, with_time_limit, Expected, SceneSpec,
@@ -204,6 +205,50 @@ fn bad_paths_fail_at_start_with_a_clear_error_and_leave_no_file() {
         }
         rec.finish().unwrap();
         assert_eq!(assert_playable(&nested), 15);
+    });
+}
+
+/// The encoder opens on the encode thread, so `Recorder::start` returns before it has: a backend
+/// that cannot open fails the recording there. `wait_opened`, every later push and `finish` say
+/// why, naming the backend, and the file that `start` created is gone.
+#[test]
+fn an_encoder_that_cannot_open_fails_the_recording_and_leaves_no_file() {
+    let Some(missing) = backend::probes()
+        .iter()
+        .find(|p| p.kind.is_hardware() && !p.available)
+        .cloned()
+    else {
+        skip(
+            &current_test(),
+            Need::Backend("any"),
+            "every hardware backend probes as available here, so none fails to open",
+        );
+        return;
+    };
+    with_time_limit(Duration::from_secs(120), move || {
+        let path = out_dir().join("encoder_cannot_open.webm");
+        let mut config = RecordingConfig::new(&path, 64, 64, 30);
+        config.backend = BackendPreference::Only(missing.kind);
+        let mut rec = Recorder::start(config).unwrap();
+        let e = rec.wait_opened().unwrap_err().to_string();
+        println!("{}: {e}", missing.kind);
+        assert!(
+            e.contains(missing.kind.id()) || e.contains(&missing.kind.to_string()),
+            "names the backend: {e}"
+        );
+        assert!(
+            e.contains(&missing.reason),
+            "says why (the probe's reason {:?}): {e}",
+            missing.reason
+        );
+        assert!(!path.exists(), "the file is removed");
+        let px = vec![0u8; 64 * 64 * 4];
+        let again = rec
+            .push_frame(&RgbImage::packed(64, 64, PixelFormat::Rgba8, &px).unwrap(), &[])
+            .unwrap_err();
+        assert_eq!(again.to_string(), e, "a later push reports the same error");
+        assert_eq!(rec.finish().unwrap_err().to_string(), e, "so does finish");
+        assert!(!path.exists());
     });
 }
 

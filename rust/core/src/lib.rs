@@ -62,5 +62,5 @@ pub use config::{Container, MotionBlur, RecordingConfig};
 pub use error::{ConfigError, Error, RangeError, Result};
 pub use frame::{HeldPixels, I420Image, PixelFormat, RgbImage, VideoFrame};
 pub use kinds::{BackendKind, BackendPreference, Probe, RateControl};
-pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Recorder, RecordingStats, ReplaySaved};
+pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Opened, Recorder, RecordingStats, ReplaySaved};
 pub use render_range::{RangeRequest, RenderRange};

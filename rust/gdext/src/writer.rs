@@ -11,6 +11,7 @@
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use godot::classes::audio_server::SpeakerMode;
 use godot::classes::image::Format;
@@ -22,6 +23,7 @@ use movie_writer_av1_core::{backend, Container, Error, PixelFormat, Recorder, Re
 
 use crate::engine_frame::EngineFrame;
 use crate::errors::{self, Class};
+use crate::main_thread_time::MainThreadTime;
 use crate::{capabilities, range, settings};
 
 const MIX_RATE: u32 = 48_000;
@@ -41,6 +43,9 @@ pub struct MovieWriterAV1 {
     failed: bool,
     /// The render range is complete and the engine was asked to quit.
     range_done: bool,
+    /// The encoder the encode thread opened has been logged.
+    announced: bool,
+    time: MainThreadTime,
 }
 
 #[godot_api]
@@ -64,30 +69,30 @@ impl IMovieWriter for MovieWriterAV1 {
     }
 
     fn write_begin(&mut self, movie_size: Vector2i, fps: u32, base_path: GString) -> GdError {
+        let started = Instant::now();
         self.recorder = None;
         self.failed = false;
         self.range_done = false;
+        self.announced = false;
         let path = resolve_path(&base_path.to_string());
-        let started = guarded("write_begin", || {
+        let begun = guarded("write_begin", || {
             let audio_block = engine_audio_block(fps)?;
             let config = config_from_project(&path, movie_size, fps)?;
             let film = describe_film(&config, fps);
             Ok((Recorder::start(config)?, audio_block, film))
         });
-        match started {
+        match begun {
             Ok((recorder, audio_block, film)) => {
-                if let Some(note) = recorder.fallback_note() {
-                    godot_print!("MovieWriterAV1: {note}");
-                }
+                // The backend is said once the encode thread has opened it (`announce`).
                 godot_print!(
-                    "MovieWriterAV1: recording {}x{} at {fps} fps{film} with {} to {}",
+                    "MovieWriterAV1: recording {}x{} at {fps} fps{film} to {}",
                     movie_size.x,
                     movie_size.y,
-                    recorder.backend(),
                     path.display()
                 );
                 self.audio_block = audio_block;
                 self.recorder = Some(recorder);
+                self.time = MainThreadTime::begun(started);
                 GdError::OK
             }
             Err(e) => {
@@ -109,6 +114,7 @@ impl IMovieWriter for MovieWriterAV1 {
         if self.failed {
             return GdError::FAILED;
         }
+        let started = Instant::now();
         let Some(recorder) = self.recorder.as_mut() else {
             return GdError::ERR_UNCONFIGURED;
         };
@@ -140,11 +146,14 @@ impl IMovieWriter for MovieWriterAV1 {
         for warning in recorder.take_warnings() {
             godot_warn!("MovieWriterAV1: {warning}");
         }
-        if result.is_ok() && !self.range_done && recorder.range_done() {
+        let range_done = result.is_ok() && !self.range_done && recorder.range_done();
+        self.announce();
+        if range_done {
             self.range_done = true;
             godot_print!("MovieWriterAV1: the render range is complete; quitting");
             range::quit_engine(0);
         }
+        self.time.add_frame(started);
         match result {
             Ok(()) => GdError::OK,
             Err(e) => self.fail(&e),
@@ -152,6 +161,8 @@ impl IMovieWriter for MovieWriterAV1 {
     }
 
     fn write_end(&mut self) {
+        let started = Instant::now();
+        self.announce();
         let Some(mut recorder) = self.recorder.take() else {
             return;
         };
@@ -160,7 +171,11 @@ impl IMovieWriter for MovieWriterAV1 {
         for warning in warnings {
             godot_warn!("MovieWriterAV1: {warning}");
         }
-        match guarded("write_end", || recorder.finish()) {
+        let waited = recorder.backpressure_wait();
+        let finished = guarded("write_end", || recorder.finish());
+        self.time.ended(started, waited);
+        godot_print!("MovieWriterAV1: {}", self.time);
+        match finished {
             Ok(stats) => {
                 godot_print!(
                     "MovieWriterAV1: wrote {} ({} frames, {:.2} s, {} bytes, {:.0} kbit/s, {}, encoder {:.1} fps)",
@@ -238,6 +253,26 @@ impl MovieWriterAV1 {
 
 impl MovieWriterAV1 {
     /// Logs `e` once (the first error of a recording) and returns its Godot error code.
+    /// Says which encoder the encode thread opened (and why not a hardware one, when `auto`
+    /// fell back), once it has: at the first frame or `write_end` after the open.
+    fn announce(&mut self) {
+        if self.announced {
+            return;
+        }
+        let Some(opened) = self.recorder.as_mut().and_then(|r| r.opened()) else {
+            return;
+        };
+        if let Some(note) = &opened.fallback_note {
+            godot_print!("MovieWriterAV1: {note}");
+        }
+        godot_print!(
+            "MovieWriterAV1: encoding with {} (opened on the encode thread in {:.2} s)",
+            opened.backend,
+            opened.took.as_secs_f64()
+        );
+        self.announced = true;
+    }
+
     fn fail(&mut self, e: &Error) -> GdError {
         let (code, message) = errors::to_godot(e, Class::Writer);
         if !self.failed {

@@ -52,9 +52,12 @@ pub fn run(args: &Args) -> Result<(), String> {
     let rss_start = rss_kib();
     let started = Instant::now();
     let mut recorder = Recorder::start(config).map_err(|e| e.to_string())?;
-    if let Some(note) = recorder.fallback_note() {
+    let opened = recorder.wait_opened().map_err(|e| e.to_string())?;
+    if let Some(note) = &opened.fallback_note {
         println!("note: {note}");
     }
+    // The backend probes (when still running) and the encoder's start-up, on the encode thread.
+    println!("open: {:.2} s ({})", opened.took.as_secs_f64(), opened.backend);
     let scene = TestScene::new(w, h, fps, args.seed);
     let (mut pixels, mut audio) = (Vec::new(), Vec::new());
     for i in 0..frames {

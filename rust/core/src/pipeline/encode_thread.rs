@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 
-use super::messages::{Control, Event, FrameJob};
+use super::messages::{Control, Event, FrameJob, Opened};
 use super::replay::ReplaySaved;
 use super::worker::Worker;
 use super::RecordingStats;
@@ -21,6 +21,7 @@ pub(super) struct EncodeThread {
     handle: Option<JoinHandle<()>>,
     warnings: Vec<String>,
     replays: Vec<ReplaySaved>,
+    opened: Option<Opened>,
     /// How the thread ended, once its last event has come.
     ended: Option<(Result<()>, RecordingStats)>,
     /// The error the recording failed with: every later call reports it again.
@@ -29,22 +30,28 @@ pub(super) struct EncodeThread {
 
 impl EncodeThread {
     /// Starts the thread `name`: it builds its worker with `worker` (handing it the event
-    /// channel) and runs it until the frame queue and the control channel are closed.
+    /// channel) and runs it until the frame queue and the control channel are closed. A worker
+    /// that cannot be built ends the thread with that error, as a failed recording.
     pub fn start(
         name: &str,
         (frames, frame_queue): (Sender<FrameJob>, Receiver<FrameJob>),
         control: Option<(Sender<Control>, Receiver<Control>)>,
         pools: (Pool<u8>, Pool<i32>),
-        worker: impl FnOnce(Sender<Event>) -> Worker + Send + 'static,
+        worker: impl FnOnce(Sender<Event>) -> Result<Worker> + Send + 'static,
     ) -> Result<Self> {
         let (events_in, events) = unbounded();
         let (control, control_queue) = control.unzip();
         let handle = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let mut w = worker(events_in.clone());
-                let result = w.run(frame_queue, control_queue, pools);
-                let _ = events_in.send(Event::Ended(result, w.stats.clone()));
+                let ended = match worker(events_in.clone()) {
+                    Ok(mut w) => {
+                        let result = w.run(frame_queue, control_queue, pools);
+                        Event::Ended(result, w.stats.clone())
+                    }
+                    Err(e) => Event::Ended(Err(e), RecordingStats::default()),
+                };
+                let _ = events_in.send(ended);
             })
             .map_err(|e| Error::Thread(e.to_string()))?;
         Ok(Self {
@@ -54,6 +61,7 @@ impl EncodeThread {
             handle: Some(handle),
             warnings: Vec::new(),
             replays: Vec::new(),
+            opened: None,
             ended: None,
             failed: None,
         })
@@ -109,15 +117,47 @@ impl EncodeThread {
         std::mem::take(&mut self.replays)
     }
 
+    /// The encoder, once the thread has said it opened it (see [`Event::Opened`]).
+    pub fn opened(&mut self) -> Option<&Opened> {
+        self.receive();
+        self.opened.as_ref()
+    }
+
+    /// Waits until the thread has opened its encoder, or has ended without (its error, kept
+    /// for every later call).
+    pub fn wait_opened(&mut self) -> Result<Opened> {
+        self.check()?;
+        loop {
+            self.receive();
+            if let Some(opened) = &self.opened {
+                return Ok(opened.clone());
+            }
+            if self.ended.is_some() {
+                return Err(self.stopped());
+            }
+            match self.events.recv() {
+                Ok(event) => self.sort(event),
+                Err(_) => return Err(self.stopped()),
+            }
+        }
+    }
+
     /// Sorts the events that have come, up to the last one.
     fn receive(&mut self) {
         while self.ended.is_none() {
             match self.events.try_recv() {
-                Ok(Event::Warning(w)) => self.warnings.push(w),
-                Ok(Event::ReplaySaved(r)) => self.replays.push(r),
-                Ok(Event::Ended(result, stats)) => self.ended = Some((result, stats)),
+                Ok(event) => self.sort(event),
                 Err(_) => return,
             }
+        }
+    }
+
+    fn sort(&mut self, event: Event) {
+        match event {
+            Event::Opened(o) => self.opened = Some(o),
+            Event::Warning(w) => self.warnings.push(w),
+            Event::ReplaySaved(r) => self.replays.push(r),
+            Event::Ended(result, stats) => self.ended = Some((result, stats)),
         }
     }
 

@@ -138,7 +138,7 @@ impl LiveRecorder {
             bounded(depth),
             Some(unbounded()),
             pools,
-            move |events| Worker::new(recording, encoder, audio, outputs, events),
+            move |events| Ok(Worker::new(recording, encoder, audio, outputs, events)),
         )?;
         Ok(Self {
             thread,

@@ -6,11 +6,13 @@
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
 use super::replay::{ReplayRing, ReplaySaved};
 use super::RecordingStats;
+use crate::backend::BackendKind;
 use crate::error::Result;
 use crate::frame::{HeldPixels, PixelFormat};
 
@@ -59,8 +61,21 @@ impl Pixels {
     }
 }
 
+/// The video encoder a recording opened on its encode thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    pub backend: BackendKind,
+    /// Set when `auto` fell back to software: why no hardware backend was used.
+    pub fallback_note: Option<String>,
+    /// From the thread's start to the encoder open: waiting for the backend probes, if they
+    /// were still running, and the encoder's own start-up.
+    pub took: Duration,
+}
+
 /// What the encode thread tells the recorder, on one channel, in the order it happened.
 pub(super) enum Event {
+    /// The encoder is open (Movie Maker's recorder opens it on the encode thread).
+    Opened(Opened),
     /// Something the user should know, said once per recording.
     Warning(String),
     ReplaySaved(ReplaySaved),
