@@ -252,6 +252,61 @@ fn an_encoder_that_cannot_open_fails_the_recording_and_leaves_no_file() {
     });
 }
 
+/// The encode thread lowers its own priority before it opens the encoder, so the encoder's
+/// threads (which inherit it) yield the CPU to the engine's; the caller's thread keeps its own.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_encoder_threads_run_below_the_engine_and_the_caller_keeps_its_priority() {
+    /// (thread id, name, nice) of every thread of this process, from /proc.
+    fn threads() -> Vec<(String, String, i64)> {
+        fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| {
+                let t = t.ok()?.path();
+                let stat = fs::read_to_string(t.join("stat")).ok()?;
+                let (head, tail) = stat.rsplit_once(") ")?;
+                let name = head.split_once(" (")?.1.to_string();
+                // Field 19 of stat(5); `tail` starts at field 3.
+                let nice = tail.split_whitespace().nth(16)?.parse().ok()?;
+                Some((t.file_name()?.to_string_lossy().into_owned(), name, nice))
+            })
+            .collect()
+    }
+    with_time_limit(Duration::from_secs(120), || {
+        let before: Vec<String> = threads().into_iter().map(|t| t.0).collect();
+        let path = out_dir().join("encoder_priority.webm");
+        let mut rec = Recorder::start(RecordingConfig::new(&path, 320, 180, 30)).unwrap();
+        rec.wait_opened().unwrap();
+        let new: Vec<_> = threads().into_iter().filter(|t| !before.contains(&t.0)).collect();
+        println!("threads started by the recording (id, name, nice): {new:?}");
+        let encode: Vec<_> = new.iter().filter(|t| t.1 == "movie_writer_av").collect();
+        assert!(!encode.is_empty(), "the encode thread is among them: {new:?}");
+        assert!(
+            encode.iter().all(|t| t.2 == 10),
+            "the encode thread and the encoder threads it started (named after it) run at nice 10: {new:?}"
+        );
+        assert!(
+            encode.len() >= 2,
+            "SVT-AV1 started threads of its own, inheriting the priority: {new:?}"
+        );
+        let me = threads()
+            .into_iter()
+            .find(|t| t.0 == format!("{}", this_thread_id()))
+            .unwrap();
+        assert_eq!(me.2, 0, "the caller's thread keeps its priority: {me:?}");
+        rec.finish().unwrap();
+    });
+}
+
+/// This thread's id, as /proc/self/task names it.
+#[cfg(target_os = "linux")]
+fn this_thread_id() -> i64 {
+    fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+        .expect("/proc/thread-self names this thread")
+}
+
 /// Movie Maker hands over the engine's own frame buffer (`push_held_frame`): the encode thread
 /// reads it, but the engine lets only its main thread release it, so every held frame must come
 /// back and be released on the pushing thread, exactly once, and the file hold every frame.

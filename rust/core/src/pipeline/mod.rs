@@ -29,6 +29,7 @@ mod fault;
 mod frame_fit;
 mod live;
 mod messages;
+mod priority;
 mod replay;
 mod replay_schedule;
 mod temporal;
@@ -102,6 +103,8 @@ impl Recorder {
     /// Validates the config, creates the output file and starts the encode thread, which opens
     /// the video encoder there: the caller's thread never waits for the backend probes or the
     /// encoder's start-up (0.4 s for SVT-AV1 at 1080p on 16 cores), and frames queue meanwhile.
+    /// The encode thread and the encoder's threads run below the caller's priority
+    /// (`priority.rs`).
     /// [`Recorder::wait_opened`] waits for the open; an open that fails removes the file and
     /// fails the recording, reported by the next call.
     ///
@@ -127,6 +130,8 @@ impl Recorder {
         let range = range.map(|r| RangeGate::new(r, config.motion_blur.samples));
         let thread = EncodeThread::start("movie_writer_av1 encode", bounded(depth), None, pools, move |events| {
             let began = Instant::now();
+            // Before the open, so that the encoder's own threads inherit it.
+            priority::yield_to_the_engine();
             // The encoder works at the output size.
             let mut encoded = config.clone();
             (encoded.video.width, encoded.video.height) = config.output_dims();
