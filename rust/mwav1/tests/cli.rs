@@ -128,6 +128,50 @@ fn record_writes_the_frames_it_was_asked_for_with_the_settings_given() {
     assert!(std::fs::metadata(&path).unwrap().len() > 0);
 }
 
+/// `auto` in a fresh process: the software encoder opens while the probes run, and is the one
+/// used (with the note naming why no hardware encoder was) where no hardware backend is
+/// usable; where one is, that one is used and the software encoder dropped.
+#[test]
+fn auto_in_a_fresh_process_records_with_what_the_probes_allow_and_says_why() {
+    let probed = movie_writer_av1_core::backend::probe_all();
+    let chosen = movie_writer_av1_core::backend::auto_choice(&probed);
+    let path = dir("record_auto").join("auto.webm");
+    let o = mwav1(&[
+        "record",
+        "--out",
+        path.to_str().unwrap(),
+        "--size",
+        "320x180",
+        "--fps",
+        "30",
+        "--frames",
+        "10",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("done: 10 frames"), "{out}");
+    assert!(
+        out.contains(&format!("backend {chosen}")),
+        "auto chose {chosen}:\n{out}"
+    );
+    assert!(out.contains("open: ") && out.contains(&format!("({chosen})")), "{out}");
+    let note = out.lines().find(|l| l.starts_with("note: "));
+    if chosen.is_hardware() {
+        assert!(note.is_none(), "{out}");
+    } else {
+        let note = note.unwrap_or_else(|| panic!("no note on the fallback:\n{out}"));
+        assert!(
+            note.starts_with(&format!(
+                "note: no hardware AV1 encoder usable, recording with {chosen}. Why: "
+            )),
+            "{note}"
+        );
+        for p in probed.iter().filter(|p| p.kind.is_hardware()) {
+            assert!(note.contains(&p.kind.to_string()), "{} missing from {note}", p.kind);
+        }
+    }
+}
+
 #[test]
 fn a_failure_after_parsing_is_reported_with_the_program_name_and_status_1() {
     let d = dir("merge-missing");
