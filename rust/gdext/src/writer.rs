@@ -252,7 +252,6 @@ impl MovieWriterAV1 {
 }
 
 impl MovieWriterAV1 {
-    /// Logs `e` once (the first error of a recording) and returns its Godot error code.
     /// Says which encoder the encode thread opened (and why not a hardware one, when `auto`
     /// fell back), once it has: at the first frame or `write_end` after the open.
     fn announce(&mut self) {
@@ -273,6 +272,7 @@ impl MovieWriterAV1 {
         self.announced = true;
     }
 
+    /// Logs `e` once (the first error of a recording) and returns its Godot error code.
     fn fail(&mut self, e: &Error) -> GdError {
         let (code, message) = errors::to_godot(e, Class::Writer);
         if !self.failed {

@@ -101,10 +101,9 @@ fn probe_lists_every_backend_and_the_choice_of_auto() {
     assert!(out.contains("auto would use: "), "{out}");
 }
 
-#[test]
-fn record_writes_the_frames_it_was_asked_for_with_the_settings_given() {
-    let path = dir("record").join("short.webm");
-    let o = mwav1(&[
+/// `mwav1 record` of 10 frames of 320x180 at 30 fps to `path`, with `more` arguments.
+fn record_10_frames(path: &Path, more: &[&str]) -> Output {
+    let mut args = vec![
         "record",
         "--out",
         path.to_str().unwrap(),
@@ -112,14 +111,17 @@ fn record_writes_the_frames_it_was_asked_for_with_the_settings_given() {
         "320x180",
         "--fps",
         "30",
-        "--frames",
-        "10",
-        // The settings' own names are aliases of the short options.
-        "--speed-preset",
-        "12",
-        "--backend",
-        "software",
-    ]);
+    ];
+    args.extend(["--frames", "10"]);
+    args.extend_from_slice(more);
+    mwav1(&args)
+}
+
+#[test]
+fn record_writes_the_frames_it_was_asked_for_with_the_settings_given() {
+    let path = dir("record").join("short.webm");
+    // The settings' own names are aliases of the short options.
+    let o = record_10_frames(&path, &["--speed-preset", "12", "--backend", "software"]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}{}", stderr(&o));
     assert!(out.contains("10 frames of 320x180 at 30 fps"), "{out}");
@@ -136,17 +138,7 @@ fn auto_in_a_fresh_process_records_with_what_the_probes_allow_and_says_why() {
     let probed = movie_writer_av1_core::backend::probe_all();
     let chosen = movie_writer_av1_core::backend::auto_choice(&probed);
     let path = dir("record_auto").join("auto.webm");
-    let o = mwav1(&[
-        "record",
-        "--out",
-        path.to_str().unwrap(),
-        "--size",
-        "320x180",
-        "--fps",
-        "30",
-        "--frames",
-        "10",
-    ]);
+    let o = record_10_frames(&path, &[]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}{}", stderr(&o));
     assert!(out.contains("done: 10 frames"), "{out}");

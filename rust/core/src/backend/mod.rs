@@ -328,14 +328,14 @@ pub fn open(config: &RecordingConfig) -> Result<(Box<dyn VideoEncoder>, Option<S
 }
 
 /// An encoder as its backend's `open` returned it.
-type Opened = Result<Box<dyn VideoEncoder>>;
+type OpenResult = Result<Box<dyn VideoEncoder>>;
 
 /// The probes, and for `auto` on a machine where they are still to run (or running), the
 /// software encoder opened meanwhile on a thread of its own: probing can take a second (CUDA
 /// contexts) and SVT-AV1's start 0.4 s at 1080p and 1.3 s at 4K on 16 cores, so opening both at
 /// once shortens the time to the first encoded frame by the shorter of the two. The software
 /// encoder is dropped unused when a hardware one opens.
-fn probes_and_software(config: &RecordingConfig) -> (Arc<[Probe]>, Option<Opened>) {
+fn probes_and_software(config: &RecordingConfig) -> (Arc<[Probe]>, Option<OpenResult>) {
     if let Some(probes) = PROBES.try_lock().and_then(|kept| kept.clone()) {
         return (probes, None);
     }

@@ -116,10 +116,8 @@ impl Recorder {
         // The file first: a bad path is the likeliest failure and the cheapest to find out.
         let file = create_output(&config.path)?;
         // The audio encoder counts the engine's frames from the range's first.
-        let audio = AudioEncoder::new(config.audio_codec(), &config.audio, config.engine_fps())
-            .map(|a| a.starting_at(range.map_or(0, |r| r.start * u64::from(config.motion_blur.samples.max(1)))));
-        let audio = match audio {
-            Ok(audio) => audio,
+        let audio = match AudioEncoder::new(config.audio_codec(), &config.audio, config.engine_fps()) {
+            Ok(a) => a.starting_at(range.map_or(0, |r| r.start * u64::from(config.motion_blur.samples.max(1)))),
             Err(e) => return Err(discard(file, &config.path, e)),
         };
         let depth = config.max_queued_frames as usize;
