@@ -6,12 +6,12 @@
 # against PNG i), never by timestamp: Matroska keeps millisecond timestamps.
 #
 # usage: scripts/engine-compare.sh [FRAMES]   (needs ./dev build, the engine at $GODOT4_BIN or
-#                                              /opt/godot/godot, xvfb-run and ffmpeg)
+#                                              .tools/bin/godot, which ./dev fetches; xvfb-run and ffmpeg)
 #   SIZE (default 1280x720) is the window's size; WRITERS (default "png avi ogv webm") the runs,
 #   png first (the reference). `webm,p6` records at speed_preset 6 (through override.cfg).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GODOT=${GODOT4_BIN:-/opt/godot/godot}
+GODOT=${GODOT4_BIN:-$(dirname "$0")/../.tools/bin/godot}
 FRAMES=${1:-300}
 SIZE=${SIZE:-1280x720}
 WRITERS=${WRITERS:-png avi ogv webm}
@@ -23,14 +23,16 @@ echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load $(cu
 printf '%-9s %9s %14s %12s %8s %8s\n' writer wall_s "encode_ms/frm" bytes SSIM PSNR
 for writer in $WRITERS; do
   ext=${writer%%,*} dir=$OUT/${writer/,/-}
-  rm -f "$OUT/project/override.cfg"
+  # The window Movie Maker records: Godot 4.6.3 ignores --resolution there, the override is read.
+  printf '[display]\nwindow/size/window_width_override=%s\nwindow/size/window_height_override=%s\n' \
+    "${SIZE%x*}" "${SIZE#*x}" >"$OUT/project/override.cfg"
   case $writer in
-    *,p[0-9]*) printf '[editor]\nmovie_writer/av1/speed_preset=%s\n' "${writer##*,p}" >"$OUT/project/override.cfg" ;;
+    *,p[0-9]*) printf '[editor]\nmovie_writer/av1/speed_preset=%s\n' "${writer##*,p}" >>"$OUT/project/override.cfg" ;;
   esac
   mkdir -p "$dir"
   start=$(date +%s.%N)
   log=$(xvfb-run -a -s "-screen 0 ${SIZE}x24" "$GODOT" --path "$OUT/project" --rendering-method gl_compatibility \
-    --rendering-driver opengl3 --resolution "$SIZE" --write-movie "$dir/movie.$ext" --fixed-fps 60 --quit-after "$FRAMES" 2>&1)
+    --rendering-driver opengl3 --write-movie "$dir/movie.$ext" --fixed-fps 60 --quit-after "$FRAMES" 2>&1)
   wall=$(echo "$(date +%s.%N) - $start" | bc)
   enc=$(echo "$log" | sed -n 's/.*Encoding time.*average: \([0-9.]*\) ms\/frame.*/\1/p')
   if [ "$ext" = png ]; then

@@ -121,12 +121,14 @@ for size in $SIZES; do
     kind=${writer%%,*}
     args=(--path "$PROJECT" --rendering-driver opengl3 --resolution "$size" --fixed-fps 60 --quit-after "$FRAMES")
     file="" place="" loadcmd=""
-    rm -f "$PROJECT/override.cfg"
+    # The window Movie Maker records: Godot 4.6.3 ignores --resolution there, the override is read.
+    printf '[display]\nwindow/size/window_width_override=%s\nwindow/size/window_height_override=%s\n' \
+      "${size%x*}" "${size#*x}" >"$PROJECT/override.cfg"
     cp "$LIB" "$OUT/lib.keep"
     for opt in $(echo "$writer" | tr , ' ' | cut -d' ' -f2-); do
       [ "$opt" = "$kind" ] && continue
       case $opt in
-        p[0-9]*) printf '[editor]\nmovie_writer/av1/speed_preset=%s\n' "${opt#p}" >"$PROJECT/override.cfg" ;;
+        p[0-9]*) printf '[editor]\nmovie_writer/av1/speed_preset=%s\n' "${opt#p}" >>"$PROJECT/override.cfg" ;;
         renice | pin) place=$opt ;;
         alt) cp "$ALT_LIB" "$LIB" ;;
         enc | enc[0-9]*)

@@ -6,7 +6,8 @@
 # those out of the passed count and lists them, with the opt-in (#[ignore]) tests.
 #
 # MWAV1_REQUIRE=engine,nvenc,... turns those skips into failures (tests/src/skip.rs). CI
-# requires the engine whenever an engine binary exists.
+# always requires the engine, the Windows build and Wine: `./dev test` fetches, builds and
+# installs them, so a skip of any there means set-up went wrong.
 #
 #   scripts/run-tests.sh cargo test ... -- ...
 set -uo pipefail
@@ -21,8 +22,8 @@ run_tmp=${CARGO_TARGET_DIR:-target}/test-tmp
 rm -rf "$run_tmp" && mkdir -p "$run_tmp"
 TMPDIR=$(cd "$run_tmp" && pwd)
 export TMPDIR
-if [ "${CI:-}" = true ] && [ -x "${GODOT4_BIN:-/opt/godot/godot}" ]; then
-  export MWAV1_REQUIRE=${MWAV1_REQUIRE:+$MWAV1_REQUIRE,}engine
+if [ "${CI:-}" = true ]; then
+  export MWAV1_REQUIRE=${MWAV1_REQUIRE:+$MWAV1_REQUIRE,}engine,windows,wine
 fi
 
 "$@" 2>&1 | tee "$log"
@@ -31,11 +32,14 @@ status=${PIPESTATUS[0]}
 passed=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]\+\) passed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(sed -n 's/^test result: .*; \([0-9]\+\) failed.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
 ignored=$(sed -n 's/^test result: .*; \([0-9]\+\) ignored.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
-skipped=$(sort -u "$skips" | grep -c . || true)
+# A test skipped for two reasons (say, no build and no tool) wrote two lines: it counts once, with
+# its reasons joined.
+skip_list=$(sort -u "$skips" | awk -F'\t' '{r[$1] = ($1 in r) ? r[$1] "; " $2 : $2} END {for (t in r) print t "\t" r[t]}' | sort)
+skipped=$(printf '%s' "$skip_list" | grep -c . || true)
 
 echo
 echo "==> skipped tests"
-if [ "$skipped" -gt 0 ]; then sort -u "$skips" | sed 's/^/  SKIPPED /; s/\t/: /'; fi
+if [ "$skipped" -gt 0 ]; then printf '%s\n' "$skip_list" | sed 's/^/  SKIPPED /; s/\t/: /'; fi
 grep -E '^test .* \.\.\. ignored' "$log" | sed 's/^test \(.*\) \.\.\. ignored,\{0,1\} *\(.*\)/  SKIPPED \1: opt-in (#[ignore]) \2/'
 [ "$skipped" -gt 0 ] || [ "$ignored" -gt 0 ] || echo "  none"
 # A run that executed no test at all is a failure, not a green build.

@@ -8,6 +8,9 @@
 #                                      against their sha256, unpack them and write the wrapper;
 #                                      prints the wrapper's path
 #   scripts/engine/godot.sh resolve    rewrite the pins from sid's index as it is today
+#   scripts/engine/godot.sh deb NAME VERSION POOL SHA256
+#                                      fetch one pinned package (or the version sid has now, as
+#                                      below); prints the .deb's path
 #
 # sid moves on and its pool keeps only current versions: a pinned package that has left it is
 # replaced by the version sid has now, with a warning and the command that updates the pins.
@@ -42,7 +45,7 @@ sid_apt() {
   APT_OPTS=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o "Dir::State::Lists=$dir/lists" -o "Dir::State::status=$dir/status" -o "Dir::Cache=$dir/cache"
     -o Acquire::Check-Valid-Until=false -o APT::Architecture=amd64 -o APT::Architectures=amd64
-    -o Debug::NoLocking=true)
+    -o Debug::NoLocking=true -o APT::Sandbox::User=root)
   if [ -z "${SID_UPDATED:-}" ]; then
     apt-get "${APT_OPTS[@]}" update -qq >/dev/null || { log "apt-get update of sid failed"; exit 1; }
     SID_UPDATED=1
@@ -71,13 +74,15 @@ resolve() {
 
 # The pinned package, or the version sid has now if the pinned one has left the pool.
 fetch_pinned() { # name version pool sha256
+  local pinned=$2
+  mkdir -p "$downloads"
   if (fetch_source "$@") 2>/dev/null; then echo "$downloads/$(basename "$3")"; return; fi
   local now
-  now=$(sid_lines "$1" | awk -v n="$1" '$1 == n')
+  now=$(sid_lines "$1" 2>/dev/null | awk -v n="$1" '$1 == n' || true)
   [ -n "$now" ] || { log "$1 $2 is not in sid any more, and sid has no $1"; exit 1; }
   # shellcheck disable=SC2086 # four fields
   set -- $now
-  log "WARNING: $1 $PINNED_VERSION has left sid; using $2 (update the pins: scripts/engine/godot.sh resolve)"
+  log "WARNING: $1 $pinned has left sid; using $2 (update the pins: scripts/engine/godot.sh resolve)"
   fetch_source "$@"
   echo "$downloads/$(basename "$3")"
 }
@@ -93,7 +98,6 @@ fetch() {
     log "fetching the engine and $(($(grep -vc '^#' "$pins") - 1)) packages it loads (sid, pinned; about 180 MB once)"
     local name version pool sha deb
     while read -r name version pool sha; do
-      PINNED_VERSION=$version
       deb=$(fetch_pinned "$name" "$version" "$pool" "$sha")
       dpkg-deb -x "$deb" "$root"
     done < <(grep -v '^#' "$pins")
@@ -127,5 +131,7 @@ WRAP
 case "${1:-fetch}" in
   fetch) fetch ;;
   resolve) resolve ;;
-  *) echo "usage: $0 [fetch|resolve]"; exit 2 ;;
+  deb) [ $# -eq 5 ] || { echo "usage: $0 deb NAME VERSION POOL SHA256"; exit 2; }
+       shift; fetch_pinned "$@" ;;
+  *) echo "usage: $0 [fetch|resolve|deb NAME VERSION POOL SHA256]"; exit 2 ;;
 esac

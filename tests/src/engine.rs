@@ -43,17 +43,21 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// The engine: `$GODOT4_BIN`, else the Godot release `./dev` fetches (scripts/engine/godot.sh).
 pub fn godot() -> Option<PathBuf> {
     let path = std::env::var_os("GODOT4_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| "/opt/godot/godot".into());
+        .unwrap_or_else(|| repo().join(".tools/bin/godot"));
     if path.is_file() {
         Some(path)
     } else {
         crate::skip::skip(
             &crate::skip::current_test(),
             crate::skip::Need::Engine,
-            &format!("no Godot binary at {} (set GODOT4_BIN to run it)", path.display()),
+            &format!(
+                "no Godot binary at {} (./dev fetches the release; or set GODOT4_BIN)",
+                path.display()
+            ),
         );
         None
     }
@@ -137,6 +141,26 @@ pub fn project(godot: &Path, name: &str, with_addon: bool) -> PathBuf {
     dir
 }
 
+/// The `override.cfg` lines that make the engine open a `w`×`h` window, the size Movie Maker
+/// records. `--resolution` does not set it on the 4.6.3 release (it records the project's size);
+/// the window size override does, on every 4.6 build.
+pub fn window_override(w: u32, h: u32) -> String {
+    format!("[display]\nwindow/size/window_width_override={w}\nwindow/size/window_height_override={h}\n")
+}
+
+/// Adds [`window_override`] to `project`'s `override.cfg`, in place of one written before.
+pub fn set_window_size(project: &Path, w: u32, h: u32) {
+    let path = project.join("override.cfg");
+    let old = fs::read_to_string(&path).unwrap_or_default();
+    let mut kept: String = old
+        .lines()
+        .filter(|l| *l != "[display]" && !l.starts_with("window/size/window_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    kept.push_str(&window_override(w, h));
+    fs::write(&path, kept).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
 /// Runs Godot in `project` and returns everything it printed.
 pub fn godot_run(godot: &Path, project: &Path, args: &[&str], display: bool) -> String {
     godot_run_with_env(godot, project, args, display, &[])
@@ -190,6 +214,24 @@ pub fn godot_run_on_screen(
     let log = format!("{}{}", String::from_utf8_lossy(&done.stdout), done.stderr);
     println!("--- {} ({})\n{log}", describe(&cmd), done.status);
     (log, done.status)
+}
+
+/// The engine that `xvfb-run` (process `runner`) started: its child whose command line has
+/// `--write-movie`. Found by its parent, not by name: the release `./dev` fetches runs through
+/// its own dynamic loader, so its command line starts with the loader's path, not the engine's.
+pub fn movie_maker_child(runner: u32) -> Option<u32> {
+    let parent_of = |pid: u32| {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "pid (comm) state ppid …": the name may hold spaces and parentheses, so read past the last ')'.
+        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok()
+    };
+    let is_movie_maker = |pid: u32| {
+        fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.split(|&b| b == 0).any(|arg| arg == b"--write-movie"))
+    };
+    fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| parent_of(pid) == Some(runner) && is_movie_maker(pid))
 }
 
 pub fn assert_no_loader_errors(log: &str) {

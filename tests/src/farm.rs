@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::decode::raw_frames;
-use crate::engine::{COMPATIBILITY, SCREEN};
+use crate::engine::{set_window_size, COMPATIBILITY, SCREEN};
 use crate::probe::ffprobe;
 use crate::{check_recording, mwav1, tool, Expected};
 
@@ -71,7 +71,10 @@ pub fn plan_cutscene(godot: &Path, project: &Path, frames: u64, fps: u32, size: 
     .unwrap();
     Command::new("chmod").arg("+x").arg(&wrapper).status().unwrap();
     let job = project.join("job");
-    let engine_args = format!("{} --resolution {}x{}", COMPATIBILITY.join(" "), size.0, size.1);
+    // The window size, which Movie Maker records, for every chunk's engine (the project's
+    // override.cfg, read by each engine the plan starts).
+    set_window_size(project, size.0, size.1);
+    let engine_args = COMPATIBILITY.join(" ");
     plan(
         &job,
         project,

@@ -1,6 +1,6 @@
 //! Engine-in-the-loop tests: the real Godot binary records `demo_project` through Movie Maker
 //! with the built extension, under Xvfb with Mesa. They run when `GODOT4_BIN` or
-//! /opt/godot/godot exists; otherwise each is skipped, counted and listed with its reason
+//! the release `./dev` fetches (.tools/bin/godot) exists; otherwise each is skipped, counted and listed with its reason
 //! (`skip`), and fails instead under `MWAV1_REQUIRE=engine`.
 //!
 //! Each run imports the project first (so the extension list exists), runs under a hard time

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, godot, godot_run, godot_run_on_screen, movie_args, our_errors, project, ENGINE,
+    assert_no_loader_errors, godot, godot_run, godot_run_on_screen, movie_args, our_errors, project, window_override,
+    ENGINE,
 };
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
 
@@ -80,8 +81,8 @@ fn movie_maker_at_240_fps_with_4_samples_writes_a_60_fps_file() {
     });
 }
 
-/// A 4K window (`--resolution 3840x2160` on a 3840x2160 Xvfb screen) into a 1080p file, as the
-/// README tells users to render supersampled movies.
+/// A 4K window (the window size override at 3840x2160, on a 3840x2160 Xvfb screen) into a 1080p
+/// file, as the README tells users to render supersampled movies.
 #[test]
 fn a_4k_window_records_a_1080p_file() {
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
@@ -90,12 +91,14 @@ fn a_4k_window_records_a_1080p_file() {
         let dir = project(&godot, "film-4k", true);
         fs::write(
             dir.join("override.cfg"),
-            "[editor]\nmovie_writer/av1/output_size=\"1920x1080\"\n",
+            format!(
+                "[editor]\nmovie_writer/av1/output_size=\"1920x1080\"\n{}",
+                window_override(3840, 2160)
+            ),
         )
         .unwrap();
         let out = dir.join("uhd_into_hd.webm");
-        let mut args = movie_args(&out, 30, 45);
-        args.extend(["--resolution".into(), "3840x2160".into()]);
+        let args = movie_args(&out, 30, 45);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (log, _) = godot_run_on_screen(&godot, &dir, &args, Some("3840x2160x24"), &[]);
         assert_no_loader_errors(&log);

@@ -1,6 +1,6 @@
 //! Engine-in-the-loop tests of live capture: the `AV1Recorder` node records demo_project while
 //! it runs unthrottled, under Xvfb with Mesa (Vulkan through lavapipe, or OpenGL). They run
-//! when `GODOT4_BIN` or /opt/godot/godot exists; otherwise each is skipped and counted (`skip`).
+//! when `GODOT4_BIN` or the release `./dev` fetches exists; otherwise each is skipped and counted (`skip`).
 //! Lines starting with FIGURES are the measured numbers the README quotes.
 
 use std::fs;
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, godot, godot_run_with_env, our_errors, project, COMPATIBILITY, ENGINE,
+    assert_no_loader_errors, godot, godot_run_with_env, our_errors, project, set_window_size, COMPATIBILITY, ENGINE,
 };
 use movie_writer_av1_tests::{audio, check_recording, probe, with_time_limit, Expected};
 
@@ -53,15 +53,9 @@ func _process(_delta: float) -> bool:
 /// Runs LIVE_SCRIPT in a fresh copy of demo_project at 640×360; returns the log.
 fn run_live(godot: &Path, dir: &Path, renderer: &[&str], env: &[(&str, String)]) -> String {
     fs::write(dir.join("live_test.gd"), LIVE_SCRIPT).unwrap();
+    set_window_size(dir, 640, 360);
     let mut args = renderer.to_vec();
-    args.extend([
-        "--resolution",
-        "640x360",
-        "--audio-driver",
-        "Dummy",
-        "--script",
-        "res://live_test.gd",
-    ]);
+    args.extend(["--audio-driver", "Dummy", "--script", "res://live_test.gd"]);
     let log = godot_run_with_env(godot, dir, &args, true, env);
     assert_no_loader_errors(&log);
     assert!(log.contains("LIVE_START 0"), "AV1Recorder.start failed");

@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, godot, godot_run_on_screen, movie_args, our_errors, project, ENGINE,
+    assert_no_loader_errors, godot, godot_run_on_screen, movie_args, movie_maker_child, our_errors, project,
+    window_override, ENGINE,
 };
 use movie_writer_av1_tests::{browser, check_recording, decode, probe, with_time_limit, Expected};
 
@@ -67,11 +68,10 @@ fn movie_maker_records_mp4_with_aac_and_with_opus() {
             } else {
                 ""
             };
-            fs::write(dir.join("override.cfg"), settings).unwrap();
+            fs::write(dir.join("override.cfg"), format!("{settings}{}", window_override(w, h))).unwrap();
             let out = dir.join(file);
             let frames = 2 * u64::from(fps);
-            let mut args = movie_args(&out, fps, frames);
-            args.extend(["--resolution".into(), format!("{w}x{h}")]);
+            let args = movie_args(&out, fps, frames);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let (log, _) = godot_run_on_screen(&godot, &dir, &args, Some("1920x1080x24"), &[]);
             assert_no_loader_errors(&log);
@@ -135,14 +135,14 @@ fn killed_recording_plays(signal: &'static str, label: &'static str) {
             .map_while(Result::ok)
             .any(|l| l.trim() == marker);
         assert!(reached, "the engine ended before drawing {at} frames");
-        // The engine itself, not xvfb-run, whose command line names the file too: killing it
-        // would leave its Xvfb running, holding a display other tests may be given.
-        let pattern = format!("^{} .*--write-movie {}", godot.display(), out.display());
-        let killed = Command::new("pkill")
-            .args([format!("-{signal}"), "-f".into(), "--".into(), pattern])
+        // The engine itself, not xvfb-run: killing that would leave its Xvfb running, holding a
+        // display other tests may be given.
+        let engine = movie_maker_child(child.id()).expect("the engine under xvfb-run");
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), engine.to_string()])
             .status()
             .unwrap();
-        assert!(killed.success(), "pkill found no engine to signal");
+        assert!(killed.success(), "kill -{signal} {engine} failed");
         let _ = child.wait();
 
         let p = probe::ffprobe(&out).unwrap_or_else(|e| panic!("{e}"));

@@ -14,7 +14,8 @@ use std::time::Duration;
 use movie_writer_av1_tests::audio::{decode_audio, DecodedAudio};
 use movie_writer_av1_tests::check::PCM;
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, error_lines, godot, godot_run_status, our_errors, project, COMPATIBILITY, ENGINE,
+    assert_no_loader_errors, error_lines, godot, godot_run_status, our_errors, project, window_override, COMPATIBILITY,
+    ENGINE,
 };
 use movie_writer_av1_tests::film::luma_frames;
 use movie_writer_av1_tests::probe::video_packets;
@@ -42,7 +43,6 @@ fn run_cutscene(
     user_args: &[&str],
 ) -> (String, ExitStatus) {
     let mut args: Vec<String> = COMPATIBILITY.iter().map(|s| s.to_string()).collect();
-    args.extend(["--resolution".into(), format!("{}x{}", SIZE.0, SIZE.1)]);
     args.extend(["--write-movie".into(), out.display().to_string()]);
     args.extend(["--fixed-fps".into(), FPS.to_string()]);
     if let Some(n) = quit_after {
@@ -58,7 +58,8 @@ fn run_cutscene(
 }
 
 fn override_cfg(dir: &Path, lines: &str) {
-    fs::write(dir.join("override.cfg"), format!("[editor]\n{QUALITY}{lines}")).unwrap();
+    let window = window_override(SIZE.0, SIZE.1);
+    fs::write(dir.join("override.cfg"), format!("[editor]\n{QUALITY}{lines}{window}")).unwrap();
 }
 
 /// Every file check, with PCM audio and `frames` frames.

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use movie_writer_av1_tests::audio::decode_audio;
-use movie_writer_av1_tests::engine::{godot, godot_run_status, project, COMPATIBILITY, ENGINE};
+use movie_writer_av1_tests::engine::{godot, godot_run_status, project, set_window_size, COMPATIBILITY, ENGINE};
 use movie_writer_av1_tests::farm::{assert_merged, farm, plan_cutscene, text};
 use movie_writer_av1_tests::probe::ffprobe;
 use movie_writer_av1_tests::{tool, with_time_limit};
@@ -57,9 +57,9 @@ fn ssim_against_png(video: &Path, png_dir: &Path) -> f64 {
 /// Runs the cutscene in `dir` with the engine arguments the farm job also gets.
 fn engine(godot: &Path, dir: &Path, args: &[&str]) {
     let mut all: Vec<&str> = COMPATIBILITY.to_vec();
-    let size = format!("{}x{}", SIZE.0, SIZE.1);
     let fps = FPS.to_string();
-    all.extend(["--resolution", &size, "--fixed-fps", &fps]);
+    all.extend(["--fixed-fps", &fps]);
+    set_window_size(dir, SIZE.0, SIZE.1);
     all.extend(args);
     let (log, status) = godot_run_status(godot, dir, &all, true, &[]);
     assert!(status.success(), "the engine exited with {status}:\n{log}");

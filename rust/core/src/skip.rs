@@ -7,14 +7,14 @@
 //! count and lists it with its reason at the end of `./dev test`.
 //!
 //! `MWAV1_REQUIRE=engine,nvenc,...` names what must be there: a skip in a required category
-//! fails the test instead. CI requires `engine` whenever an engine binary exists.
+//! fails the test instead. CI requires `engine`, `windows` and `wine` (`scripts/run-tests.sh`).
 
 use std::io::Write;
 
 /// What a skipped test was missing, as named in `MWAV1_REQUIRE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
-    /// A Godot binary at `$GODOT4_BIN` or `/opt/godot/godot`.
+    /// A Godot binary at `$GODOT4_BIN`, or the release `./dev` fetches (`.tools/bin/godot`).
     Engine,
     /// A hardware or experimental encoder backend, by its id (`nvenc`, `vaapi`, …).
     Backend(&'static str),

@@ -54,7 +54,7 @@ impl FrameFit {
         if (width, height) != (ow, oh) && !self.warned_upscale && self.resampler.upscales(width, height) {
             self.warned_upscale = true;
             let _ = events.send(Event::Warning(format!(
-                "frames of {width}x{height} are upscaled to the output size {ow}x{oh}: a window at least that large gives a sharper picture; this is reported once"
+                "frames of {width}x{height} are upscaled to the output size {ow}x{oh}: a window at least that large gives a sharper picture (set display/window/size/window_width_override and window_height_override to {ow} and {oh} or more, in the project settings or override.cfg; on Godot 4.6.3 --resolution does not change the size Movie Maker records); this is reported once"
             )));
         }
     }
