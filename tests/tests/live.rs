@@ -10,7 +10,7 @@ use movie_writer_av1_core::color::rgb_to_i420;
 use movie_writer_av1_core::frame::I420Planes;
 use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{
-    Error, I420Image, LiveConfig, LiveRecorder, PixelFormat, RecordingConfig, RgbImage, VideoFrame,
+    Error, I420Image, LiveConfig, LiveRecorder, PixelFormat, RecordingConfig, ReplayClash, RgbImage, VideoFrame,
 };
 use movie_writer_av1_tests::probe::{video_packets, video_time_base};
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
@@ -197,6 +197,67 @@ fn replay_buffer_only_writes_nothing_but_the_replay() {
     let report = check_recording(&replay, &live_expected(None)).unwrap();
     println!("{report}");
     report.assert_ok();
+}
+
+/// A replay may not be written onto the file being recorded (its path spelt another way
+/// included) nor onto a replay still being written: each save truncates its file, so either
+/// would ruin both. The refusal is typed, names the path, and the recording goes on unharmed.
+#[test]
+fn a_replay_onto_the_recording_or_onto_a_replay_being_written_is_refused() {
+    let dir = out_dir().join("replay_clash");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let (main, replay) = (dir.join("main.webm"), dir.join("replay.webm"));
+    let (main2, replay2, dir2) = (main.clone(), replay.clone(), dir.clone());
+    let (refusals, stats, saved) = with_time_limit(Duration::from_secs(120), move || {
+        let mut recorder = LiveRecorder::start(config(&main2, true, 10.0)).unwrap();
+        let scene = TestScene::new(W, H, FPS, 7);
+        let (mut rgba, mut yuv) = (Vec::new(), vec![0u8; I420Image::contiguous_len(H, Y_STRIDE, UV_STRIDE)]);
+        let start = Instant::now();
+        let mut refusals = Vec::new();
+        for index in 0..90u64 {
+            i420_frame(&scene, index, &mut rgba, &mut yuv);
+            let frame = VideoFrame::I420(I420Image::contiguous(W, H, Y_STRIDE, UV_STRIDE, &yuv).unwrap());
+            recorder.push_frame(&frame, start.elapsed()).unwrap();
+            recorder.push_audio(&[], 44_100, start.elapsed()).unwrap();
+            if index == 45 {
+                let onto_main = recorder.save_replay(dir2.join("sub/../main.webm"), 1.0);
+                recorder.save_replay(replay2.clone(), 1.0).unwrap();
+                let onto_replay = recorder.save_replay(replay2.clone(), 1.0);
+                refusals = vec![onto_main, onto_replay];
+            }
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let (stats, saved) = recorder.finish();
+        (refusals, stats.unwrap(), saved)
+    });
+    println!("main: {stats:?}");
+    let clashes: Vec<_> = refusals
+        .iter()
+        .map(|r| match r {
+            Err(Error::ReplayPathInUse { clash, .. }) => Some(*clash),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        clashes,
+        [Some(ReplayClash::Recording), Some(ReplayClash::Replay)],
+        "{refusals:?}"
+    );
+    let message = refusals[0].as_ref().unwrap_err().to_string();
+    assert!(
+        message.contains("main.webm") && message.contains("the file being recorded"),
+        "{message}"
+    );
+    assert!(
+        matches!(&saved[..], [r] if r.path == replay && r.result.is_ok()),
+        "{saved:?}"
+    );
+    for file in [&main, &replay] {
+        let report = check_recording(file, &live_expected(None)).unwrap();
+        println!("{report}");
+        report.assert_ok();
+    }
 }
 
 #[test]

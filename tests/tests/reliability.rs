@@ -252,6 +252,185 @@ fn an_encoder_that_cannot_open_fails_the_recording_and_leaves_no_file() {
     });
 }
 
+/// A take already at the path survives a recording that fails before its first media is on
+/// disk: the new file is written beside it (`take1.webm.starting`) and only then moved onto it.
+/// Here the encoder cannot open (a hardware backend absent from this machine).
+#[test]
+fn an_encoder_that_cannot_open_leaves_an_earlier_take_untouched() {
+    let Some(missing) = backend::probes()
+        .iter()
+        .find(|p| p.kind.is_hardware() && !p.available)
+        .cloned()
+    else {
+        skip(
+            &current_test(),
+            Need::Backend("any"),
+            "every hardware backend probes as available here, so none fails to open",
+        );
+        return;
+    };
+    with_time_limit(Duration::from_secs(120), move || {
+        let dir = out_dir().join("earlier_take_encoder");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("take1.webm");
+        let earlier: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(&path, &earlier).unwrap();
+        let mut config = RecordingConfig::new(&path, 64, 64, 30);
+        config.backend = BackendPreference::Only(missing.kind);
+        let mut rec = Recorder::start(config).unwrap();
+        let e = rec.wait_opened().unwrap_err().to_string();
+        assert!(rec.finish().is_err());
+        assert!(
+            fs::read(&path).unwrap() == earlier,
+            "{e}: the earlier take at {} lost its bytes",
+            path.display()
+        );
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["take1.webm"], "nothing else is left in the folder");
+    });
+}
+
+/// The same when the disk is full before the first cluster: the header fits under a 4 KiB
+/// file-size limit, the first cluster does not. The CLI reports the full disk, and the earlier
+/// take (larger than the limit: only new writes are limited) keeps its bytes.
+#[test]
+fn a_full_disk_before_the_first_cluster_leaves_an_earlier_take_untouched() {
+    with_time_limit(Duration::from_secs(120), || {
+        for ext in ["webm", "mp4"] {
+            let dir = out_dir().join(format!("earlier_take_full_{ext}"));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("take1.{ext}"));
+            let earlier: Vec<u8> = (0..100_000u32).map(|i| (i * 13 % 241) as u8).collect();
+            fs::write(&path, &earlier).unwrap();
+            let script = format!(
+                "trap '' XFSZ; ulimit -f 4; exec '{}' record --size 640x360 --fps 30 --frames 60 --out '{}'",
+                mwav1::binary().display(),
+                path.display()
+            );
+            let done = run(Command::new("bash").args(["-c", &script]), Duration::from_secs(60)).unwrap();
+            assert!(!done.status.success(), "{ext}: the recording failed");
+            assert!(done.stderr.contains("File too large"), "{ext}: {}", done.stderr);
+            assert!(
+                fs::read(&path).unwrap() == earlier,
+                "{ext}: the earlier take at {} lost its bytes",
+                path.display()
+            );
+            let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(names.len(), 1, "{ext}: nothing else is left in the folder: {names:?}");
+        }
+    });
+}
+
+/// A finished recording replaces an earlier take at its path and leaves no staging file.
+#[test]
+fn a_finished_recording_replaces_an_earlier_take_and_leaves_nothing_beside_it() {
+    with_time_limit(Duration::from_secs(120), || {
+        let dir = out_dir().join("earlier_take_replaced");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("take1.webm");
+        fs::write(&path, b"an earlier take").unwrap();
+        let mut rec = Recorder::start(RecordingConfig::new(&path, 64, 64, 30)).unwrap();
+        let scene = TestScene::new(64, 64, 30, 3);
+        let (mut px, mut pcm) = (Vec::new(), Vec::new());
+        for i in 0..15 {
+            scene.render(i, &mut px);
+            scene.audio_block(i, &mut pcm);
+            rec.push_frame(&RgbImage::packed(64, 64, PixelFormat::Rgba8, &px).unwrap(), &pcm)
+                .unwrap();
+        }
+        rec.finish().unwrap();
+        assert_eq!(assert_playable(&path), 15);
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["take1.webm"]);
+    });
+}
+
+/// After "done", a power cut cannot leave an empty or missing file: the finished file and its
+/// folder are synced once it has its final name (an MP4's rewrite is synced before it replaces
+/// the fragmented file). Read from the system calls the CLI makes (strace).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_finished_recording_is_synced_to_disk_with_its_folder_entry() {
+    if !Path::new("/usr/bin/strace").exists() {
+        skip(&current_test(), Need::Tool("strace"), "strace is not installed");
+        return;
+    }
+    with_time_limit(Duration::from_secs(240), || {
+        for ext in ["webm", "mp4"] {
+            let dir = out_dir().join(format!("synced_{ext}"));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("take.{ext}"));
+            let log = dir.join("strace.log");
+            let done = run(
+                Command::new("strace")
+                    .args([
+                        "-f",
+                        "-y",
+                        "-s",
+                        "4096",
+                        "-e",
+                        "trace=rename,renameat,renameat2,fsync,fdatasync",
+                        "-o",
+                    ])
+                    .arg(&log)
+                    .arg(mwav1::binary())
+                    .args(["record", "--size", "160x90", "--fps", "30", "--frames", "30", "--out"])
+                    .arg(&path),
+                Duration::from_secs(200),
+            )
+            .unwrap();
+            assert!(done.status.success(), "{}", done.stderr);
+            let calls = fs::read_to_string(&log).unwrap();
+            // With -y, strace shows the path of each descriptor: `fsync(7</dir/take.webm>)`.
+            let synced_after = |p: &Path, after: usize| {
+                let fd_path = format!("<{}>)", p.display());
+                calls
+                    .lines()
+                    .skip(after)
+                    .any(|l| (l.contains("fsync(") || l.contains("fdatasync(")) && l.contains(&fd_path))
+            };
+            let last_rename = calls
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| l.contains("rename") && l.contains(&format!(", \"{}\"", path.display())))
+                .map(|(i, _)| i)
+                .last()
+                .unwrap_or(0);
+            if ext == "mp4" {
+                // The rewrite with one moov replaces the fragmented file only once on disk.
+                let finishing = dir.join("take.mp4.finishing");
+                let moved = calls
+                    .lines()
+                    .position(|l| l.contains("rename") && l.contains(&format!("\"{}\", ", finishing.display())))
+                    .expect("the MP4 is rewritten beside itself");
+                let fd_path = format!("<{}>)", finishing.display());
+                assert!(
+                    calls
+                        .lines()
+                        .take(moved)
+                        .any(|l| l.contains("fsync(") && l.contains(&fd_path)),
+                    "{} is not synced before it replaces the fragmented file",
+                    finishing.display()
+                );
+            }
+            assert!(
+                synced_after(&path, last_rename),
+                "{ext}: {} is not synced after its last rename",
+                path.display()
+            );
+            assert!(
+                synced_after(&dir, last_rename),
+                "{ext}: the folder {} is not synced after the rename",
+                dir.display()
+            );
+        }
+    });
+}
+
 /// The encode thread lowers its own priority before it opens the encoder, so the encoder's
 /// threads (which inherit it) yield the CPU to the engine's; the caller's thread keeps its own.
 #[cfg(target_os = "linux")]

@@ -34,6 +34,15 @@ impl ConfigError {
 #[error("{0}")]
 pub struct RangeError(pub String);
 
+/// What a replay's path would have overwritten, had `save_replay` taken it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayClash {
+    #[error("that is the file being recorded")]
+    Recording,
+    #[error("a replay is still being written there")]
+    Replay,
+}
+
 /// Cloneable, so that a recording that failed reports the same typed error to every later call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -68,6 +77,11 @@ pub enum Error {
     /// A call that does not fit the recorder's state (start twice, save_replay when stopped).
     #[error("{0}")]
     Usage(String),
+
+    /// `save_replay` was given a path it must not write: the same file (after resolving the
+    /// folder's links) as the recording's, or as a replay not yet finished.
+    #[error("save_replay('{}'): {clash}; give the replay a path of its own", path.display())]
+    ReplayPathInUse { path: PathBuf, clash: ReplayClash },
 
     /// A render-farm chunk that cannot be merged: missing, unreadable, incomplete or unlike the
     /// other chunks. `problem` says what is wrong and what was expected.

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::io::Write;
 use std::sync::Once;
 
 use ffmpeg_next::ffi;
@@ -72,7 +73,9 @@ unsafe extern "C" fn callback(avcl: *mut c_void, level: c_int, fmt: *const c_cha
             .is_some()
     });
     if !kept {
-        eprint!("{text}");
+        // Not eprint!, which panics when stderr is gone (a closed pipe: EPIPE), and a panic
+        // cannot leave an extern "C" function: the process, the engine, would abort.
+        let _ = std::io::stderr().write_all(text.as_bytes());
     }
 }
 
@@ -90,5 +93,35 @@ mod tests {
         assert_eq!(lines, ["probe says 42"]);
         let (_, none) = capture(|| ());
         assert!(none.is_empty());
+    }
+
+    /// A message printed while stderr is a pipe nobody reads (EPIPE) is lost, and the process
+    /// lives on. Run in a child of this test binary, whose stderr is closed before it logs.
+    #[test]
+    fn a_message_to_a_closed_stderr_does_not_abort_the_process() {
+        const CHILD: &str = "MWAV1_FFMPEG_LOG_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            install();
+            // Until the parent has closed its end of the pipe.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let msg = c"to a stderr nobody reads\n";
+            // SAFETY: a format string without arguments.
+            unsafe { ffi::av_log(std::ptr::null_mut(), ffi::AV_LOG_ERROR, msg.as_ptr()) };
+            return;
+        }
+        let name = "ffmpeg_log::tests::a_message_to_a_closed_stderr_does_not_abort_the_process";
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "the child logging to a closed stderr ended with {status}"
+        );
     }
 }

@@ -59,7 +59,7 @@ pub mod skip;
 mod validate;
 
 pub use config::{Container, MotionBlur, RecordingConfig};
-pub use error::{ConfigError, Error, RangeError, Result};
+pub use error::{ConfigError, Error, RangeError, ReplayClash, Result};
 pub use frame::{HeldPixels, I420Image, PixelFormat, RgbImage, VideoFrame};
 pub use kinds::{BackendKind, BackendPreference, Probe, RateControl};
 pub use pipeline::{LiveConfig, LiveRecorder, LiveStats, Opened, Recorder, RecordingStats, ReplaySaved};

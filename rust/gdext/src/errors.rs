@@ -45,6 +45,7 @@ pub fn to_godot(e: &Error, class: Class) -> (GdError, String) {
         Error::Encoder { .. } | Error::Audio(_) | Error::Thread(_) => GdError::FAILED,
         Error::Frame(_) | Error::Chunk { .. } => GdError::ERR_INVALID_DATA,
         Error::Usage(_) => GdError::ERR_UNCONFIGURED,
+        Error::ReplayPathInUse { .. } => GdError::ERR_ALREADY_IN_USE,
     };
     let (text, hint) = match e {
         Error::Config(c) => match class.engine_setting(&c.setting) {

@@ -17,6 +17,7 @@ mod engine_frame;
 mod errors;
 #[cfg(feature = "godot-4-6")]
 mod extensions_hint;
+mod guard;
 mod main_thread_time;
 #[cfg(feature = "bench-null-writer")]
 mod null_writer;

@@ -9,7 +9,6 @@
 //! `write_end` finishes the file as usual.
 
 use std::ffi::c_void;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -23,6 +22,7 @@ use movie_writer_av1_core::{backend, Container, Error, PixelFormat, Recorder, Re
 
 use crate::engine_frame::EngineFrame;
 use crate::errors::{self, Class};
+use crate::guard::guarded;
 use crate::main_thread_time::MainThreadTime;
 use crate::{capabilities, range, settings};
 
@@ -281,18 +281,6 @@ impl MovieWriterAV1 {
         self.failed = true;
         code
     }
-}
-
-/// Runs core code so that no panic crosses into the engine: a panic becomes an error.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(Error::Thread(format!("internal error in {what}: {msg}")))
-    })
 }
 
 /// Resolves a movie path as Godot's own writers do: relative paths are relative to the project

@@ -90,7 +90,11 @@ impl Aac {
             }
             let sent = unsafe {
                 let p = &*self.packet;
-                let data = std::slice::from_raw_parts(p.data, p.size as usize);
+                // An empty packet may have no buffer at all: no slice from a null pointer.
+                let data = match usize::try_from(p.size) {
+                    Ok(size) if size > 0 && !p.data.is_null() => std::slice::from_raw_parts(p.data, size),
+                    _ => &[][..],
+                };
                 let sent = out(data);
                 ffi::av_packet_unref(self.packet);
                 sent
@@ -126,14 +130,21 @@ impl Codec for Aac {
     fn encode(&mut self, pcm: &[f32], out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let samples = pcm.len() / self.channels;
         // SAFETY: the frame was allocated for frame_size samples per plane, one plane per
-        // channel (planar float); `samples` is frame_size (the framing feeds whole frames).
+        // channel (planar float); `samples` is checked to be exactly that before any is written.
         unsafe {
+            let frame_samples = (*self.frame).nb_samples;
+            if usize::try_from(frame_samples) != Ok(samples) || pcm.len() != samples * self.channels {
+                return Err(Error::Audio(format!(
+                    "AAC encoder: a block of {} values for {} channels, where one frame is {frame_samples} samples a channel",
+                    pcm.len(),
+                    self.channels
+                )));
+            }
             let rc = ffi::av_frame_make_writable(self.frame);
             if rc < 0 {
                 return Err(ff_err("frame buffer", rc));
             }
             let frame = &mut *self.frame;
-            debug_assert_eq!(samples, frame.nb_samples as usize);
             for c in 0..self.channels {
                 let plane = std::slice::from_raw_parts_mut(frame.data[c].cast::<f32>(), samples);
                 for (i, s) in plane.iter_mut().enumerate() {
@@ -168,5 +179,28 @@ impl Drop for Aac {
             ffi::av_frame_free(&mut self.frame);
             ffi::avcodec_free_context(&mut self.ctx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The framing feeds whole frames; a block of any other length is refused, not written past
+    /// the frame's planes (the check was a `debug_assert`, gone from release builds).
+    #[test]
+    fn a_block_that_is_not_one_frame_is_refused() {
+        let mut aac = Aac::new(&AudioConfig::default()).unwrap();
+        let frame = aac.frame_samples();
+        let mut packets = 0;
+        let mut count = |_: &[u8]| {
+            packets += 1;
+            Ok(())
+        };
+        for samples in [frame - 1, frame * 2] {
+            let e = aac.encode(&vec![0.0; samples * 2], &mut count).unwrap_err().to_string();
+            assert!(e.contains("one frame is 1024 samples"), "{samples}: {e}");
+        }
+        aac.encode(&vec![0.0; frame * 2], &mut count).unwrap();
     }
 }

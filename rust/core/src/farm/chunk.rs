@@ -318,10 +318,11 @@ fn crop(par: &ffi::AVCodecParameters) -> (u32, u32) {
             ffi::AVPacketSideDataType::AV_PKT_DATA_FRAME_CROPPING,
         )
     };
-    if sd.is_null() {
+    // SAFETY: a non-null entry holds `size` bytes at a non-null `data`.
+    if sd.is_null() || unsafe { (*sd).data.is_null() || (*sd).size == 0 } {
         return (0, 0);
     }
-    // SAFETY: a non-null entry holds `size` bytes.
+    // SAFETY: checked above.
     let data = unsafe { std::slice::from_raw_parts((*sd).data, (*sd).size) };
     let word = |i: usize| {
         data.get(i * 4..i * 4 + 4)

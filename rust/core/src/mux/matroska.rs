@@ -143,6 +143,11 @@ impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
         })
     }
 
+    /// Bytes of whole elements on disk: the header's until the first cluster is written.
+    pub fn on_disk(&self) -> u64 {
+        self.committed
+    }
+
     /// Adds a video block. A keyframe always opens a new cluster and gets a CuePoint.
     pub fn write_video(&mut self, ts_ms: i64, end_ms: f64, keyframe: bool, data: &[u8]) -> std::io::Result<()> {
         if keyframe {
@@ -231,6 +236,11 @@ impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
                 Ok(())
             }
             Err(e) => {
+                // A keyframe's CuePoint is recorded when its cluster opens, before that cluster
+                // is on disk: one that was cut off must not be listed (it would point at
+                // whatever is written next, the Cues themselves at the end).
+                let cut = self.committed - self.segment_data_start;
+                self.cues.retain(|&(_, pos)| pos < cut);
                 // Best effort: if even the cut fails, the unknown-size Segment still parses.
                 let _ = self.out.truncate(self.committed);
                 let _ = self.out.seek(SeekFrom::Start(self.committed));
@@ -514,6 +524,82 @@ mod tests {
         assert_eq!(kinds[1..3], [u64::from(id::INFO), u64::from(id::TRACKS)]);
         assert_eq!(*kinds.last().unwrap(), u64::from(id::CUES));
         assert!(kinds.iter().filter(|&&k| k == u64::from(id::CLUSTER)).count() >= 4);
+    }
+
+    /// The positions of the CuePoints of a finished file, checked to point at a Cluster each.
+    fn cue_positions(file: &[u8], children: &[(u64, usize, usize)]) -> Vec<u64> {
+        let segment_data_start = children[0].1;
+        let &(_, cues_start, cues_end) = children
+            .iter()
+            .find(|c| c.0 == u64::from(id::CUES))
+            .expect("a Cues element");
+        let mut positions = Vec::new();
+        // Cues ▸ CuePoint ▸ (CueTime, CueTrackPositions ▸ (CueTrack, CueClusterPosition)).
+        fn walk(data: &[u8], positions: &mut Vec<u64>) {
+            let mut pos = 0;
+            while pos < data.len() {
+                let element = vint(data, &mut pos, true);
+                let len = vint(data, &mut pos, false) as usize;
+                let body = &data[pos..pos + len];
+                if element == u64::from(id::CUE_POINT) || element == u64::from(id::CUE_TRACK_POSITIONS) {
+                    walk(body, positions);
+                } else if element == u64::from(id::CUE_CLUSTER_POSITION) {
+                    positions.push(body.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)));
+                }
+                pos += len;
+            }
+        }
+        let mut pos = cues_start;
+        vint(file, &mut pos, true);
+        vint(file, &mut pos, false);
+        walk(&file[pos..cues_end], &mut positions);
+        for &p in &positions {
+            let at = segment_data_start + p as usize;
+            assert!(
+                children.iter().any(|c| c.0 == u64::from(id::CLUSTER) && c.1 == at),
+                "a CuePoint points at byte {at}, where no Cluster starts"
+            );
+        }
+        positions
+    }
+
+    /// Every cluster opens with a keyframe here, so the cluster the full disk cuts off had a
+    /// CuePoint: the Cues written after the cut must not list it (they would point past the
+    /// last cluster, at the Cues themselves).
+    #[test]
+    fn a_keyframe_cluster_cut_off_by_a_full_disk_leaves_no_cue_behind() {
+        let (video, audio) = tracks();
+        let mut w = MatroskaWriter::new(
+            FullDisk {
+                inner: Cursor::new(Vec::new()),
+                limit: 50_000,
+            },
+            Container::WebM,
+            &video,
+            Some(&audio),
+        )
+        .unwrap();
+        let mut failed = false;
+        for i in 0..300u64 {
+            let ts = (i * 1000 / 30) as i64;
+            if w.write_video(ts, ts as f64 + 33.3, i % 10 == 0, &vec![i as u8; 2000])
+                .is_err()
+            {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "the 50 kB limit was reached");
+        let (out, finished) = w.finish();
+        finished.unwrap();
+        let file = out.inner.into_inner();
+        let children = segment_children(&file);
+        let clusters = children.iter().filter(|c| c.0 == u64::from(id::CLUSTER)).count();
+        assert_eq!(
+            cue_positions(&file, &children).len(),
+            clusters,
+            "one CuePoint per cluster kept"
+        );
     }
 
     #[test]

@@ -8,11 +8,13 @@ mod interleave;
 pub mod matroska;
 pub mod mp4;
 mod output;
+pub mod staged;
 
 pub use interleave::{Interleaver, MuxPacket, Track};
 pub use matroska::MatroskaWriter;
 pub use mp4::Mp4Writer;
 pub use output::Output;
+pub use staged::StagedFile;
 
 use crate::config::AudioCodec;
 

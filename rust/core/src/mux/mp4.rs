@@ -134,6 +134,7 @@ impl Mp4Writer {
             Layout::Progressive => vec![("movflags", "+faststart".to_string()), clock],
         };
         out.open_and_write_header(path, &options, layout == Layout::Fragmented)?;
+        let committed = out.position();
         Ok(Self {
             out,
             path: path.to_path_buf(),
@@ -143,9 +144,22 @@ impl Mp4Writer {
             audio_delay: i64::from(audio.delay),
             written: [0; 2],
             first: [None; 2],
-            committed: 0,
+            committed,
             failed: false,
         })
+    }
+
+    /// Bytes of whole fragments (and the header) on disk.
+    pub fn on_disk(&self) -> u64 {
+        self.committed
+    }
+
+    /// The file was renamed while open (see `StagedFile`): what is done by path later (the cut
+    /// after a failed write, the rewrite with one moov) goes to its new name. Only for
+    /// [`Layout::Fragmented`]: the progressive layout's `+faststart` opens the file again by the
+    /// name FFmpeg was given.
+    pub fn moved_to(&mut self, path: &Path) {
+        self.path = path.to_path_buf();
     }
 
     pub fn write(&mut self, track: Track, time: &Timing, keyframe: bool, data: &[u8]) -> io::Result<()> {
@@ -215,7 +229,10 @@ fn defragment(path: &Path, written: [u64; 2], first: [(i64, ffi::AVRational); 2]
     name.push(".finishing");
     let tmp = path.with_file_name(name);
     let copied = copy_packets(path, &tmp, written, first);
-    match copied.and_then(|()| std::fs::rename(&tmp, path)) {
+    // On disk before it replaces the fragmented file: a power cut after the rename must not
+    // find the name pointing at a file whose bytes never got there.
+    let synced = copied.and_then(|()| std::fs::OpenOptions::new().write(true).open(&tmp)?.sync_all());
+    match synced.and_then(|()| std::fs::rename(&tmp, path)) {
         Ok(()) => Ok(()),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);

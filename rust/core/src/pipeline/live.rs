@@ -3,7 +3,6 @@
 //! dropped and counted instead of blocking; audio arrives in whatever blocks the audio device
 //! produces, on a channel of its own; a replay ring can write the last seconds at any time.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,12 +11,13 @@ use crossbeam_channel::{bounded, unbounded, TrySendError};
 use super::encode_thread::EncodeThread;
 use super::messages::{Control, FrameJob, Layout, Outputs, Pixels};
 use super::replay::{ReplayRing, ReplaySaved};
+use super::same_file::identity;
 use super::worker::Worker;
 use super::{create_output, RecordingStats};
 use crate::audio::AudioEncoder;
 use crate::backend::{self, BackendKind};
 use crate::config::{Container, RecordingConfig};
-use crate::error::{ConfigError, Error, Result};
+use crate::error::{ConfigError, Error, ReplayClash, Result};
 use crate::frame::VideoFrame;
 use crate::pool::Pool;
 use crate::resample::Resampler;
@@ -37,6 +37,10 @@ pub struct LiveConfig {
 
 /// Longest replay buffer: an hour is already gigabytes at high bitrates.
 pub const MAX_REPLAY_SECONDS: f64 = 3600.0;
+
+/// Most memory the replay buffer may hold, in MiB (`AV1Recorder.replay_max_mb`'s range): held
+/// in RAM, so beyond what a game machine has.
+pub const MAX_REPLAY_MB: u64 = 65536;
 
 impl LiveConfig {
     pub fn validate(&self) -> Result<(), Error> {
@@ -62,8 +66,13 @@ impl LiveConfig {
             )
             .into());
         }
-        if self.replay_seconds > 0.0 && self.replay_max_bytes < 1 << 20 {
-            return Err(ConfigError::new("replay_max_bytes", self.replay_max_bytes, "at least 1 MiB (1048576)").into());
+        if self.replay_seconds > 0.0 && !(1 << 20..=MAX_REPLAY_MB << 20).contains(&self.replay_max_bytes) {
+            return Err(ConfigError::new(
+                "replay_max_bytes",
+                self.replay_max_bytes,
+                format!("1 MiB (1048576) to {MAX_REPLAY_MB} MiB ({})", MAX_REPLAY_MB << 20),
+            )
+            .into());
         }
         Ok(())
     }
@@ -84,6 +93,14 @@ pub struct LiveRecorder {
     prefers_rgb: bool,
     fallback_note: Option<String>,
     path: Option<PathBuf>,
+    /// The file `path` names (see `same_file.rs`): no replay may be written onto it.
+    path_identity: Option<PathBuf>,
+    /// Replays asked for and not yet reported: (the path as given, the file it names). A save
+    /// onto one of them waits for no one, it is refused: two writers would mix their bytes.
+    replays_in_flight: Vec<(PathBuf, PathBuf)>,
+    /// Replays reported while `save_replay` looked for finished ones, for the next
+    /// [`LiveRecorder::take_replays_saved`].
+    replays_done: Vec<ReplaySaved>,
     sample_rate: u32,
     resampler: Resampler,
     replay_on: bool,
@@ -95,14 +112,10 @@ impl LiveRecorder {
     pub fn start(config: LiveConfig) -> Result<Self> {
         config.validate()?;
         let rec = &config.recording;
+        // Staged: dropped on an error below, it leaves a file already at the path untouched.
         let file = match config.write_file {
             true => Some(create_output(&rec.path)?),
             false => None,
-        };
-        let cleanup = |file: Option<File>| {
-            if file.is_some() {
-                let _ = std::fs::remove_file(&rec.path);
-            }
         };
         let opened = backend::open(rec).and_then(|(e, note)| {
             Ok((
@@ -111,13 +124,7 @@ impl LiveRecorder {
                 AudioEncoder::new(rec.audio_codec(), &rec.audio, rec.video.fps)?,
             ))
         });
-        let (encoder, fallback_note, audio) = match opened {
-            Ok(parts) => parts,
-            Err(e) => {
-                cleanup(file);
-                return Err(e);
-            }
-        };
+        let (encoder, fallback_note, audio) = opened?;
         let (backend, prefers_rgb) = (encoder.kind(), encoder.prefers_rgb());
         let depth = rec.max_queued_frames as usize;
         let pixels = Pool::new(depth + 2);
@@ -147,7 +154,10 @@ impl LiveRecorder {
             backend,
             prefers_rgb,
             fallback_note,
+            path_identity: path.as_deref().map(identity),
             path,
+            replays_in_flight: Vec::new(),
+            replays_done: Vec::new(),
             sample_rate,
             resampler: Resampler::new(sample_rate, channels),
             replay_on,
@@ -187,7 +197,18 @@ impl LiveRecorder {
 
     /// Replays written since the last call (each `save_replay` reports exactly once).
     pub fn take_replays_saved(&mut self) -> Vec<ReplaySaved> {
-        self.thread.take_replays()
+        self.collect_replays();
+        std::mem::take(&mut self.replays_done)
+    }
+
+    /// Moves the replays reported so far out of the in-flight list.
+    fn collect_replays(&mut self) {
+        for saved in self.thread.take_replays() {
+            if let Some(i) = self.replays_in_flight.iter().position(|(p, _)| *p == saved.path) {
+                self.replays_in_flight.swap_remove(i);
+            }
+            self.replays_done.push(saved);
+        }
     }
 
     /// Queues a frame captured `at` after the recording started. Never blocks: returns
@@ -253,7 +274,8 @@ impl LiveRecorder {
     }
 
     /// Asks the encode thread to write the last `seconds` of the replay buffer to `path`; the
-    /// outcome comes back through [`LiveRecorder::take_replays_saved`].
+    /// outcome comes back through [`LiveRecorder::take_replays_saved`]. Refuses a path that
+    /// names the file being recorded or a replay still being written.
     pub fn save_replay(&mut self, path: PathBuf, seconds: f64) -> Result<()> {
         self.thread.check()?;
         if Container::from_path(&path).is_none() {
@@ -277,7 +299,24 @@ impl LiveRecorder {
             )
             .into());
         }
-        self.thread.send_control(Control::SaveReplay { path, seconds })
+        let file = identity(&path);
+        self.collect_replays();
+        let clash = if self.path_identity.as_ref() == Some(&file) {
+            Some(ReplayClash::Recording)
+        } else if self.replays_in_flight.iter().any(|(_, f)| *f == file) {
+            Some(ReplayClash::Replay)
+        } else {
+            None
+        };
+        if let Some(clash) = clash {
+            return Err(Error::ReplayPathInUse { path, clash });
+        }
+        self.thread.send_control(Control::SaveReplay {
+            path: path.clone(),
+            seconds,
+        })?;
+        self.replays_in_flight.push((path, file));
+        Ok(())
     }
 
     /// Stops: encodes what is queued, finalizes the file and waits for replays being written.
@@ -288,5 +327,32 @@ impl LiveRecorder {
             stats
         });
         (result, self.take_replays_saved())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `replay_max_mb` reaches the core in bytes: 2 PiB (what an unbounded `i32` of MiB allowed)
+    /// is refused with the range, as is less than 1 MiB.
+    #[test]
+    fn the_replay_budget_is_bounded_in_both_directions() {
+        let config = |replay_max_bytes| LiveConfig {
+            recording: RecordingConfig::new("bounded.webm", 64, 64, 30),
+            write_file: false,
+            replay_seconds: 5.0,
+            replay_max_bytes,
+        };
+        assert!(config(512 << 20).validate().is_ok());
+        for bad in [2 << 50, (MAX_REPLAY_MB << 20) + 1, (1 << 20) - 1] {
+            let e = config(bad).validate().unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!(
+                    "replay_max_bytes = {bad} is not allowed: 1 MiB (1048576) to 65536 MiB"
+                )),
+                "{e}"
+            );
+        }
     }
 }

@@ -4,7 +4,6 @@
 //! `live.rs`, `encode_thread.rs`) and the worker's helpers share these types without
 //! reaching into the worker loop.
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use super::RecordingStats;
 use crate::backend::BackendKind;
 use crate::error::Result;
 use crate::frame::{HeldPixels, PixelFormat};
+use crate::mux::StagedFile;
 
 /// How a queued frame's bytes are laid out.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +100,6 @@ pub(super) enum Control {
 /// Where the encoded packets go.
 pub(super) struct Outputs {
     /// `None` for a replay-buffer-only live recording.
-    pub file: Option<File>,
+    pub file: Option<StagedFile>,
     pub replay: Option<ReplayRing>,
 }

@@ -32,19 +32,20 @@ mod messages;
 mod priority;
 mod replay;
 mod replay_schedule;
+mod same_file;
 mod temporal;
 mod timing;
 mod worker;
 
 #[cfg(feature = "fault-injection")]
 pub use fault::FAULT_ENV;
-pub use live::{LiveConfig, LiveRecorder, LiveStats};
+pub use live::{LiveConfig, LiveRecorder, LiveStats, MAX_REPLAY_MB};
 pub use messages::Opened;
 pub use replay::ReplaySaved;
 // The render farm's merge times its one audio encode as a recording does.
 pub(crate) use timing::AudioShape;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,7 @@ use crate::backend::{self, BackendKind};
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
 use crate::frame::{HeldPixels, PixelFormat, RgbImage};
+use crate::mux::StagedFile;
 use crate::pool::Pool;
 use crate::render_range::RangeGate;
 use encode_thread::EncodeThread;
@@ -105,21 +107,21 @@ impl Recorder {
     /// encoder's start-up (0.4 s for SVT-AV1 at 1080p on 16 cores), and frames queue meanwhile.
     /// The encode thread and the encoder's threads run below the caller's priority
     /// (`priority.rs`).
-    /// [`Recorder::wait_opened`] waits for the open; an open that fails removes the file and
-    /// fails the recording, reported by the next call.
+    /// [`Recorder::wait_opened`] waits for the open; an open that fails fails the recording,
+    /// reported by the next call.
     ///
-    /// Errors here (bad settings, a path that cannot be written, the audio encoder) leave
-    /// nothing on disk.
+    /// The file is written beside its final name until its first media is on disk (see
+    /// [`StagedFile`]): a recording that fails before, here (bad settings, a path that cannot be
+    /// written, the audio encoder) or on the encode thread (the encoder does not open), leaves
+    /// nothing on disk and a file already at that name as it was.
     pub fn start(config: RecordingConfig) -> Result<Self> {
         config.validate()?;
         let range = config.render_range()?;
         // The file first: a bad path is the likeliest failure and the cheapest to find out.
         let file = create_output(&config.path)?;
         // The audio encoder counts the engine's frames from the range's first.
-        let audio = match AudioEncoder::new(config.audio_codec(), &config.audio, config.engine_fps()) {
-            Ok(a) => a.starting_at(range.map_or(0, |r| r.start * u64::from(config.motion_blur.samples.max(1)))),
-            Err(e) => return Err(discard(file, &config.path, e)),
-        };
+        let audio = AudioEncoder::new(config.audio_codec(), &config.audio, config.engine_fps())?
+            .starting_at(range.map_or(0, |r| r.start * u64::from(config.motion_blur.samples.max(1))));
         let depth = config.max_queued_frames as usize;
         let pixels = Pool::new(depth + 2);
         let audio_pool = Pool::new(depth + 2);
@@ -133,10 +135,8 @@ impl Recorder {
             // The encoder works at the output size.
             let mut encoded = config.clone();
             (encoded.video.width, encoded.video.height) = config.output_dims();
-            let (encoder, fallback_note) = match backend::open(&encoded) {
-                Ok(opened) => opened,
-                Err(e) => return Err(discard(file, &config.path, e)),
-            };
+            // An encoder that does not open drops the staged file: nothing was replaced.
+            let (encoder, fallback_note) = backend::open(&encoded)?;
             let _ = events.send(messages::Event::Opened(Opened {
                 backend: encoder.kind(),
                 fallback_note,
@@ -167,7 +167,7 @@ impl Recorder {
     }
 
     /// Waits for the encode thread to open the encoder: which backend it is, or why it could
-    /// not open (the recording has then failed, and its file is removed).
+    /// not open (the recording has then failed, and left no file).
     pub fn wait_opened(&mut self) -> Result<Opened> {
         self.thread.wait_opened()
     }
@@ -280,16 +280,9 @@ impl Recorder {
     }
 }
 
-/// Closes and removes the file of a recording that failed to start, passing its error on.
-fn discard(file: File, path: &Path, e: Error) -> Error {
-    // Closed first: Windows cannot remove an open file.
-    drop(file);
-    let _ = fs::remove_file(path);
-    e
-}
-
-/// Creates the output file, making missing parent folders as Godot's own writers do.
-fn create_output(path: &Path) -> Result<File> {
+/// Creates the output file beside `path` (see [`StagedFile`]), making missing parent folders
+/// as Godot's own writers do.
+fn create_output(path: &Path) -> Result<StagedFile> {
     if path.is_dir() {
         return Err(Error::io(
             path,
@@ -302,5 +295,5 @@ fn create_output(path: &Path) -> Result<File> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    File::create(path).map_err(|e| Error::io(path, e))
+    StagedFile::create(path).map_err(|e| Error::io(path, e))
 }

@@ -40,11 +40,16 @@ pub(crate) struct ReplayRing {
     /// The newest audio packet trimmed off the front: the pre-roll of a replay that starts at
     /// the oldest keyframe held (see [`ReplayRing::audio_before`]).
     dropped_audio: Option<Stored>,
+    /// The newest keyframe interval alone passed `max_bytes` and was dropped: the ring holds
+    /// nothing until the next keyframe.
+    over_budget: bool,
 }
 
 impl ReplayRing {
-    /// Keeps at least `seconds` (when that much was recorded) and at most `max_bytes`, whole
-    /// keyframe intervals at a time; the newest interval is kept even when it alone is larger.
+    /// Keeps at least `seconds` (when that much was recorded) and never more than `max_bytes`,
+    /// whole keyframe intervals at a time. A keyframe interval that alone grows past
+    /// `max_bytes` (a slow game: intervals are counted in frames at the nominal rate) is dropped
+    /// whole, and the ring starts again at the next keyframe.
     pub fn new(seconds: f64, max_bytes: u64) -> Self {
         Self {
             packets: VecDeque::new(),
@@ -54,6 +59,7 @@ impl ReplayRing {
             max_bytes: max_bytes as usize,
             bytes: 0,
             dropped_audio: None,
+            over_budget: false,
         }
     }
 
@@ -61,6 +67,7 @@ impl ReplayRing {
         let data: Arc<[u8]> = Arc::from(&p.data[..]);
         if p.track == Track::Video && p.keyframe {
             self.keys.push_back(self.first_seq + self.packets.len() as u64);
+            self.over_budget = false;
         }
         self.bytes += data.len();
         self.packets.push_back(Stored {
@@ -73,7 +80,7 @@ impl ReplayRing {
     }
 
     /// Drops the oldest keyframe interval while the rest still covers `keep_ms`, or while over
-    /// the byte budget; packets from before the first keyframe are never needed.
+    /// the byte budget, the newest too; packets from before the first keyframe are never needed.
     fn trim(&mut self) {
         let Some(newest) = self.packets.back().map(|p| p.time.ts_ms) else {
             return;
@@ -89,6 +96,14 @@ impl ReplayRing {
                     } else {
                         return;
                     }
+                }
+                // No keyframe (nothing to start a replay from), or the newest interval alone
+                // is over the budget: everything goes.
+                (None, _) if !self.packets.is_empty() => self.first_seq + self.packets.len() as u64,
+                (Some(_), None) if self.bytes > self.max_bytes => {
+                    self.keys.clear();
+                    self.over_budget = true;
+                    self.first_seq + self.packets.len() as u64
                 }
                 _ => return,
             };
@@ -145,6 +160,16 @@ impl ReplayRing {
         done: impl Fn(ReplaySaved) + Clone + Send + 'static,
     ) -> Option<JoinHandle<()>> {
         let packets = self.last(seconds);
+        if packets.is_empty() && self.over_budget {
+            done(ReplaySaved {
+                path,
+                result: Err(
+                    "the replay buffer is empty: its newest keyframe interval alone grew past replay_max_mb and was dropped (it fills again from the next keyframe)"
+                        .into(),
+                ),
+            });
+            return None;
+        }
         let preroll = self.start(seconds).and_then(|i| self.audio_before(i));
         let spawned = std::thread::Builder::new()
             .name("movie_writer_av1 replay".into())
@@ -189,7 +214,8 @@ fn write(
     };
     let file = super::create_output(path).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| format!("cannot write '{}': {e}", path.display());
-    let mut mux = Output::create(path, file, container, video, audio, false).map_err(io)?;
+    // Staged: a replay that fails leaves a file already at `path` as it was.
+    let mut mux = Output::create_staged(file, container, video, audio, false).map_err(io)?;
     // The file starts at its first keyframe: every time moves back by that much, on each
     // track's own clock too (video ticks, audio samples).
     let base = first.time;
@@ -277,15 +303,68 @@ mod tests {
     }
 
     #[test]
-    fn byte_budget_drops_whole_intervals_but_keeps_the_newest() {
+    fn byte_budget_drops_whole_intervals() {
         let mut ring = ReplayRing::new(60.0, 25_000);
         fill(&mut ring, 10);
-        assert!(ring.bytes <= 25_000 || ring.keys.len() == 1);
+        assert!(ring.bytes <= 25_000);
         assert!(ring.packets[0].keyframe);
-        let mut tiny = ReplayRing::new(60.0, 1);
-        fill(&mut tiny, 3);
-        assert_eq!(tiny.keys.len(), 1, "the newest interval stays even over budget");
-        assert_eq!(tiny.packets[0].time.ts_ms, 2000);
+        // 10.5 kB a second: the two newest intervals fit, not three.
+        assert_eq!(ring.packets[0].time.ts_ms, 8000);
+    }
+
+    /// A slow game's keyframe interval can last minutes (it is counted in frames at the
+    /// nominal rate): the budget holds inside it too, at every packet. The interval that grows
+    /// past it is dropped, a replay asked for then says why it is empty, and the ring fills
+    /// again from the next keyframe.
+    #[test]
+    fn the_byte_budget_holds_between_keyframes() {
+        let mut ring = ReplayRing::new(60.0, 25_000);
+        let mut most = 0;
+        for ms in (0..5000).step_by(10) {
+            // One keyframe at 0, the next at 4 s: 400 frames of 100 bytes in between.
+            ring.push(&packet(Track::Video, ms, ms % 4000 == 0, 100));
+            most = most.max(ring.bytes);
+        }
+        assert!(most <= 25_000, "held {most} bytes with a budget of 25000");
+        assert_eq!(ring.packets[0].time.ts_ms, 4000, "held again from the keyframe at 4 s");
+        let mut over = ReplayRing::new(60.0, 25_000);
+        fill_one_interval(&mut over, 3000);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let video = VideoTrack {
+            coded_width: 64,
+            coded_height: 64,
+            display_width: 64,
+            display_height: 64,
+            fps: 100,
+            av1c: Vec::new(),
+        };
+        let audio = AudioTrack {
+            codec: crate::config::AudioCodec::Opus,
+            sample_rate: 48_000,
+            channels: 2,
+            codec_private: Vec::new(),
+            delay: 312,
+            frame_samples: 960,
+        };
+        let writer = over.save(
+            "unused.webm".into(),
+            5.0,
+            Some(Container::WebM),
+            (video, audio),
+            move |s| {
+                let _ = tx.send(s);
+            },
+        );
+        assert!(writer.is_none(), "nothing to write");
+        let why = rx.recv().unwrap().result.unwrap_err();
+        assert!(why.contains("replay_max_mb"), "{why}");
+    }
+
+    /// `ms` of 10 ms video frames of 100 bytes after one keyframe.
+    fn fill_one_interval(ring: &mut ReplayRing, ms: i64) {
+        for t in (0..ms).step_by(10) {
+            ring.push(&packet(Track::Video, t, t == 0, 100));
+        }
     }
 
     /// The pre-roll comes from inside the ring where it can, and from what the ring trimmed when

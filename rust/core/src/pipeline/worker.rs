@@ -6,7 +6,6 @@
 //! are in `timing.rs`, when replays are written in `replay_schedule.rs`, and the messages it
 //! receives and sends in `messages.rs`.
 
-use std::fs::{self, File};
 use std::time::Instant;
 
 use crossbeam_channel::{select, Receiver, Sender};
@@ -24,7 +23,7 @@ use crate::backend::{Received, VideoEncoder};
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
 use crate::frame::{I420Image, RgbImage, VideoFrame};
-use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, Track, VideoTrack};
+use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, StagedFile, Track, VideoTrack};
 use crate::pool::Pool;
 use crate::scale::Linear;
 
@@ -34,7 +33,7 @@ pub(super) struct Worker {
     config: RecordingConfig,
     encoder: Box<dyn VideoEncoder>,
     audio: AudioEncoder,
-    file: Option<File>,
+    file: Option<StagedFile>,
     tracks: Option<(VideoTrack, AudioTrack)>,
     mux: Option<Output>,
     replays: ReplaySchedule,
@@ -380,8 +379,7 @@ impl Worker {
         };
         if let Some(file) = self.file.take() {
             let container = self.config.container().expect("validated");
-            let path = &self.config.path;
-            self.mux = Some(Output::create(path, file, container, &video, &audio, true).map_err(|e| self.io_err(e))?);
+            self.mux = Some(Output::create_staged(file, container, &video, &audio, true).map_err(|e| self.io_err(e))?);
         }
         self.tracks = Some((video, audio));
         Ok(())
@@ -418,10 +416,9 @@ impl Worker {
         self.save_due_replays(true);
         self.replays.join_writers();
         let Some(mux) = self.mux.take() else {
-            // No video packet was ever produced: nothing playable to keep.
-            if self.file.take().is_some() {
-                let _ = fs::remove_file(&self.config.path);
-            }
+            // No video packet was ever produced: nothing playable to keep. The staged file goes,
+            // and a file already at the recording's name stays as it was.
+            self.file = None;
             return drained;
         };
         let (bytes, finished) = mux.finish();

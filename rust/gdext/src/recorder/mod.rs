@@ -27,6 +27,7 @@ use godot::prelude::*;
 use movie_writer_av1_core::{Error, RecordingStats};
 
 use crate::errors::{self, Class};
+use crate::guard::guarded;
 use crate::writer;
 use gpu_convert::GpuConverter;
 use session::{Ended, Request, Session};
@@ -95,7 +96,7 @@ impl AV1Recorder {
         if self.session.is_some() {
             return self.report(&Error::Usage("already recording; call stop() first".into()));
         }
-        match self.begin(&path.to_string()) {
+        match guarded("AV1Recorder.start", || self.begin(&path.to_string())) {
             Ok(session) => {
                 let shown = session
                     .path()
@@ -155,7 +156,7 @@ impl AV1Recorder {
             ));
         };
         let target = writer::resolve_path(&path.to_string());
-        match session.save_replay(target, seconds) {
+        match guarded("AV1Recorder.save_replay", || session.save_replay(target, seconds)) {
             Ok(()) => GdError::OK,
             Err(e) => self.report(&e),
         }
@@ -198,8 +199,8 @@ impl AV1Recorder {
     #[func]
     fn on_frame_post_draw(&mut self) {
         let began = Instant::now();
-        let polled = self.poll();
-        if let Err(e) = polled.and_then(|()| self.capture(began)) {
+        let polled = guarded("AV1Recorder.poll", || self.poll());
+        if let Err(e) = polled.and_then(|()| guarded("AV1Recorder.capture", || self.capture(began))) {
             self.fail(e);
             return;
         }
@@ -274,12 +275,22 @@ impl AV1Recorder {
     /// replays that finished. Returns the session's figures, the file and the recorder's
     /// outcome; `None` when not recording.
     fn end_session(&mut self) -> Option<(VarDictionary, Option<PathBuf>, Result<RecordingStats, Error>)> {
+        let session = self.session.take()?;
+        let path = session.path().map(PathBuf::from);
         let Ended {
             stats,
             path,
             result,
             replays,
-        } = self.session.take()?.finish();
+        } = match guarded("AV1Recorder.stop", || Ok(session.finish())) {
+            Ok(ended) => ended,
+            Err(e) => Ended {
+                stats: VarDictionary::new(),
+                path,
+                result: Err(e),
+                replays: Vec::new(),
+            },
+        };
         self.emit_replays(replays);
         Some((stats, path, result))
     }

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use godot::classes::{RenderingServer, Viewport};
 use godot::prelude::*;
+use movie_writer_av1_core::pipeline::MAX_REPLAY_MB;
 use movie_writer_av1_core::{
-    BackendPreference, Error, LiveConfig, LiveRecorder, RecordingConfig, RecordingStats, ReplaySaved,
+    BackendPreference, ConfigError, Error, LiveConfig, LiveRecorder, RecordingConfig, RecordingStats, ReplaySaved,
 };
 
 use super::capture::{self, Capture, Shared};
@@ -65,7 +66,8 @@ impl Session {
     /// frame.
     pub fn start(request: &Request<'_>, viewport: &Gd<Viewport>, on_frame: Callable) -> Result<Self, Error> {
         let size = viewport.get_texture().map(|t| t.get_size()).unwrap_or_default();
-        let scale = request.resolution_scale.clamp(0.1, 1.0);
+        let scale = resolution_scale(request.resolution_scale)?;
+        let replay_max_bytes = replay_max_bytes(request.replay_max_mb)?;
         // 4:2:0 needs even sizes; the GPU converter works on them.
         let even = |v: f64| (v as u32 & !1).max(2);
         let (mut width, mut height) = (even(f64::from(size.x) * scale), even(f64::from(size.y) * scale));
@@ -90,7 +92,7 @@ impl Session {
         if let Some((w, h)) = recording.output_size.take() {
             let (vw, vh) = (f64::from(size.x).max(1.0), f64::from(size.y).max(1.0));
             if ((f64::from(w) / f64::from(h)) / (vw / vh) - 1.0).abs() > 0.01 {
-                return Err(movie_writer_av1_core::ConfigError::new(
+                return Err(ConfigError::new(
                     "editor/movie_writer/av1/output_size",
                     format!("{w}x{h}"),
                     format!(
@@ -108,7 +110,7 @@ impl Session {
         recording.audio.channels = 2;
         if !request.backend.is_empty() {
             recording.backend = BackendPreference::from_id(&request.backend.to_string()).ok_or_else(|| {
-                movie_writer_av1_core::ConfigError::new(
+                ConfigError::new(
                     "AV1Recorder.backend",
                     request.backend,
                     "empty (project setting), auto, hardware, software, or a backend id",
@@ -119,7 +121,7 @@ impl Session {
             recording,
             write_file,
             replay_seconds: request.replay_seconds,
-            replay_max_bytes: (request.replay_max_mb.max(1) as u64) << 20,
+            replay_max_bytes,
         })?;
         if let Some(note) = recorder.fallback_note() {
             godot_print!("AV1Recorder: {note}");
@@ -239,6 +241,55 @@ impl Session {
             "in_flight" => shared.in_flight as i64,
             "main_thread_ms_mean" => total.as_secs_f64() * 1000.0 / frames,
             "main_thread_ms_max" => t.max.as_secs_f64() * 1000.0,
+        }
+    }
+}
+
+/// `AV1Recorder.resolution_scale`, refused outside its range (NaN included: it passes a clamp
+/// and would record 2x2).
+fn resolution_scale(scale: f64) -> Result<f64, ConfigError> {
+    if (0.1..=1.0).contains(&scale) {
+        Ok(scale)
+    } else {
+        Err(ConfigError::new("AV1Recorder.resolution_scale", scale, "0.1 to 1"))
+    }
+}
+
+/// `AV1Recorder.replay_max_mb` in bytes, refused outside its range.
+fn replay_max_bytes(mb: i32) -> Result<u64, ConfigError> {
+    u64::try_from(mb)
+        .ok()
+        .filter(|mb| (1..=MAX_REPLAY_MB).contains(mb))
+        .map(|mb| mb << 20)
+        .ok_or_else(|| ConfigError::new("AV1Recorder.replay_max_mb", mb, format!("1 to {MAX_REPLAY_MB} (MiB)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resolution_scale_outside_its_range_is_refused_nan_included() {
+        assert_eq!(resolution_scale(0.5), Ok(0.5));
+        for bad in [f64::NAN, f64::INFINITY, 0.0, 0.05, 1.5] {
+            let e = resolution_scale(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with("AV1Recorder.resolution_scale = ") && e.ends_with("0.1 to 1"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn replay_max_mb_is_bounded_in_both_directions() {
+        assert_eq!(replay_max_bytes(512), Ok(512 << 20));
+        assert_eq!(replay_max_bytes(65536), Ok(65536 << 20));
+        for bad in [i32::MAX, 65537, 0, -1] {
+            let e = replay_max_bytes(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("replay_max_mb") && e.contains("1 to 65536 (MiB)"),
+                "{bad}: {e}"
+            );
         }
     }
 }
