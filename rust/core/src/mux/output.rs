@@ -17,7 +17,8 @@ impl Output {
     /// Writes the file's header. `file` is the already created output: Matroska writes through
     /// it; FFmpeg opens the path again itself. `crash_safe`: an MP4 is written in fragments while
     /// recording and rewritten with one moov by [`Output::finish`] (a Matroska file is always
-    /// written crash-safe).
+    /// written crash-safe). `tags` (name, text) go into a Matroska file's global Tags; an MP4
+    /// has none (only a render-farm chunk, always Matroska, carries one).
     pub fn create(
         path: &Path,
         file: File,
@@ -25,10 +26,11 @@ impl Output {
         video: &VideoTrack,
         audio: &AudioTrack,
         crash_safe: bool,
+        tags: &[(&str, &str)],
     ) -> io::Result<Self> {
         Ok(match container {
             Container::WebM | Container::Matroska => {
-                Self::Matroska(MatroskaWriter::new(file, container, video, Some(audio))?)
+                Self::Matroska(MatroskaWriter::new(file, container, video, Some(audio), tags)?)
             }
             Container::Mp4 => {
                 drop(file);

@@ -189,7 +189,7 @@ fn write(
     };
     let file = super::create_output(path).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| format!("cannot write '{}': {e}", path.display());
-    let mut mux = Output::create(path, file, container, video, audio, false).map_err(io)?;
+    let mut mux = Output::create(path, file, container, video, audio, false, &[]).map_err(io)?;
     // The file starts at its first keyframe: every time moves back by that much, on each
     // track's own clock too (video ticks, audio samples).
     let base = first.time;

@@ -381,7 +381,11 @@ impl Worker {
         if let Some(file) = self.file.take() {
             let container = self.config.container().expect("validated");
             let path = &self.config.path;
-            self.mux = Some(Output::create(path, file, container, &video, &audio, true).map_err(|e| self.io_err(e))?);
+            let tags = self.config.range.job_tag();
+            self.mux = Some(
+                Output::create(path, file, container, &video, &audio, true, tags.as_slice())
+                    .map_err(|e| self.io_err(e))?,
+            );
         }
         self.tracks = Some((video, audio));
         Ok(())
