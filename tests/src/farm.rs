@@ -18,15 +18,19 @@ pub const FPS: u32 = 30;
 pub const FRAMES: u64 = 120;
 
 /// Renders scene frames START..END of `testsrc2` and a 440 Hz tone into the --write-movie path,
-/// as the writer's render range would; fails on purpose when START is $MWAV1_STAND_IN_FAIL, and
-/// when START is $MWAV1_STAND_IN_HANG writes part of its file and hangs, as an engine killed
-/// mid-render would leave it.
+/// as the writer's render range would, with the `--movie-job` identity as its MWAV1_JOB tag;
+/// fails on purpose when START is $MWAV1_STAND_IN_FAIL, and when START is $MWAV1_STAND_IN_HANG
+/// writes part of its file and hangs, as an engine killed mid-render would leave it. Each
+/// argument is also appended to `args.txt` beside the stand-in, one line each (a test of the
+/// arguments' way through the scripts reads it).
 pub const STAND_IN: &str = r#"#!/bin/sh
-out=""; range=""
+out=""; range=""; job=""
+for a in "$@"; do printf '%s\n' "$a"; done >>"$(dirname "$0")/args.txt"
 while [ $# -gt 0 ]; do
   case "$1" in
     --write-movie) out="$2"; shift ;;
     --movie-range=*) range="${1#--movie-range=}" ;;
+    --movie-job=*) job="${1#--movie-job=}" ;;
   esac
   shift
 done
@@ -37,7 +41,7 @@ exec ffmpeg -nostdin -hide_banner -v error -y -f lavfi -i testsrc2=size=320x240:
   -f lavfi -i sine=frequency=440:sample_rate=48000:duration=5 \
   -filter_complex "[0:v]trim=start_frame=$start:end_frame=$end,setpts=PTS-STARTPTS[v];[1:a]atrim=start_sample=$((start * 1600)):end_sample=$((end * 1600)),asetpts=PTS-STARTPTS[a]" \
   -map '[v]' -map '[a]' -c:v libsvtav1 -preset 12 -g 100000 -pix_fmt yuv420p \
-  -c:a pcm_f32le -ar 48000 -ac 2 "$out" 2>/dev/null
+  -c:a pcm_f32le -ar 48000 -ac 2 -metadata "MWAV1_JOB=$job" "$out" 2>/dev/null
 "#;
 
 /// A fresh job folder under `root` (emptied first) planned with 4 chunks of 30 frames, and the
@@ -50,7 +54,7 @@ pub fn planned(root: &Path) -> PathBuf {
     let godot = root.join("stand-in-godot");
     std::fs::write(&godot, STAND_IN).expect("write the stand-in");
     let job = root.join("job");
-    plan(&job, &project, &godot, FRAMES, FPS, None, "sh");
+    plan(&job, &project, &godot, FRAMES, FPS, &[], "sh");
     job
 }
 
@@ -74,14 +78,14 @@ pub fn plan_cutscene(godot: &Path, project: &Path, frames: u64, fps: u32, size: 
     // The window size, which Movie Maker records, for every chunk's engine (the project's
     // override.cfg, read by each engine the plan starts).
     set_window_size(project, size.0, size.1);
-    let engine_args = COMPATIBILITY.join(" ");
+    let engine_args: Vec<&str> = COMPATIBILITY.to_vec();
     plan(
         &job,
         project,
         godot,
         frames,
         fps,
-        Some(&engine_args),
+        &engine_args,
         wrapper.to_str().unwrap(),
     );
     job
@@ -89,7 +93,7 @@ pub fn plan_cutscene(godot: &Path, project: &Path, frames: u64, fps: u32, size: 
 
 /// `mwav1 farm plan` of `frames` at `fps` into `job`: 4 chunks on a 30-frame keyframe grid with 5
 /// frames of pre-roll, the cutscene scene, `movie.webm`.
-fn plan(job: &Path, project: &Path, godot: &Path, frames: u64, fps: u32, engine_args: Option<&str>, wrapper: &str) {
+fn plan(job: &Path, project: &Path, godot: &Path, frames: u64, fps: u32, engine_args: &[&str], wrapper: &str) {
     let (frames, fps) = (frames.to_string(), fps.to_string());
     let mut args = vec![
         "plan",
@@ -115,8 +119,8 @@ fn plan(job: &Path, project: &Path, godot: &Path, frames: u64, fps: u32, engine_
         "--output",
         "movie.webm",
     ];
-    if let Some(engine_args) = engine_args {
-        args.extend(["--engine-args", engine_args]);
+    for arg in engine_args {
+        args.extend(["--engine-arg", arg]);
     }
     let done = farm(&args);
     assert!(done.status.success(), "farm plan: {}", text(&done));

@@ -237,7 +237,7 @@ fn bad_range_arguments_are_refused_with_what_is_allowed() {
             (&["--movie-range=abc"], "--movie-range=abc: expected START:END"),
             (
                 &["--movie-range=0:10", "--movie-frames=3"],
-                "unknown argument --movie-frames=3: MovieWriterAV1 takes --movie-range=START:END and --movie-preroll=N",
+                "unknown argument --movie-frames=3: MovieWriterAV1 takes --movie-range=START:END, --movie-preroll=N and --movie-job=ID",
             ),
         ] {
             let out: PathBuf = dir.join("refused.mkv");

@@ -1,6 +1,7 @@
 //! The job's Open Job Description template (`job.openjd.yaml`, the format behind AWS Deadline
 //! Cloud): `openjd check` accepts it, and `openjd run` runs its render step over every chunk and
-//! then its merge step, locally, to a merged file equal to the chunks' frames. The job's engine is
+//! then its merge step, locally, to a merged file equal to the chunks' frames, from a job folder
+//! whose name holds `{{`, quotes, `%` and `$()`. The job's engine is
 //! the stand-in of tests/src/farm.rs. The CLI comes from the pinned venv `./dev setup` creates
 //! (`$MWAV1_OPENJD`); without it the test is counted as skipped.
 
@@ -38,7 +39,13 @@ fn openjd_checks_and_runs_the_template_to_the_merged_file() {
         return;
     };
     with_time_limit(Duration::from_secs(600), move || {
-        let job = planned(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("farm_openjd").join("job"));
+        // A folder name with what OpenJD's format strings, YAML and a shell would read as code
+        // (issue 25, item 1): the template carries paths as parameter values, not expressions.
+        let job = planned(
+            &Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join("farm_openjd")
+                .join("job {{Param.X}} 'q' \"d\" 100%a $(touch pwned) ünï"),
+        );
         let template = job.join("job.openjd.yaml");
         let check = Command::new(&openjd)
             .arg("check")

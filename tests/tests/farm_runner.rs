@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use movie_writer_av1_tests::audio::decode_audio;
 use movie_writer_av1_tests::farm::{decoded, farm, farm_env, planned, text, FPS, FRAMES, H, W};
+use movie_writer_av1_tests::probe::ffprobe;
 use movie_writer_av1_tests::{check_recording, mwav1, probe, with_time_limit, Expected};
 
 const LIMIT: Duration = Duration::from_secs(600);
@@ -196,5 +197,239 @@ fn a_run_killed_mid_render_resumes_with_only_the_unfinished_chunk() {
             decode_audio(&uninterrupted, LIMIT).unwrap(),
         );
         assert!(a.samples == b.samples, "audio differs from the uninterrupted run's");
+    });
+}
+
+/// Text that means something to a shell, to Slurm's filename patterns or to OpenJD's format
+/// strings, and text that is merely unusual: it must all stay text.
+const HOSTILE: &str = "a b $(touch pwned) `touch pwned` 'q' \"d\" 100%a %j {{x}} \\z ünï";
+
+/// Every entry under `root` named `pwned` (what the hostile names would create if they ran).
+fn pwned(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_name() == "pwned" {
+                found.push(e.path());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+/// `mwav1 farm ARGS` started in `cwd`, where a command hidden in a name would write.
+fn farm_in(cwd: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(mwav1::binary())
+        .arg("farm")
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("MWAV1_STAND_IN_FAIL")
+        .output()
+        .expect("mwav1 runs")
+}
+
+/// A project, the stand-in engine and the plan arguments for a job folder `job`, all named with
+/// `name` in them.
+fn hostile_plan(root: &Path, name: &str, job: &Path) -> Vec<String> {
+    let project = root.join(format!("project {name}"));
+    std::fs::create_dir_all(&project).expect("create the project folder");
+    std::fs::write(project.join("project.godot"), "[application]\n").expect("write project.godot");
+    let godot = root.join(format!("godot {name}"));
+    std::fs::write(&godot, movie_writer_av1_tests::farm::STAND_IN).expect("write the stand-in");
+    [
+        "plan",
+        job.to_str().unwrap(),
+        "--project",
+        project.to_str().unwrap(),
+        "--scene",
+        &format!("res://cut scene {name}.tscn"),
+        "--frames",
+        &FRAMES.to_string(),
+        "--fps",
+        &FPS.to_string(),
+        "--chunks",
+        "2",
+        "--keyframe-frames",
+        "30",
+        "--godot",
+        godot.to_str().unwrap(),
+        "--wrapper",
+        "sh",
+        "--output",
+        &format!("movie {name}.webm"),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Issue 25, item 1: paths and arguments with spaces, quotes, `$()`, backquotes, `%`, `{{`, a
+/// backslash and non-ASCII go from `farm plan` through the local pool to the merge as text: the
+/// engine gets each argument as it was given, the merged file lands where asked, and nothing in
+/// a name runs.
+#[test]
+fn hostile_names_stay_text_from_plan_to_merge() {
+    with_time_limit(LIMIT, || {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("farm_runner")
+            .join("hostile");
+        let _ = std::fs::remove_dir_all(&root);
+        let base = root.join(HOSTILE);
+        std::fs::create_dir_all(&base).unwrap();
+        let job = base.join(format!("job {HOSTILE}"));
+        let mut plan = hostile_plan(&base, HOSTILE, &job);
+        plan.extend([
+            "--engine-arg".into(),
+            format!("--an argument {HOSTILE}"),
+            "--engine-arg=".into(),
+        ]);
+        let args: Vec<&str> = plan.iter().map(String::as_str).collect();
+        let planned = farm_in(&root, &args);
+        assert!(planned.status.success(), "farm plan: {}", text(&planned));
+        let run = farm_in(&root, &["run", job.to_str().unwrap(), "--jobs", "2"]);
+        let out = text(&run);
+        println!("{out}");
+        assert!(run.status.success(), "farm run: {out}");
+        assert!(pwned(&root).is_empty(), "a name ran as a command: {:?}", pwned(&root));
+        let merged = job.join(format!("movie {HOSTILE}.webm"));
+        assert_eq!(ffprobe(&merged).expect("ffprobe").video[0].packets, FRAMES);
+        let seen = std::fs::read_to_string(base.join("args.txt")).expect("the stand-in's arguments");
+        for want in [
+            format!("--an argument {HOSTILE}"),
+            format!("res://cut scene {HOSTILE}.tscn"),
+            job.join("chunks/0001.partial.mkv").display().to_string(),
+        ] {
+            assert!(
+                seen.lines().any(|l| l == want),
+                "the engine did not get {want:?}: {seen}"
+            );
+        }
+        assert!(seen.lines().any(str::is_empty), "the empty argument is lost: {seen}");
+    });
+}
+
+/// Issue 25, item 1: a newline (or any control character) in a path or argument is refused at
+/// `farm plan`, naming it. Before, a job folder `x⏎$(touch pwned)⏎` planned, and `farm run`
+/// ran `touch pwned` from the scripts' comment lines.
+#[test]
+fn a_control_character_in_a_name_is_refused_at_plan() {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("farm_runner")
+        .join("newline");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let job = root.join("x\n$(touch pwned)\n");
+    let plan = hostile_plan(&root, "p", &job);
+    let args: Vec<&str> = plan.iter().map(String::as_str).collect();
+    let planned = farm_in(&root, &args);
+    if planned.status.success() {
+        let run = farm_in(&root, &["run", job.to_str().unwrap()]);
+        assert!(
+            pwned(&root).is_empty(),
+            "the job folder's name ran as a command: {:?}\n{}",
+            pwned(&root),
+            text(&run)
+        );
+    }
+    let out = text(&planned);
+    assert!(
+        !planned.status.success(),
+        "a job folder named with a newline was planned: {out}"
+    );
+    assert!(out.contains("JOB_DIR = ") && out.contains(r"('\n' found)"), "{out}");
+    assert!(!job.exists(), "nothing is written: {out}");
+    // Each other place a control character could come in.
+    for (option, value) in [
+        ("--engine-arg", "a\nb"),
+        ("--output", "a\rb.webm"),
+        ("--scene", "res://a\tb.tscn"),
+        ("--wrapper", "sh\u{1b}"),
+    ] {
+        let mut args = hostile_plan(&root, "p", &root.join("job"));
+        args.extend(["--engine-arg".into(), "ok".into()]);
+        let at = args.iter().position(|a| a == option).unwrap() + 1;
+        args[at] = value.to_string();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let planned = farm_in(&root, &args);
+        let out = text(&planned);
+        assert!(!planned.status.success(), "{option} {value:?} was planned");
+        assert!(
+            out.contains(&format!("{option} = ")) && out.contains("control characters"),
+            "{out}"
+        );
+    }
+}
+
+/// Issue 25, item 8: a chunk carries its job's identity (its MWAV1_JOB tag, from
+/// `--movie-job`), so a chunk of an earlier plan is rendered again rather than merged; planning
+/// another job into a used folder needs --force; the same job planned again keeps its chunks.
+#[test]
+fn chunks_of_another_plan_are_rendered_again() {
+    with_time_limit(LIMIT, || {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("farm_runner").join("stale");
+        let job = planned(&root);
+        let j = job.to_str().unwrap();
+        let run = farm(&["run", j, "--jobs", "2"]);
+        assert!(run.status.success(), "farm run: {}", text(&run));
+        let (project, godot) = (root.join("project"), root.join("stand-in-godot"));
+        let plan = |preroll: &str, output: &str, force: bool| {
+            let mut args = vec![
+                "plan",
+                j,
+                "--project",
+                project.to_str().unwrap(),
+                "--scene",
+                "res://cutscene.tscn",
+                "--frames",
+                "120",
+                "--fps",
+                "30",
+                "--chunks",
+                "4",
+                "--keyframe-frames",
+                "30",
+                "--preroll",
+                preroll,
+                "--godot",
+                godot.to_str().unwrap(),
+                "--wrapper",
+                "sh",
+                "--output",
+                output,
+            ];
+            if force {
+                args.push("--force");
+            }
+            farm(&args)
+        };
+        // The same job, another output name: its chunks are its own.
+        let same = plan("5", "other.webm", false);
+        assert!(same.status.success(), "{}", text(&same));
+        let rerun = farm(&["run", j]);
+        assert!(text(&rerun).contains("0 of 4 chunks to render"), "{}", text(&rerun));
+        // Another job (another pre-roll) into the used folder.
+        let other = plan("6", "movie.webm", false);
+        let out = text(&other);
+        assert!(!other.status.success(), "another job was planned over the first: {out}");
+        assert!(out.contains("holds another job") && out.contains("--force"), "{out}");
+        let forced = plan("6", "movie.webm", true);
+        assert!(forced.status.success(), "{}", text(&forced));
+        let check = farm(&["check", j]);
+        assert!(!check.status.success());
+        assert!(
+            text(&check).contains("chunk 0000 frames 0..30: broken:")
+                && text(&check).contains("was rendered for another job or range"),
+            "{}",
+            text(&check)
+        );
+        let merge = farm(&["merge", j]);
+        assert!(!merge.status.success(), "stale chunks were merged: {}", text(&merge));
+        let rerun = farm(&["run", j, "--jobs", "2"]);
+        let out = text(&rerun);
+        assert!(rerun.status.success(), "{out}");
+        assert!(out.contains("4 of 4 chunks to render"), "{out}");
     });
 }

@@ -204,3 +204,118 @@ fn refuses_a_truncated_chunk() {
         assert_refused(&dir().join("refused_cut.webm"), &list, &cut, "chunk '");
     });
 }
+
+/// A copy of chunk `i` named `name` in a folder of its own (a test that edits or overwrites it
+/// leaves the shared chunks alone).
+fn chunk_copy(i: usize, folder: &str, name: &str) -> PathBuf {
+    let d = dir().join(folder);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let path = d.join(name);
+    std::fs::copy(&chunks()[i], &path).expect("copy a chunk");
+    path
+}
+
+/// Issue 25, item 3: `merge -o a.mkv a.mkv b.mkv` is refused before anything is written, also
+/// when the output is the chunk through a hard link or a symlink. Before, the merge truncated
+/// chunk a, failed reading it, then deleted it.
+#[test]
+fn refuses_an_output_that_is_one_of_its_chunks() {
+    with_time_limit(LIMIT, || {
+        let a = chunk_copy(0, "self", "a.mkv");
+        let original = std::fs::read(&a).unwrap();
+        let (hard, soft) = (a.with_file_name("hard.mkv"), a.with_file_name("soft.mkv"));
+        std::fs::hard_link(&a, &hard).unwrap();
+        std::os::unix::fs::symlink(&a, &soft).unwrap();
+        for out in [&a, &hard, &soft] {
+            let done = Command::new(mwav1::binary())
+                .arg("merge")
+                .arg("-o")
+                .arg(out)
+                .args([&a, &chunks()[1]])
+                .output()
+                .expect("mwav1 runs");
+            let stderr = String::from_utf8_lossy(&done.stderr);
+            assert!(
+                std::fs::read(&a).ok() == Some(original.clone()),
+                "chunk a was changed or lost: {stderr}"
+            );
+            assert!(
+                !done.status.success(),
+                "merged into one of its chunks ({})",
+                out.display()
+            );
+            assert!(stderr.contains("is not one of the chunks (it is chunk 0"), "{stderr}");
+        }
+    });
+}
+
+/// Issue 25, item 3: a merge that fails while writing (here at a 16 KiB file-size limit) leaves
+/// an earlier file of the output's name as it was, and no temporary file. Before, the output
+/// was truncated when the merge began and deleted when it failed.
+#[test]
+fn a_merge_that_fails_leaves_the_existing_output_as_it_was() {
+    with_time_limit(LIMIT, || {
+        let d = dir().join("failing");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let out = d.join("movie.webm");
+        let earlier: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&out, &earlier).unwrap();
+        // SIGXFSZ ignored: the write fails with EFBIG instead of the process being killed.
+        let done = Command::new("bash")
+            .arg("-c")
+            .arg(r#"trap "" XFSZ; ulimit -f 16; exec "$0" "$@""#)
+            .arg(mwav1::binary())
+            .arg("merge")
+            .arg("-o")
+            .arg(&out)
+            .args(chunks())
+            .output()
+            .expect("mwav1 runs");
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert!(!done.status.success(), "the merge passed a 16 KiB file-size limit");
+        println!("failed as expected: {stderr}");
+        assert!(
+            std::fs::read(&out).ok() == Some(earlier),
+            "the earlier movie.webm was changed or lost"
+        );
+        let left: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["movie.webm"], "a temporary file was left behind");
+    });
+}
+
+/// Issue 25, item 6: a chunk's headers are held to what the recorder writes before anything
+/// is decoded: a DefaultDuration of 1 ns (10⁹ fps) and a frame width of 65536 are refused
+/// by name. Before, the frame size passed the check as long as the frames decoded.
+#[test]
+fn refuses_a_chunk_whose_headers_pass_the_recorders_limits() {
+    with_time_limit(LIMIT, || {
+        for (edit, why) in [
+            // FFmpeg reads 10⁹ fps as 30000/1, its largest reduced rate.
+            ("default-duration=1", "has a frame rate of 30000/1"),
+            (
+                "pixel-width=65536",
+                "has a frame size of 65536x240; chunks are 1x1 to 8192x4320",
+            ),
+        ] {
+            let odd = chunk_copy(1, "headers", "odd.mkv");
+            let done = Command::new("mkvpropedit")
+                .arg(&odd)
+                .args(["--edit", "track:v1", "--set", edit])
+                .output()
+                .expect("mkvpropedit runs");
+            assert!(
+                done.status.success(),
+                "mkvpropedit: {}",
+                String::from_utf8_lossy(&done.stdout)
+            );
+            let list = [chunks()[0].clone(), odd.clone(), chunks()[2].clone()];
+            assert_refused(&dir().join("refused_headers.webm"), &list, &odd, why);
+        }
+    });
+}

@@ -96,6 +96,16 @@ pub fn find_sequence_header(data: &[u8]) -> Option<&[u8]> {
         .map(|o| &data[o.start..o.end])
 }
 
+/// The largest frame size (max_frame_width, max_frame_height) each Sequence Header OBU in
+/// `data` declares, in order; `None` for one that does not parse. The OBU walk stops at the
+/// first malformed OBU (the decoder judges those).
+pub fn sequence_header_sizes(data: &[u8]) -> impl Iterator<Item = Option<(u32, u32)>> + '_ {
+    obus(data)
+        .map_while(|o| o)
+        .filter(|o| o.kind == OBU_SEQUENCE_HEADER)
+        .map(move |o| parse_sequence_header(&data[o.start..o.end]).map(|s| (s.max_width, s.max_height)))
+}
+
 /// The first Sequence Header OBU in `data`, rewritten the way av1C's configOBUs and every
 /// temporal unit need it: `obu_has_size_field` = 1 with a minimal leb128 size, no extension
 /// header (a sequence header applies to every layer), and the payload cut after its

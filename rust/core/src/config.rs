@@ -305,7 +305,11 @@ impl RecordingConfig {
 
     /// The checked render range; `None` records everything.
     pub fn render_range(&self) -> Result<Option<RenderRange>, Error> {
-        Ok(self.range.resolve()?)
+        let range = self.range.resolve()?;
+        if let Some(r) = range {
+            self.range.check_engine_frames(r, self.motion_blur.samples)?;
+        }
+        Ok(range)
     }
 }
 
@@ -363,6 +367,28 @@ mod tests {
         c.range.apply_args(&["--movie-preroll=1"]).unwrap();
         let e = c.validate().unwrap_err().to_string();
         assert!(e.starts_with("--movie-preroll=1 is more than START (0)"), "{e}");
+    }
+
+    /// Issue 25, item 7: a range whose engine frames (file frames × motion-blur samples) pass
+    /// 2^64 is refused, naming the argument; before, the gate's `preroll * n`, `frames() * n`
+    /// and `skip + take` wrapped in a release build.
+    #[test]
+    fn a_render_range_past_2_64_engine_frames_is_refused_by_name() {
+        let mut c = cfg();
+        c.motion_blur.samples = 4;
+        c.range
+            .apply_args(&[
+                "--movie-range=4611686018427387904:4611686018427387905",
+                "--movie-preroll=5",
+            ])
+            .unwrap();
+        let e = c.render_range().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--movie-range=4611686018427387904:4611686018427387905: with 4 engine frames per file frame (motion blur), END may be at most 4611686018427387903"
+        );
+        c.motion_blur.samples = 1;
+        assert!(c.render_range().unwrap().is_some());
     }
 
     #[test]

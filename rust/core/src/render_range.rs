@@ -5,7 +5,9 @@
 //! The range comes from the project settings `render_range` / `render_preroll` and from the
 //! engine's user arguments (after `--`): `--movie-range=START:END` and `--movie-preroll=N`.
 //! Each argument given on the command line wins over its setting. Frames are counted from 0 in
-//! the file's frame rate; END is exclusive.
+//! the file's frame rate; END is exclusive. `--movie-job=ID` (the render farm's) names the job
+//! and range a chunk is rendered for; the writer stores it as the file's `MWAV1_JOB` tag, and
+//! the farm refuses a chunk whose tag is not its own.
 //!
 //! The scene must show frame `start - preroll` first ([`RenderRange::seek_frame`]): the engine
 //! knows nothing of the scene's timeline, so a chunk is only correct if the scene can seek there.
@@ -18,7 +20,12 @@ pub const PREROLL_SETTING: &str = "editor/movie_writer/av1/render_preroll";
 /// The user arguments (after `--`).
 pub const RANGE_ARG: &str = "--movie-range";
 pub const PREROLL_ARG: &str = "--movie-preroll";
+pub const JOB_ARG: &str = "--movie-job";
 const ARG_PREFIX: &str = "--movie-";
+/// The Matroska tag a render-farm chunk carries its `--movie-job` in.
+pub const JOB_TAG: &str = "MWAV1_JOB";
+/// A job identity's length and characters: what `mwav1 farm plan` writes (hex, digits, `:`).
+const JOB_MAX_LEN: usize = 128;
 
 /// Frames `start..end` of the scene, entered after `preroll` frames that are not written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +57,17 @@ pub struct RangeRequest {
     pub preroll: u64,
     /// How the pre-roll was given ("--movie-preroll=40"), for the error when it exceeds START.
     preroll_source: Option<String>,
+    /// How the range was given ("--movie-range=0:60"), for the error when it is too large.
+    range_source: Option<String>,
+    /// `--movie-job`: the render-farm job and range this recording is a chunk of.
+    pub job: Option<String>,
 }
 
 impl RangeRequest {
     /// Sets the range from the `render_range` setting's text.
     pub fn set_range_setting(&mut self, text: &str) {
         self.range = parse_range_setting(text).expect("checked by the settings table");
+        self.range_source = self.range.map(|_| format!("{RANGE_SETTING} = {text}"));
     }
 
     /// Sets the pre-roll from the `render_preroll` setting.
@@ -75,6 +87,16 @@ impl RangeRequest {
             match name {
                 RANGE_ARG => {
                     self.range = Some(parse_range(value).map_err(|why| RangeError(format!("{arg}: {why}")))?);
+                    self.range_source = Some(arg.to_string());
+                }
+                JOB_ARG => {
+                    let plain = |c: char| c.is_ascii_alphanumeric() || ":._-".contains(c);
+                    if value.is_empty() || value.len() > JOB_MAX_LEN || !value.chars().all(plain) {
+                        return Err(RangeError(format!(
+                            "{arg}: ID must be 1 to {JOB_MAX_LEN} letters, digits, ':', '.', '_' or '-' (what `mwav1 farm plan` writes)"
+                        )));
+                    }
+                    self.job = Some(value.to_string());
                 }
                 PREROLL_ARG => {
                     self.preroll = value.trim().parse().map_err(|_| {
@@ -86,12 +108,35 @@ impl RangeRequest {
                 }
                 _ => {
                     return Err(RangeError(format!(
-                        "unknown argument {arg}: MovieWriterAV1 takes {RANGE_ARG}=START:END and {PREROLL_ARG}=N"
+                        "unknown argument {arg}: MovieWriterAV1 takes {RANGE_ARG}=START:END, {PREROLL_ARG}=N and {JOB_ARG}=ID"
                     )))
                 }
             }
         }
         Ok(())
+    }
+
+    /// The file's tag (name, text) for `--movie-job`, when given.
+    pub fn job_tag(&self) -> Option<(&'static str, &str)> {
+        self.job.as_deref().map(|j| (JOB_TAG, j))
+    }
+
+    /// Refuses a range whose frames, counted in engine frames (`engine_frames_per_frame` of
+    /// them per file frame, with motion blur), pass 2^64: the gate and the audio clock count
+    /// engine frames up to END × that.
+    pub fn check_engine_frames(&self, range: RenderRange, engine_frames_per_frame: u32) -> Result<(), RangeError> {
+        let n = u64::from(engine_frames_per_frame.max(1));
+        if range.end.checked_mul(n).is_some() {
+            return Ok(());
+        }
+        let source = self
+            .range_source
+            .clone()
+            .unwrap_or_else(|| format!("the render range {}:{}", range.start, range.end));
+        Err(RangeError(format!(
+            "{source}: with {n} engine frames per file frame (motion blur), END may be at most {}",
+            u64::MAX / n
+        )))
     }
 
     /// The range, checked: `None` when none is asked for (a pre-roll alone does nothing).
@@ -153,11 +198,13 @@ pub struct RangeGate {
 }
 
 impl RangeGate {
+    /// A range that passed [`RangeRequest::check_engine_frames`] counts within 64 bits; one
+    /// that did not saturates (at 2^64 engine frames, which no recording reaches).
     pub fn new(range: RenderRange, engine_frames_per_frame: u32) -> Self {
         let n = u64::from(engine_frames_per_frame.max(1));
         Self {
-            skip: range.preroll * n,
-            take: range.frames() * n,
+            skip: range.preroll.saturating_mul(n),
+            take: range.frames().saturating_mul(n),
             seen: 0,
         }
     }
@@ -165,13 +212,17 @@ impl RangeGate {
     /// Whether the next engine frame goes into the file.
     pub fn admit(&mut self) -> bool {
         let index = self.seen;
-        self.seen += 1;
-        (self.skip..self.skip + self.take).contains(&index)
+        self.seen = self.seen.saturating_add(1);
+        (self.skip..self.end()).contains(&index)
     }
 
     /// True once the range's last frame has been admitted.
     pub fn done(&self) -> bool {
-        self.seen >= self.skip + self.take
+        self.seen >= self.end()
+    }
+
+    fn end(&self) -> u64 {
+        self.skip.saturating_add(self.take)
     }
 }
 
@@ -223,9 +274,11 @@ mod tests {
                 "--movie-preroll=40 is more than START (30): the pre-roll frames come before START, so it may be 0 to 30",
             ),
             (&["--movie-preroll=x"], "--movie-preroll=x: N must be a whole number"),
+            (&["--movie-job=a b"], "--movie-job=a b: ID must be 1 to 128 letters, digits"),
+            (&["--movie-job="], "--movie-job=: ID must be"),
             (
                 &["--movie-rnage=0:10"],
-                "unknown argument --movie-rnage=0:10: MovieWriterAV1 takes --movie-range=START:END and --movie-preroll=N",
+                "unknown argument --movie-rnage=0:10: MovieWriterAV1 takes --movie-range=START:END, --movie-preroll=N and --movie-job=ID",
             ),
         ] {
             let e = resolve(args).unwrap_err();

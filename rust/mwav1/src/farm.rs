@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use movie_writer_av1_core::farm::job::{shell_join, SLURM_FILE};
-use movie_writer_av1_core::farm::{check_chunk, merge, Job, PlanRequest, Split};
+use movie_writer_av1_core::farm::job::{shell_join, JOB_FILE, SLURM_FILE};
+use movie_writer_av1_core::farm::{check_chunk, merge, Expected, Job, PlanRequest, Split};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -95,15 +95,20 @@ struct PlanArgs {
     /// The engine binary.
     #[arg(long, value_name = "PATH", env = "GODOT4_BIN", default_value = "godot")]
     godot: PathBuf,
-    /// Further engine arguments, e.g. '--rendering-driver opengl3'.
-    #[arg(long, value_name = "'ARGS'", allow_hyphen_values = true)]
-    engine_args: Option<String>,
+    /// One more engine argument, as it is (spaces included); repeat it for each, e.g.
+    /// --engine-arg=--rendering-driver --engine-arg=opengl3.
+    #[arg(long = "engine-arg", value_name = "ARG", allow_hyphen_values = true)]
+    engine_args: Vec<String>,
     /// A command in front of the engine, e.g. 'xvfb-run -a'.
     #[arg(long, value_name = "'CMD'", allow_hyphen_values = true)]
     wrapper: Option<String>,
     /// The merged file's name, inside the job folder unless absolute.
     #[arg(long, value_name = "NAME.webm|.mkv|.mp4", default_value = "movie.webm")]
     output: String,
+    /// Plans into a folder that holds another job; its chunks are then rendered again (each
+    /// chunk carries its job's identity).
+    #[arg(long)]
+    force: bool,
 }
 
 /// Renders a chunk this many times before it is reported as failing.
@@ -120,7 +125,7 @@ pub fn run(args: Args) -> Result<(), String> {
             if index >= job.chunks.len() {
                 return Err(format!(
                     "render-chunk needs a chunk index from 0 to {}",
-                    job.chunks.len().saturating_sub(1)
+                    job.last_chunk()
                 ));
             }
             render_chunk(&dir, &job, index)
@@ -147,12 +152,15 @@ fn plan(args: PlanArgs) -> Result<(), String> {
         keyframe_frames: args.keyframe_frames,
         preroll: args.preroll,
         godot: args.godot,
-        engine_args: args.engine_args.as_deref().map(words).unwrap_or_default(),
+        engine_args: args.engine_args,
         wrapper: args.wrapper.as_deref().map(words).unwrap_or_default(),
         output: args.output,
     };
     let dir = &args.dir;
     let job = Job::plan(&req).map_err(|e| e.to_string())?;
+    if !args.force {
+        refuse_another_job(dir, &job)?;
+    }
     let me = std::env::current_exe().map_err(|e| format!("cannot find mwav1's own path: {e}"))?;
     job.write(dir, &me).map_err(|e| e.to_string())?;
     println!(
@@ -165,6 +173,25 @@ fn plan(args: PlanArgs) -> Result<(), String> {
         dir.display()
     );
     Ok(())
+}
+
+/// A folder that holds another job's job.json is refused: its chunks are that job's. The same
+/// job planned again (another split, output or wrapper) may reuse the chunks that fit.
+fn refuse_another_job(dir: &Path, job: &Job) -> Result<(), String> {
+    let file = dir.join(JOB_FILE);
+    if !file.exists() {
+        return Ok(());
+    }
+    let why = match Job::load(dir) {
+        Ok(old) if old.identity == job.identity => return Ok(()),
+        Ok(_) => "another job (another project, scene, frame rate, keyframe grid, pre-roll, engine or its arguments)"
+            .to_string(),
+        Err(e) => format!("a job.json that does not load ({e})"),
+    };
+    Err(format!(
+        "{} holds {why}; plan into an empty folder, or pass --force to plan over it (its chunks are then rendered again)",
+        dir.display()
+    ))
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -183,9 +210,17 @@ fn state(dir: &Path, job: &Job, i: usize) -> State {
     if !path.exists() {
         return State::Missing;
     }
-    match check_chunk(&path, Some(job.chunks[i].frames())) {
+    match check_chunk(&path, &expected(job, i)) {
         Ok(_) => State::Done,
         Err(e) => State::Broken(e.to_string()),
+    }
+}
+
+/// What chunk `i` of the job must be: its frame count and its identity.
+fn expected(job: &Job, i: usize) -> Expected {
+    Expected {
+        frames: Some(job.chunks[i].frames()),
+        identity: job.chunk_identity(i),
     }
 }
 
@@ -216,9 +251,9 @@ fn check(dir: &Path) -> Result<(), String> {
 fn merge_job(dir: &Path) -> Result<(), String> {
     let job = load(dir)?;
     let paths: Vec<PathBuf> = (0..job.chunks.len()).map(|i| Job::chunk_path(dir, i)).collect();
-    let frames: Vec<u64> = job.chunks.iter().map(|c| c.frames()).collect();
+    let expected: Vec<Expected> = (0..job.chunks.len()).map(|i| expected(&job, i)).collect();
     let out = job.output_path(dir);
-    let m = merge(&paths, Some(&frames), &out).map_err(|e| e.to_string())?;
+    let m = merge(&paths, Some(&expected), &out).map_err(|e| e.to_string())?;
     println!(
         "merged {} chunks: {} frames, {} audio samples per channel, {} bytes to {}",
         paths.len(),
@@ -272,7 +307,7 @@ fn render_once(dir: &Path, job: &Job, i: usize, attempt: u32) -> Result<(), Stri
     if !status.success() {
         return Err(format!("the engine exited with {status}"));
     }
-    check_chunk(&partial, Some(job.chunks[i].frames())).map_err(|e| e.to_string())?;
+    check_chunk(&partial, &expected(job, i)).map_err(|e| e.to_string())?;
     fs::rename(&partial, Job::chunk_path(dir, i)).map_err(|e| format!("cannot rename {}: {e}", partial.display()))
 }
 
@@ -346,11 +381,12 @@ fn pool(dir: &Path, jobs: usize) -> Result<(), String> {
 fn submit(dir: &Path, wait: bool) -> Result<(), String> {
     let job = load(dir)?;
     let dir = std::path::absolute(dir).map_err(|e| e.to_string())?;
-    let array = sbatch(&[
-        format!("--array=0-{}", job.chunks.len() - 1),
-        format!("--chdir={}", dir.display()),
-        dir.join(SLURM_FILE).display().to_string(),
-    ])?;
+    // sbatch runs in the job folder, so its jobs start there and their --output patterns name
+    // files relative to it: no path goes through Slurm's `%` and `\` patterns.
+    let array = sbatch(
+        &dir,
+        &[format!("--array=0-{}", job.last_chunk()), SLURM_FILE.to_string()],
+    )?;
     println!("submitted the chunk array as Slurm job {array}");
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut merge_args = vec![
@@ -359,8 +395,7 @@ fn submit(dir: &Path, wait: bool) -> Result<(), String> {
         // would wait in the queue forever (and `--wait` with it) instead of ending as failed.
         "--kill-on-invalid-dep=yes".into(),
         "--job-name=mwav1-merge".into(),
-        format!("--chdir={}", dir.display()),
-        format!("--output={}", dir.join("merge-slurm.out").display()),
+        "--output=merge-slurm.out".into(),
     ];
     if wait {
         merge_args.push("--wait".into());
@@ -374,7 +409,7 @@ fn submit(dir: &Path, wait: bool) -> Result<(), String> {
             dir.display().to_string()
         ])
     ));
-    let merged = sbatch(&merge_args)?;
+    let merged = sbatch(&dir, &merge_args)?;
     println!("submitted the merge as Slurm job {merged} (after job {array} succeeds)");
     if wait {
         println!("merged: {}", job.output_path(&dir).display());
@@ -382,9 +417,10 @@ fn submit(dir: &Path, wait: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `sbatch --parsable ARGS` and returns the job id.
-fn sbatch(args: &[String]) -> Result<String, String> {
+/// Runs `sbatch --parsable ARGS` in `dir` and returns the job id.
+fn sbatch(dir: &Path, args: &[String]) -> Result<String, String> {
     let out = Command::new("sbatch")
+        .current_dir(dir)
         .arg("--parsable")
         .args(args)
         .output()

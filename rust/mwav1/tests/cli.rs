@@ -198,8 +198,9 @@ fn farm_plan_writes_scripts_with_the_engine_arguments_and_this_binary() {
         "30",
         "--chunks",
         "2",
-        "--engine-args",
-        "--rendering-driver opengl3",
+        "--engine-arg",
+        "--rendering-driver",
+        "--engine-arg=opengl3",
         "--godot",
         "/opt/engine/godot",
     ]);
@@ -227,4 +228,104 @@ fn farm_plan_writes_scripts_with_the_engine_arguments_and_this_binary() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `farm plan` with the numbers of a project folder, the frames, fps and split given; the
+/// process's output.
+fn plan_numbers(d: &Path, extra: &[&str]) -> Output {
+    let project = d.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("project.godot"), "config_version=5\n").unwrap();
+    let job = d.join("job");
+    let mut args = vec![
+        "farm",
+        "plan",
+        job.to_str().unwrap(),
+        "--project",
+        project.to_str().unwrap(),
+        "--fps",
+        "30",
+    ];
+    args.extend(extra);
+    mwav1(&args)
+}
+
+/// Issue 25, item 7: numbers that wrapped (and then divided by zero) are planned or refused by
+/// name. Before, `--chunk-frames 18446744073709551615 --keyframe-frames 2` panicked in div_ceil.
+#[test]
+fn farm_plan_numbers_that_would_wrap_are_planned_or_refused_by_name() {
+    let d = dir("farm-plan-numbers");
+    let o = plan_numbers(
+        &d,
+        &[
+            "--frames",
+            "100",
+            "--chunk-frames",
+            "18446744073709551615",
+            "--keyframe-frames",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).starts_with("planned 1 chunks of up to 100 frames"),
+        "{}",
+        stdout(&o)
+    );
+    for (extra, want) in [
+        (
+            &[
+                "--frames",
+                "18446744073709551615",
+                "--chunks",
+                "1",
+                "--keyframe-frames",
+                "18446744073709551614",
+            ][..],
+            "--keyframe-frames = 18446744073709551614 is not allowed",
+        ),
+        (
+            &["--frames", "18446744073709551615", "--chunk-frames", "1"],
+            "--chunk-frames = 1 is not allowed: a split into at most 10000 chunks",
+        ),
+    ] {
+        let o = plan_numbers(&d, extra);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}{}", stdout(&o), stderr(&o));
+        assert!(stderr(&o).contains(want), "{extra:?}: {}", stderr(&o));
+    }
+}
+
+/// Issue 25, item 7: a hand-edited job.json whose chunks run backwards, leave a gap or are
+/// empty is refused by every command that loads it, naming the field. Before, `end - start`
+/// wrapped and `chunks.len() - 1` underflowed.
+#[test]
+fn farm_refuses_a_hand_edited_job_json_by_name() {
+    let d = dir("farm-job-json");
+    let o = plan_numbers(&d, &["--frames", "120", "--chunks", "2", "--keyframe-frames", "30"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let job = d.join("job");
+    let file = job.join("job.json");
+    for (chunks, want) in [
+        (
+            r#"[{"start": 60, "end": 30}, {"start": 60, "end": 120}]"#,
+            "job.json chunks[0] = 60..30 is not allowed",
+        ),
+        (
+            r#"[{"start": 0, "end": 60}, {"start": 90, "end": 120}]"#,
+            "job.json chunks[1] = 90..120 is not allowed",
+        ),
+        ("[]", "job.json chunks = 0 chunks is not allowed"),
+    ] {
+        let edited = format!(
+            r#"{{"project": "{}", "scene": null, "frames": 120, "fps": 30, "keyframe_frames": 30, "preroll": 0,
+            "godot": "godot", "engine_args": [], "wrapper": [], "output": "movie.webm", "chunks": {chunks}}}"#,
+            d.join("project").display()
+        );
+        std::fs::write(&file, edited).unwrap();
+        for command in ["check", "merge", "run", "submit"] {
+            let o = mwav1(&["farm", command, job.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(1), "farm {command}: {}{}", stdout(&o), stderr(&o));
+            assert!(stderr(&o).contains(want), "farm {command}: {}", stderr(&o));
+        }
+    }
 }

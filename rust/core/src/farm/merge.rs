@@ -6,11 +6,15 @@
 //! pre-skip, AAC priming) and a padded last packet at every border, i.e. a gap or click. The file
 //! is written by the recorder's own muxer ([`Output`]), so Cues (Matroska) and the edit lists
 //! (MP4) describe the whole file.
+//!
+//! The merge writes a hidden file beside the output and renames it into place at the end: a
+//! merge that fails leaves any earlier file of that name as it was. An output that is one of
+//! the chunks (by name, symlink or hard link) is refused before anything is written.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::chunk::{check_chunks, read_chunk, ChunkInfo, ChunkPacket};
+use super::chunk::{check_chunks, read_chunk, ChunkInfo, ChunkPacket, Expected};
 use crate::audio::AudioEncoder;
 use crate::config::{AudioConfig, Container};
 use crate::error::{ConfigError, Error, Result};
@@ -26,21 +30,62 @@ pub struct Merged {
     pub bytes: u64,
 }
 
-/// Checks `chunks` (see [`check_chunks`]; `expected_frames` per chunk when the job knows them)
-/// and writes them to `out`, whose extension picks the container: `.webm` and `.mkv` get Opus,
-/// `.mp4` AAC. Nothing is written when a chunk fails its check; a half-written `out` is removed.
-pub fn merge(chunks: &[PathBuf], expected_frames: Option<&[u64]>, out: &Path) -> Result<Merged> {
+/// Checks `chunks` (see [`check_chunks`]; `expected` per chunk when the job knows it) and
+/// writes them to `out`, whose extension picks the container: `.webm` and `.mkv` get Opus,
+/// `.mp4` AAC. Nothing is written when a chunk fails its check, and `out` is only replaced by a
+/// complete merge.
+pub fn merge(chunks: &[PathBuf], expected: Option<&[Expected]>, out: &Path) -> Result<Merged> {
     let container = Container::from_path(out)
         .ok_or_else(|| ConfigError::new("the merged file", out.display(), "a path ending in .webm, .mkv or .mp4"))?;
     if chunks.is_empty() {
         return Err(Error::Usage("nothing to merge: no chunk files were given".into()));
     }
-    let infos = check_chunks(chunks, expected_frames)?;
-    let result = write(&infos, container, out);
+    if let Some(i) = chunks.iter().position(|c| same_file(c, out)) {
+        return Err(ConfigError::new(
+            "the merged file",
+            out.display(),
+            format!(
+                "a file that is not one of the chunks (it is chunk {i}, '{}'): the merge would overwrite what it reads",
+                chunks[i].display()
+            ),
+        )
+        .into());
+    }
+    let infos = check_chunks(chunks, expected)?;
+    let tmp = temporary_beside(out);
+    let result = write(&infos, container, &tmp)
+        .and_then(|m| std::fs::rename(&tmp, out).map(|()| m).map_err(|e| Error::io(out, e)));
     if result.is_err() {
-        let _ = std::fs::remove_file(out);
+        let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Whether `a` and `b` are one file: the same device and inode on Unix (symlinks and hard
+/// links included), the same canonical path elsewhere. A path that does not exist is no file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A hidden name in `out`'s folder (so the rename stays on one file system), unique to this
+/// process.
+fn temporary_beside(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
+    out.with_file_name(format!(".{name}.{}.merging", std::process::id()))
 }
 
 fn write(infos: &[ChunkInfo], container: Container, out: &Path) -> Result<Merged> {
@@ -51,15 +96,6 @@ fn write(infos: &[ChunkInfo], container: Container, out: &Path) -> Result<Merged
         channels: format.channels,
         ..AudioConfig::default()
     };
-    if format.sample_rate != 48_000 {
-        return Err(Error::chunk(
-            &infos[0].path,
-            format!(
-                "its audio runs at {} Hz; the merge encodes 48000 Hz only (Opus's rate)",
-                format.sample_rate
-            ),
-        ));
-    }
     let mut encoder = AudioEncoder::new(container.default_audio_codec(), &audio_config, format.fps)?;
     let video = VideoTrack {
         coded_width: format.width,
@@ -78,13 +114,13 @@ fn write(infos: &[ChunkInfo], container: Container, out: &Path) -> Result<Merged
         frame_samples: encoder.frame_samples() as u32,
     };
     let file = File::create(out).map_err(|e| Error::io(out, e))?;
-    let mut mux = Output::create(out, file, container, &video, &audio, false).map_err(|e| Error::io(out, e))?;
+    let mut mux = Output::create(out, file, container, &video, &audio, false, &[]).map_err(|e| Error::io(out, e))?;
     let shape = AudioShape::of(&encoder);
     let mut il = Interleaver::default();
     let fps = i64::from(format.fps);
     let mut frame = 0i64;
     for info in infos {
-        read_chunk(&info.path, Some(info.frames), |_, packet| {
+        read_chunk(&info.path, &Expected::frames(info.frames), |_, packet| {
             match packet {
                 ChunkPacket::Video { data, keyframe } => {
                     il.push(MuxPacket {

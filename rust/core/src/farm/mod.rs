@@ -4,13 +4,15 @@
 //! * [`chunk`]: reads a chunk back (FFmpeg's matroska demuxer) and checks it: complete, the
 //!   expected frame count, a keyframe first, every frame decodes (libaom), exact audio length.
 //! * [`merge`]: copies the chunks' video packets onto one clock and encodes their PCM once.
-//! * [`job`]: the job description and the folder every runner (local pool, Slurm, OpenJD) reads.
+//! * [`job`]: the job description and the folder every runner (local pool, Slurm, OpenJD) reads;
+//!   `text`: what a job may write into its scripts.
 
 pub mod chunk;
 mod decode;
 pub mod job;
 pub mod merge;
+mod text;
 
-pub use chunk::{check_chunk, check_chunks, ChunkFormat, ChunkInfo};
+pub use chunk::{check_chunk, check_chunks, ChunkFormat, ChunkInfo, Expected};
 pub use job::{ChunkRange, Job, PlanRequest, Split};
 pub use merge::{merge, Merged};

@@ -52,6 +52,17 @@ impl Demuxer {
         }
     }
 
+    /// The file's global tag `key` (Matroska: a SimpleTag of a Tag without targets), as text.
+    pub(crate) fn metadata(&self, key: &str) -> Option<String> {
+        let key = CString::new(key).ok()?;
+        // SAFETY: ctx is open; av_dict_get accepts a null dictionary; the entry's value is a
+        // C string owned by the dictionary, copied before it can change.
+        unsafe {
+            let entry = ffi::av_dict_get((*self.ctx).metadata, key.as_ptr(), ptr::null(), 0);
+            (!entry.is_null()).then(|| std::ffi::CStr::from_ptr((*entry).value).to_string_lossy().into_owned())
+        }
+    }
+
     /// The file's duration as its header states it (Matroska: the Segment's Duration), in µs.
     pub(crate) fn duration_us(&self) -> Option<i64> {
         // SAFETY: ctx is open.

@@ -65,6 +65,14 @@ pub mod id {
     pub const BLOCK: u32 = 0xA1;
     pub const DISCARD_PADDING: u32 = 0x75A2;
 
+    pub const TAGS: u32 = 0x1254_C367;
+    pub const TAG: u32 = 0x7373;
+    pub const TARGETS: u32 = 0x63C0;
+    pub const TARGET_TYPE_VALUE: u32 = 0x68CA;
+    pub const SIMPLE_TAG: u32 = 0x67C8;
+    pub const TAG_NAME: u32 = 0x45A3;
+    pub const TAG_STRING: u32 = 0x4487;
+
     pub const CUES: u32 = 0x1C53_BB6B;
     pub const CUE_POINT: u32 = 0xBB;
     pub const CUE_TIME: u32 = 0xB3;

@@ -70,12 +70,14 @@ fn frame_duration_ns(fps: u32) -> u64 {
 }
 
 impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
-    /// Writes the EBML header, Segment start, Info and Tracks, and flushes them to `out`.
+    /// Writes the EBML header, Segment start, Info, Tracks and (when there are any) `tags` as
+    /// global Tags (name, text), and flushes them to `out`.
     pub fn new(
         mut out: W,
         container: Container,
         video: &VideoTrack,
         audio: Option<&AudioTrack>,
+        tags: &[(&str, &str)],
     ) -> std::io::Result<Self> {
         let doc_type = container.doc_type().ok_or_else(|| {
             std::io::Error::new(
@@ -122,6 +124,21 @@ impl<W: Write + Seek + Truncate> MatroskaWriter<W> {
                 ebml::put_master(b, id::TRACK_ENTRY, |t| write_audio_track(t, a));
             }
         });
+        if !tags.is_empty() {
+            // Before the first Cluster, where demuxers read it without a SeekHead entry.
+            ebml::put_master(&mut head, id::TAGS, |b| {
+                ebml::put_master(b, id::TAG, |t| {
+                    // 50: the whole file (an album, a movie, an episode).
+                    ebml::put_master(t, id::TARGETS, |g| ebml::put_uint(g, id::TARGET_TYPE_VALUE, 50));
+                    for (name, text) in tags {
+                        ebml::put_master(t, id::SIMPLE_TAG, |s| {
+                            ebml::put_str(s, id::TAG_NAME, name);
+                            ebml::put_str(s, id::TAG_STRING, text);
+                        });
+                    }
+                });
+            });
+        }
         out.write_all(&head)?;
         out.flush()?;
         let committed = out.stream_position()?;
@@ -488,7 +505,7 @@ mod tests {
 
     fn record(out: FullDisk, frames: u64) -> (FullDisk, std::io::Result<()>) {
         let (video, audio) = tracks();
-        let mut w = MatroskaWriter::new(out, Container::WebM, &video, Some(&audio)).unwrap();
+        let mut w = MatroskaWriter::new(out, Container::WebM, &video, Some(&audio), &[]).unwrap();
         let mut result = Ok(());
         for i in 0..frames {
             let ts = (i * 1000 / 30) as i64;

@@ -28,7 +28,8 @@ impl Output {
     /// Writes the file's header. `file` is the already created output: Matroska writes through
     /// it; FFmpeg opens the path again itself. `crash_safe`: an MP4 is written in fragments while
     /// recording and rewritten with one moov by [`Output::finish`] (a Matroska file is always
-    /// written crash-safe).
+    /// written crash-safe). `tags` (name, text) go into a Matroska file's global Tags; an MP4
+    /// has none (only a render-farm chunk, always Matroska, carries one).
     pub fn create(
         path: &Path,
         file: File,
@@ -36,8 +37,9 @@ impl Output {
         video: &VideoTrack,
         audio: &AudioTrack,
         crash_safe: bool,
+        tags: &[(&str, &str)],
     ) -> io::Result<Self> {
-        let writer = Self::writer(path, file, container, video, audio, crash_safe)?;
+        let writer = Self::writer(path, file, container, video, audio, crash_safe, tags)?;
         Ok(Self::around(writer, None, crash_safe))
     }
 
@@ -51,11 +53,12 @@ impl Output {
         video: &VideoTrack,
         audio: &AudioTrack,
         crash_safe: bool,
+        tags: &[(&str, &str)],
     ) -> io::Result<Self> {
         let file = staged
             .take_file()
             .ok_or_else(|| io::Error::other("the staged file was already taken"))?;
-        let writer = Self::writer(staged.current(), file, container, video, audio, crash_safe)?;
+        let writer = Self::writer(staged.current(), file, container, video, audio, crash_safe, tags)?;
         Ok(Self::around(writer, Some(staged), crash_safe))
     }
 
@@ -66,10 +69,11 @@ impl Output {
         video: &VideoTrack,
         audio: &AudioTrack,
         crash_safe: bool,
+        tags: &[(&str, &str)],
     ) -> io::Result<Writer> {
         Ok(match container {
             Container::WebM | Container::Matroska => {
-                Writer::Matroska(MatroskaWriter::new(file, container, video, Some(audio))?)
+                Writer::Matroska(MatroskaWriter::new(file, container, video, Some(audio), tags)?)
             }
             Container::Mp4 => {
                 drop(file);

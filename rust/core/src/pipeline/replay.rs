@@ -215,7 +215,7 @@ fn write(
     let file = super::create_output(path).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| format!("cannot write '{}': {e}", path.display());
     // Staged: a replay that fails leaves a file already at `path` as it was.
-    let mut mux = Output::create_staged(file, container, video, audio, false).map_err(io)?;
+    let mut mux = Output::create_staged(file, container, video, audio, false, &[]).map_err(io)?;
     // The file starts at its first keyframe: every time moves back by that much, on each
     // track's own clock too (video ticks, audio samples).
     let base = first.time;

@@ -379,7 +379,11 @@ impl Worker {
         };
         if let Some(file) = self.file.take() {
             let container = self.config.container().expect("validated");
-            self.mux = Some(Output::create_staged(file, container, &video, &audio, true).map_err(|e| self.io_err(e))?);
+            let tags = self.config.range.job_tag();
+            self.mux = Some(
+                Output::create_staged(file, container, &video, &audio, true, tags.as_slice())
+                    .map_err(|e| self.io_err(e))?,
+            );
         }
         self.tracks = Some((video, audio));
         Ok(())
