@@ -7,7 +7,7 @@
 //! * [`job`]: the job description and the folder every runner (local pool, Slurm, OpenJD) reads.
 
 pub mod chunk;
-mod decode;
+pub(crate) mod decode;
 pub mod job;
 pub mod merge;
 
