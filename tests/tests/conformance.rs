@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::backend::probe;
-use movie_writer_av1_core::conformance::{self, oracle, Case};
+use movie_writer_av1_core::conformance::{self, bitstream, oracle, Case};
 use movie_writer_av1_core::BackendKind;
 use movie_writer_av1_tests::probe as file_probe;
 use movie_writer_av1_tests::skip::{current_test, skip, Need};
@@ -47,6 +47,16 @@ fn run_case(case: &Case) -> (Vec<String>, String) {
     if recorded.stats.backend != Some(case.backend) {
         problems.push(format!("recorded by {:?}", recorded.stats.backend));
     }
+    let bits = match bitstream::judge(&path, (case.width, case.height)) {
+        Ok(b) => {
+            problems.extend(b.problems(case.frames));
+            b.to_string()
+        }
+        Err(e) => {
+            problems.push(format!("the bitstream judge could not run: {e}"));
+            String::new()
+        }
+    };
     let judged = oracle::judge(&path, case.width, case.height, case.fps, case.frames);
     let figures = match &judged {
         Ok(j) => {
@@ -80,7 +90,7 @@ fn run_case(case: &Case) -> (Vec<String>, String) {
     }
     let s = &recorded.stats;
     let line = format!(
-        "{figures}; {} bytes ({:.0} kbit/s), encode {:.1} fps, wall {:.1} s",
+        "{bits}; {figures}; {} bytes ({:.0} kbit/s), encode {:.1} fps, wall {:.1} s",
         s.bytes, s.average_bitrate_kbps, s.encode_fps, recorded.wall_s
     );
     (problems, line)

@@ -88,6 +88,16 @@ pub fn strip_temporal_delimiters(packet: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Puts `sequence_header` in front of `block` (a temporal unit without temporal delimiter, as
+/// containers store it) when `keyframe` and the block carries none: AV1-ISOBMFF requires one
+/// in every sync sample, and a player that starts or seeks there cannot decode without it.
+/// Some encoders send it with the first keyframe only (NVENC unless asked each time).
+pub fn ensure_sequence_header(block: &mut Vec<u8>, keyframe: bool, sequence_header: &[u8]) {
+    if keyframe && find_sequence_header(block).is_none() {
+        block.splice(0..0, sequence_header.iter().copied());
+    }
+}
+
 /// Returns the first Sequence Header OBU in `data` (whole OBU, as av1C's configOBUs wants it).
 pub fn find_sequence_header(data: &[u8]) -> Option<&[u8]> {
     obus(data)
@@ -181,6 +191,32 @@ pub struct SequenceInfo {
     pub chroma_sample_position: u8,
     pub max_width: u32,
     pub max_height: u32,
+    pub colour: Colour,
+}
+
+/// The colour description of a sequence header's color_config (AV1 spec §6.4.2), with the
+/// values the spec infers where the stream leaves it out: 2 (unspecified) for primaries,
+/// transfer and matrix without a color description, full range for sRGB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Colour {
+    /// color_description_present_flag: false when primaries, transfer and matrix are inferred.
+    pub described: bool,
+    pub primaries: u8,
+    pub transfer: u8,
+    pub matrix: u8,
+    pub full_range: bool,
+}
+
+impl Colour {
+    /// ITU-T H.273 code point 1 (BT.709) for primaries, transfer characteristics and matrix.
+    pub const BT709: u8 = 1;
+    /// Code point 2: unspecified.
+    pub const UNSPECIFIED: u8 = 2;
+
+    /// BT.709 primaries, transfer and matrix with limited range: what every backend records.
+    pub fn is_bt709_limited(&self) -> bool {
+        (self.primaries, self.transfer, self.matrix) == (Self::BT709, Self::BT709, Self::BT709) && !self.full_range
+    }
 }
 
 /// Parses a Sequence Header OBU (AV1 spec §5.5) up to the colour config.
@@ -272,19 +308,21 @@ pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
     let twelve_bit = profile == 2 && high_bitdepth && r.f(1)? == 1;
     let monochrome = profile != 1 && r.f(1)? == 1;
     let (mut cp, mut tc, mut mc) = (2, 2, 2);
-    if r.f(1)? == 1 {
+    let described = r.f(1)? == 1;
+    if described {
         cp = r.f(8)?;
         tc = r.f(8)?;
         mc = r.f(8)?;
     }
-    let (sx, sy, csp);
+    let (sx, sy, csp, full_range);
     if monochrome {
-        r.f(1)?;
+        full_range = r.f(1)? == 1;
         (sx, sy, csp) = (true, true, 0);
     } else if cp == 1 && tc == 13 && mc == 0 {
-        (sx, sy, csp) = (false, false, 0);
+        // sRGB: 4:4:4, full range, nothing more coded.
+        (sx, sy, csp, full_range) = (false, false, 0, true);
     } else {
-        r.f(1)?; // color_range
+        full_range = r.f(1)? == 1;
         (sx, sy) = match profile {
             0 => (true, true),
             1 => (false, false),
@@ -308,6 +346,13 @@ pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
         chroma_sample_position: csp,
         max_width,
         max_height,
+        colour: Colour {
+            described,
+            primaries: cp as u8,
+            transfer: tc as u8,
+            matrix: mc as u8,
+            full_range,
+        },
     })
 }
 
@@ -355,6 +400,12 @@ pub(crate) mod testing {
     /// The payload of an AV1 Main, 8-bit 4:2:0, BT.709 limited-range sequence header (AV1
     /// spec §5.5) at level 4.0 for `width × height` frames, ending in trailing bits.
     pub fn sequence_header_payload(width: u32, height: u32) -> Vec<u8> {
+        coloured_payload(width, height, Some((1, 1, 1)), false)
+    }
+
+    /// The same with colour description `cpm` (primaries, transfer, matrix; None: none coded,
+    /// so unspecified) and range.
+    pub fn coloured_payload(width: u32, height: u32, cpm: Option<(u8, u8, u8)>, full_range: bool) -> Vec<u8> {
         let bits = |v: u32| 32 - (v - 1).leading_zeros().min(31);
         let mut w = BitWriter {
             bytes: Vec::new(),
@@ -384,11 +435,13 @@ pub(crate) mod testing {
         w.put(3, 0); // superres, cdef, restoration
         w.put(1, 0); // high_bitdepth
         w.put(1, 0); // mono_chrome
-        w.put(1, 1); // color_description_present_flag
-        w.put(8, 1); // BT.709 primaries
-        w.put(8, 1); // BT.709 transfer
-        w.put(8, 1); // BT.709 matrix
-        w.put(1, 0); // color_range: limited
+        w.put(1, u32::from(cpm.is_some())); // color_description_present_flag
+        if let Some((p, t, m)) = cpm {
+            w.put(8, p.into()); // color_primaries
+            w.put(8, t.into()); // transfer_characteristics
+            w.put(8, m.into()); // matrix_coefficients
+        }
+        w.put(1, u32::from(full_range)); // color_range
         w.put(2, 0); // chroma_sample_position
         w.put(1, 0); // separate_uv_delta_q
         w.put(1, 0); // film_grain_params_present
@@ -398,10 +451,14 @@ pub(crate) mod testing {
 
     /// The whole OBU, with a size field.
     pub fn sequence_header(width: u32, height: u32) -> Vec<u8> {
-        let payload = sequence_header_payload(width, height);
+        obu(&sequence_header_payload(width, height))
+    }
+
+    /// A Sequence Header OBU, with a size field, around `payload`.
+    pub fn obu(payload: &[u8]) -> Vec<u8> {
         let mut obu = vec![0x0a];
         super::write_leb128(payload.len() as u64, &mut obu);
-        obu.extend_from_slice(&payload);
+        obu.extend_from_slice(payload);
         obu
     }
 }
@@ -422,6 +479,11 @@ mod tests {
         assert_eq!((info.profile, info.level, info.tier), (0, 5, 0));
         assert_eq!((info.max_width, info.max_height), (1280, 720));
         assert!(info.subsampling_x && info.subsampling_y && !info.high_bitdepth && !info.monochrome);
+        assert!(
+            info.colour.described && info.colour.is_bt709_limited(),
+            "{:?}",
+            info.colour
+        );
         let c = av1c(&SEQ_720P).unwrap();
         assert_eq!(&c[..4], &[0x81, 0x05, 0x0c | info.chroma_sample_position, 0]);
         assert_eq!(&c[4..], &SEQ_720P);
@@ -439,6 +501,21 @@ mod tests {
         expected.extend_from_slice(&[0x32, 0x01, 0x55]);
         assert_eq!(out, expected);
         assert_eq!(find_sequence_header(&tu), Some(&SEQ_720P[..]));
+    }
+
+    #[test]
+    fn keyframes_without_a_sequence_header_get_the_stored_one() {
+        let frame = [0x32, 0x01, 0x55];
+        let mut block = frame.to_vec();
+        ensure_sequence_header(&mut block, true, &SEQ_720P);
+        assert_eq!(block, [&SEQ_720P[..], &frame].concat());
+        // Once is enough: a keyframe that has one, and any other frame, are left alone.
+        let with = block.clone();
+        ensure_sequence_header(&mut block, true, &SEQ_720P);
+        assert_eq!(block, with);
+        let mut inter = frame.to_vec();
+        ensure_sequence_header(&mut inter, false, &SEQ_720P);
+        assert_eq!(inter, frame);
     }
 
     #[test]
@@ -461,6 +538,16 @@ mod tests {
             assert_eq!((info.max_width, info.max_height), (w, h));
             assert_eq!((info.profile, info.level, info.tier), (0, 8, 0));
         }
+        let bt601_full = testing::obu(&testing::coloured_payload(64, 64, Some((6, 6, 6)), true));
+        let colour = parse_sequence_header(&bt601_full).unwrap().colour;
+        assert_eq!(
+            (colour.primaries, colour.transfer, colour.matrix, colour.full_range),
+            (6, 6, 6, true)
+        );
+        let unspecified = testing::obu(&testing::coloured_payload(64, 64, None, false));
+        let colour = parse_sequence_header(&unspecified).unwrap().colour;
+        assert!(!colour.described && !colour.full_range);
+        assert_eq!((colour.primaries, colour.transfer, colour.matrix), (2, 2, 2));
     }
 
     /// A driver's OBU without a size field, with an extension header and zero padding after its

@@ -41,6 +41,7 @@ pub mod error;
 pub mod farm;
 mod ffmpeg_log;
 pub mod frame;
+pub mod judge;
 pub mod kinds;
 pub mod mux;
 pub mod pipeline;

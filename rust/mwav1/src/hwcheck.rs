@@ -1,11 +1,15 @@
 //! `mwav1 hwcheck`: the one command a hardware owner runs. It probes every backend, records
 //! the conformance cases (`movie_writer_av1_core::conformance`) with every hardware backend
-//! whose probe passes (and the software ones with `--software`), has FFmpeg's tools judge each
-//! file, runs the Vulkan checks under the Khronos validation layer where it is installed, and
-//! writes everything to a report file to attach to an issue.
+//! whose probe passes (and the software ones with `--software`), judges each file by its
+//! bitstream and a libaom decode of every frame (`conformance::bitstream`, on every machine) and
+//! by its pixels through FFmpeg's tools where they are installed, runs the Vulkan checks under
+//! the Khronos validation layer where it is installed, and writes everything to a report file
+//! to attach to an issue.
 //!
-//! Exit status: 0 when every case that ran passed, 1 otherwise. A machine with no hardware
-//! encoder passes with nothing run; the report says why for each backend.
+//! Exit status: 0 when every case that ran passed, 1 otherwise. A case whose pixels could not
+//! be judged (no `ffmpeg` CLI) is counted apart, so the summary never calls it fully passed. A
+//! machine with no hardware encoder passes with nothing run, and the summary says that nothing
+//! was judged; the report says why for each backend.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,7 +17,7 @@ use std::process::Command;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use movie_writer_av1_core::backend::{self, BackendKind, Probe};
-use movie_writer_av1_core::conformance::{self, oracle, Case};
+use movie_writer_av1_core::conformance::{self, bitstream, oracle, Case};
 
 use crate::machine;
 
@@ -39,13 +43,24 @@ fn backend_ids() -> impl TypedValueParser<Value = BackendKind> {
         .map(|id| BackendKind::from_id(&id).expect("the ids come from BackendKind::ALL"))
 }
 
-/// The outcome of one case, as one report line (and whether it passed).
-fn run_case(case: &Case, dir: &Path, judge: bool) -> (bool, String) {
+/// How one case came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pass,
+    /// Every bitstream check passed and libaom decoded every frame, but nothing judged its
+    /// pixels: no FFmpeg command-line tools here.
+    PassPixelsNotJudged,
+    Fail,
+}
+
+/// The outcome of one case, as one report line. `pixels`: whether FFmpeg's tools are here to
+/// judge the decoded pictures.
+fn run_case(case: &Case, dir: &Path, pixels: bool) -> (Outcome, String) {
     let path = dir.join(case.file_name());
     let what = case.to_string();
     let recorded = match conformance::record(case, &path) {
         Ok(r) => r,
-        Err(e) => return (false, format!("FAIL {what}: recording failed: {e}")),
+        Err(e) => return (Outcome::Fail, format!("FAIL {what}: recording failed: {e}")),
     };
     let s = &recorded.stats;
     let size = format!(
@@ -58,28 +73,62 @@ fn run_case(case: &Case, dir: &Path, judge: bool) -> (bool, String) {
     );
     if s.backend != Some(case.backend) {
         return (
-            false,
+            Outcome::Fail,
             format!(
                 "FAIL {what}: recorded by {:?}, not the backend asked for; {size}",
                 s.backend
             ),
         );
     }
-    if !judge {
-        return (true, format!("RECORDED (not judged: no ffmpeg) {what}; {size}"));
-    }
-    match oracle::judge(&path, case.width, case.height, case.fps, case.frames) {
-        Err(e) => (false, format!("FAIL {what}: could not be judged: {e}; {size}")),
-        Ok(j) => {
-            let problems = conformance::problems(case, &j);
-            let verdict = if problems.is_empty() { "pass" } else { "FAIL" };
-            let mut line = format!("{verdict} {what}: {j}; {size}");
-            for p in &problems {
-                let _ = write!(line, "\n       - {p}");
+    let (mut problems, mut figures) = match bitstream::judge(&path, (case.width, case.height)) {
+        Ok(b) => (b.problems(case.frames), b.to_string()),
+        Err(e) => (
+            vec![format!("the bitstream judge could not read it: {e}")],
+            String::new(),
+        ),
+    };
+    if pixels {
+        match oracle::judge(&path, case.width, case.height, case.fps, case.frames) {
+            Err(e) => problems.push(format!("FFmpeg could not judge the pixels: {e}")),
+            Ok(j) => {
+                problems.extend(conformance::problems(case, &j));
+                let _ = write!(figures, "; {j}");
             }
-            (problems.is_empty(), line)
         }
+    } else {
+        figures += "; pixels not judged (no ffmpeg CLI)";
     }
+    let outcome = match (problems.is_empty(), pixels) {
+        (false, _) => Outcome::Fail,
+        (true, true) => Outcome::Pass,
+        (true, false) => Outcome::PassPixelsNotJudged,
+    };
+    let verdict = match outcome {
+        Outcome::Pass => "pass",
+        Outcome::PassPixelsNotJudged => "pass (bitstream only)",
+        Outcome::Fail => "FAIL",
+    };
+    let mut line = format!("{verdict} {what}: {figures}; {size}");
+    for p in &problems {
+        let _ = write!(line, "\n       - {p}");
+    }
+    (outcome, line)
+}
+
+/// The result line: what passed, what failed, and what was judged only in part; never "N
+/// passed" when nothing was judged.
+fn summary(passed: usize, bitstream_only: usize, failed: usize) -> String {
+    if passed + bitstream_only + failed == 0 {
+        return "nothing was judged: no case ran (see why above)".into();
+    }
+    let mut line = format!("{passed} passed, {failed} failed");
+    if bitstream_only > 0 {
+        let _ = write!(
+            line,
+            ", {bitstream_only} passed the bitstream checks and the libaom decode but their pixels were not judged (install FFmpeg's command-line tools)"
+        );
+    }
+    line
 }
 
 /// Runs `mwav1 <args>` (this very binary) with the Khronos validation layer enabled through
@@ -121,11 +170,10 @@ pub fn run(o: &Args) -> Result<(), String> {
     let ffmpeg =
         oracle::tool_version("ffmpeg").and_then(|v| oracle::tool_version("ffprobe").map(|p| format!("{v}; {p}")));
     say(format!(
-        "judge: {}",
-        ffmpeg.as_ref().map_or_else(
-            |e| format!("ABSENT, files are recorded but not judged: {e}"),
-            Clone::clone
-        )
+        "judge: bitstream checks and libaom decode (built in); pixels: {}",
+        ffmpeg
+            .as_ref()
+            .map_or_else(|e| format!("ABSENT, pixels are not judged: {e}"), Clone::clone)
     ));
 
     say("\n== probes".into());
@@ -148,7 +196,7 @@ pub fn run(o: &Args) -> Result<(), String> {
         .iter()
         .filter(|p| o.only.map_or(p.kind.is_hardware() || o.software, |k| k == p.kind))
         .collect();
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut bitstream_only, mut failed) = (0, 0, 0);
     for p in &chosen {
         say(format!("\n== {} ({})", p.kind, p.kind.id()));
         if !p.available {
@@ -158,11 +206,11 @@ pub fn run(o: &Args) -> Result<(), String> {
         let dir = o.out.join(p.kind.id());
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         for case in conformance::cases(p) {
-            let (ok, line) = run_case(&case, &dir, ffmpeg.is_ok());
-            if ok {
-                passed += 1;
-            } else {
-                failed += 1;
+            let (outcome, line) = run_case(&case, &dir, ffmpeg.is_ok());
+            match outcome {
+                Outcome::Pass => passed += 1,
+                Outcome::PassPixelsNotJudged => bitstream_only += 1,
+                Outcome::Fail => failed += 1,
             }
             say(line);
         }
@@ -216,7 +264,7 @@ pub fn run(o: &Args) -> Result<(), String> {
         }
     }
 
-    say(format!("\n== result\n{passed} passed, {failed} failed"));
+    say(format!("\n== result\n{}", summary(passed, bitstream_only, failed)));
     let path = o.out.join("hwcheck-report.txt");
     std::fs::write(&path, &report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("report written to {}", path.display());

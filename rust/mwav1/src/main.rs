@@ -1,11 +1,13 @@
 //! `mwav1`: the core's command line. Records the built-in test scene through the very pipeline
 //! the Godot extension uses, prints what the backends' probes found, and benchmarks the pipeline;
-//! merges render-farm chunks and runs render-farm jobs (`farm`).
+//! merges render-farm chunks and runs render-farm jobs (`farm`); judges any AV1 recording by its
+//! bitstream (`check`).
 //!
 //! Bad arguments are clap's to report (exit status 2, naming what is allowed); a command that
 //! fails once running prints "mwav1: <why>" and exits with 1.
 
 mod bench;
+mod check;
 mod farm;
 mod hwcheck;
 mod machine;
@@ -35,6 +37,8 @@ enum Command {
     Bench(bench::Args),
     /// Records the conformance cases with every usable hardware encoder and writes a report.
     Hwcheck(hwcheck::Args),
+    /// Judges recordings by their bitstream: av1C, keyframes, size, crop and colours against the container.
+    Check(check::Args),
     /// Runs what of the Vulkan backend works without a video-encode queue.
     VulkanCheck,
     /// Joins render-farm chunks (what --movie-range renders) into one file, losslessly.
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         }
         Command::Bench(args) => bench::run(&args),
         Command::Hwcheck(args) => hwcheck::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::VulkanCheck => vulkan_check(),
         Command::Merge(args) => merge(&args),
         Command::Farm(args) => farm::run(args),

@@ -33,7 +33,7 @@ pub struct Args {
     settings: SettingArgs,
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once('x').ok_or("takes WxH, e.g. 1280x720")?;
     let w = w.parse().map_err(|_| format!("bad width '{w}'"))?;
     let h = h.parse().map_err(|_| format!("bad height '{h}'"))?;

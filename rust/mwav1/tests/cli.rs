@@ -35,7 +35,16 @@ fn help_lists_every_subcommand() {
     let o = mwav1(&["--help"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for cmd in ["record", "probe", "bench", "hwcheck", "vulkan-check", "merge", "farm"] {
+    for cmd in [
+        "record",
+        "probe",
+        "bench",
+        "hwcheck",
+        "check",
+        "vulkan-check",
+        "merge",
+        "farm",
+    ] {
         assert!(
             out.lines().any(|l| l.trim_start().starts_with(&format!("{cmd} "))),
             "`{cmd}` missing from:\n{out}"
@@ -328,4 +337,156 @@ fn farm_refuses_a_hand_edited_job_json_by_name() {
             assert!(stderr(&o).contains(want), "farm {command}: {}", stderr(&o));
         }
     }
+
+const CHECKS: [&str; 6] = ["av1C", "keyframes", "size", "crop", "colour", "container colour"];
+
+/// Where `needle` starts in `haystack`, from `from` on.
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
+}
+
+/// Our recordings (SVT-AV1, a keyframe every 3 frames) pass every check of `mwav1 check`, in
+/// WebM and MP4, and the output names each check.
+#[test]
+fn check_passes_our_recordings_naming_every_check() {
+    let d = dir("check-ours");
+    let (webm, mp4) = (d.join("ours.webm"), d.join("ours.mp4"));
+    for path in [&webm, &mp4] {
+        let o = record_10_frames(path, &["--keyint", "0.1", "--backend", "software"]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    }
+    let o = mwav1(&[
+        "check",
+        webm.to_str().unwrap(),
+        mp4.to_str().unwrap(),
+        "--size",
+        "320x180",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    for check in CHECKS {
+        assert_eq!(out.matches(&format!("pass {check}: ")).count(), 2, "{check}:\n{out}");
+    }
+    assert!(out.contains("keyframes: 10 frames, 4 keyframes"), "{out}");
+    assert!(out.contains("2 file(s): every check passed"), "{out}");
+}
+
+/// Files made wrong on purpose fail the check that looks at what was changed, and the status
+/// and the error name it: a keyframe's sequence header turned into padding (same length, so
+/// the container stays valid), an av1C field altered, and a crop the stream does not have.
+#[test]
+fn check_fails_files_made_wrong_naming_each_failed_check() {
+    let d = dir("check-wrong");
+    let good = d.join("good.webm");
+    let o = record_10_frames(&good, &["--keyint", "0.1", "--backend", "software"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let bytes = std::fs::read(&good).unwrap();
+    // CodecPrivate (63 A2, a one-byte size), then av1C: 81, two field bytes, 00, the OBU.
+    let private = find(&bytes, &[0x63, 0xa2], 0).unwrap() + 3;
+    assert_eq!(bytes[private], 0x81);
+    let obu_len = usize::from(bytes[private + 5]) + 2;
+    let seq = bytes[private + 4..private + 4 + obu_len].to_vec();
+    let first_key = find(&bytes, &seq, private + 4 + obu_len).unwrap();
+    let second_key = find(&bytes, &seq, first_key + obu_len).unwrap();
+
+    let mut stripped = bytes.clone();
+    stripped[second_key] = 0x7a; // OBU_PADDING with a size field: the same bytes, ignored
+    let mut altered = bytes.clone();
+    altered[private + 1] ^= 0x01; // seq_level_idx_0
+    let mut taller = bytes.clone();
+    // The Video element's PixelHeight (BA 81 B4 = 180) becomes 188: 8 rows the stream lacks.
+    let height = find(&taller, &[0xba, 0x81, 180], 0).unwrap();
+    taller[height + 2] = 188;
+
+    for (name, bytes, check, problem) in [
+        (
+            "stripped.webm",
+            stripped,
+            "keyframes",
+            "keyframes without a sequence header: 1 (frames 3)",
+        ),
+        ("altered.webm", altered, "av1C", "its seq_level_idx_0 is"),
+        (
+            "taller.webm",
+            taller,
+            "size",
+            "the Matroska track is 320x188 pixels, the sequence header codes 320x180",
+        ),
+    ] {
+        let path = d.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let o = mwav1(&["check", path.to_str().unwrap()]);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}{err}");
+        assert!(out.contains(&format!("FAIL {check}: ")), "{name}: {out}");
+        assert!(out.contains(problem), "{name}: {out}");
+        assert!(err.starts_with("mwav1: 1 of 1 file(s) failed:"), "{name}: {err}");
+        assert!(err.contains(&format!("{name}: failed {check}")), "{name}: {err}");
+    }
+}
+
+#[test]
+fn check_refuses_bad_input() {
+    let o = mwav1(&["check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("<FILE>..."), "{}", stderr(&o));
+    let o = mwav1(&["check", "--size", "320", "x.webm"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("takes WxH"), "{}", stderr(&o));
+    let d = dir("check-junk");
+    let junk = d.join("junk.webm");
+    std::fs::write(&junk, [0x55u8; 64]).unwrap();
+    let missing = d.join("missing.mp4");
+    let o = mwav1(&["check", junk.to_str().unwrap(), missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is neither Matroska/WebM nor MP4 (it starts with 55 55"),
+        "{err}"
+    );
+    assert!(err.contains("missing.mp4: not judged: cannot read"), "{err}");
+    assert!(
+        std::fs::metadata(&junk).unwrap().len() == 64,
+        "the file is left as it was"
+    );
+}
+
+/// `hwcheck` with no FFmpeg command-line tools on PATH still judges every case it records (the
+/// bitstream checks and libaom's decode are built in), counts them apart as not judged by
+/// their pixels, and never reports them as plain passes.
+#[test]
+fn hwcheck_without_ffmpeg_judges_every_case_by_its_bitstream() {
+    let d = dir("hwcheck-no-ffmpeg");
+    let empty_path = d.join("bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let out_dir = d.join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_mwav1"))
+        .args(["hwcheck", "--only", "svt_av1", "--no-validation", "--out"])
+        .arg(&out_dir)
+        .env("PATH", &empty_path)
+        .output()
+        .expect("mwav1 runs");
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("pixels: ABSENT, pixels are not judged"), "{out}");
+    let cases = out.lines().filter(|l| l.starts_with("pass (bitstream only) ")).count();
+    assert!(cases >= 7, "every case judged by its bitstream:\n{out}");
+    assert!(
+        !out.lines()
+            .any(|l| l.starts_with("pass ") && !l.starts_with("pass (bitstream only)")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "0 passed, 0 failed, {cases} passed the bitstream checks and the libaom decode but their pixels were not judged"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("bitstream checks 6/6 passed, libaom decoded 330 frames"),
+        "{out}"
+    );
 }

@@ -16,7 +16,9 @@
 //!   with `reconfigure` right after opening.
 //! - the AV1 colour description (`NV_ENC_CONFIG_AV1`'s colorPrimaries / transferCharacteristics
 //!   / matrixCoefficients / colorRange): the sequence header keeps the driver preset's
-//!   defaults; the samples are BT.709 limited range, as the container declares.
+//!   defaults, and the container repeats them (BT.709 where they are unspecified); the samples
+//!   are BT.709 limited range. Where a preset describes other colours (in SDK 13 a zero matrix
+//!   means RGB), the bitstream judge (`crate::judge`, run by `hwcheck`) fails the recording.
 //! - tiles and film grain (`numTileColumns`, `filmGrainParams`): the driver picks tiles, and
 //!   film grain is not synthesised.
 //! - B-frames and look-ahead: its encode call treats `NV_ENC_ERR_NEED_MORE_INPUT` as a failed
@@ -79,14 +81,25 @@ fn find_device() -> std::result::Result<Device, String> {
 /// The crate's error text names the failing call and NVENC's status; this adds what it means.
 fn explain(e: &nv::Error) -> String {
     let text = e.to_string();
-    let hint = if text.contains("NV_ENC_ERR_UNSUPPORTED_DEVICE") {
+    format!("{text}{}", hint(&text))
+}
+
+/// What a user can do about the NVENC failure `text` names, where we know.
+fn hint(text: &str) -> &'static str {
+    if text.contains("NV_ENC_ERR_UNSUPPORTED_DEVICE") {
         " (NVENC does not support this GPU; data-centre GPUs such as the A100 and H100 have no NVENC)"
+    } else if text.contains("NV_ENC_ERR_INVALID_VERSION") {
+        // The crate is built on the Video Codec SDK 13.0 headers, whose API version a driver
+        // older than 570 refuses; FFmpeg's av1_nvenc asks for the version the driver has.
+        " (the NVIDIA driver is too old for the Video Codec SDK 13.0 this backend uses: driver 570 or newer is needed; update it, or use the ffmpeg_nvenc backend, which works with older drivers)"
+    } else if text.contains("NV_ENC_ERR_OUT_OF_MEMORY") {
+        // NVENC reports a full session table as out of memory when a session opens.
+        " (the GPU has no room for another encoder: GeForce cards allow only a few NVENC sessions at once; close OBS, other recordings, browsers' video calls or games streaming, then retry)"
     } else if text.contains("nvEncGetEncodeCaps") {
         " (an NVENC session opened but AV1 is not among its codecs; AV1 encoding needs an Ada Lovelace (RTX 40) or newer GPU)"
     } else {
         ""
-    };
-    format!("{text}{hint}")
+    }
 }
 
 fn rate_controls(caps: &EncoderCaps) -> Vec<RateControl> {
@@ -126,7 +139,7 @@ pub fn probe() -> Probe {
 fn nv_err(e: nv::Error) -> Error {
     Error::Encoder {
         backend: BackendKind::Nvenc,
-        message: e.to_string(),
+        message: explain(&e),
     }
 }
 
@@ -366,6 +379,27 @@ mod tests {
 
     /// Without an NVENC that does AV1 the probe must say why precisely (a machine with one skips,
     /// counted).
+    /// The failures a user meets first (an old driver, a full session table) say what to do;
+    /// `auto` moves on to the next backend after any failure to open (`open_hardware`).
+    #[test]
+    fn old_drivers_and_full_session_tables_get_their_hints() {
+        let old = hint(
+            "nvEncOpenEncodeSessionEx() failed[status=15]: An invalid struct version was used by the client (NV_ENC_ERR_INVALID_VERSION)",
+        );
+        assert!(
+            old.contains("driver 570 or newer") && old.contains("ffmpeg_nvenc"),
+            "{old}"
+        );
+        let full = hint(
+            "nvEncOpenEncodeSessionEx() failed[status=10]: The API call failed because it was unable to allocate enough memory to perform the requested operation (NV_ENC_ERR_OUT_OF_MEMORY)",
+        );
+        assert!(
+            full.contains("only a few NVENC sessions") && full.contains("close OBS"),
+            "{full}"
+        );
+        assert_eq!(hint("nvEncEncodePicture() failed[status=20]: NV_ENC_ERR_GENERIC"), "");
+    }
+
     #[test]
     fn probe_without_nvenc_av1_gives_the_reason() {
         let p = probe();

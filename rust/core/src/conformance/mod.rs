@@ -8,10 +8,15 @@
 //!   at 256);
 //! - 1080p (hardware aligns to 8, 16 or 64 rows: 1080 is none of the larger) and an odd size;
 //!
-//! always the [`patches`] scene, judged by the [`oracle`] (FFmpeg's tools): the stream decodes
-//! cleanly, every frame comes out, the pixel size covers the recording, and Y, U and V each
-//! match the scene (SSIM) and the known colours (patch means).
+//! always the [`patches`] scene, judged twice:
+//! - by [`bitstream`], on every machine: what the stream and the container say agree (size,
+//!   crop, colours, av1C, a sequence header on every keyframe; see [`crate::judge`]) and libaom
+//!   decodes every frame;
+//! - by the [`oracle`] (FFmpeg's tools), where they are installed: the stream decodes cleanly,
+//!   every frame comes out, the pixel size covers the recording, and Y, U and V each match the
+//!   scene (SSIM) and the known colours (patch means).
 
+pub mod bitstream;
 pub mod oracle;
 pub mod patches;
 

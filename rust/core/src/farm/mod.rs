@@ -8,7 +8,7 @@
 //!   `text`: what a job may write into its scripts.
 
 pub mod chunk;
-mod decode;
+pub(crate) mod decode;
 pub mod job;
 pub mod merge;
 mod text;

@@ -41,6 +41,8 @@ pub mod id {
     pub const PIXEL_HEIGHT: u32 = 0xBA;
     pub const PIXEL_CROP_BOTTOM: u32 = 0x54AA;
     pub const PIXEL_CROP_RIGHT: u32 = 0x54DD;
+    pub const PIXEL_CROP_TOP: u32 = 0x54BB;
+    pub const PIXEL_CROP_LEFT: u32 = 0x54CC;
     pub const DISPLAY_WIDTH: u32 = 0x54B0;
     pub const DISPLAY_HEIGHT: u32 = 0x54BA;
     pub const DISPLAY_UNIT: u32 = 0x54B2;

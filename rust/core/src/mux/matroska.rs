@@ -369,16 +369,20 @@ fn write_video_track(t: &mut Vec<u8>, v: &VideoTrack) {
         ebml::put_uint(b, id::DISPLAY_WIDTH, v.display_width.into());
         ebml::put_uint(b, id::DISPLAY_HEIGHT, v.display_height.into());
         ebml::put_uint(b, id::DISPLAY_UNIT, 0);
-        // BT.709 primaries/transfer/matrix, limited range, MPEG-2 chroma siting (left, half):
-        // what the colour converter produces and what browsers then display correctly.
+        // The stream's own colour description (BT.709 where it leaves it unspecified): a
+        // container that says otherwise makes players that trust it show other colours.
+        // Chroma siting: left and half-way between rows (MPEG-2's, the converter's) unless
+        // the stream says its chroma is colocated with the top-left luma sample.
+        let colour = v.colour();
+        let vertical_siting = if v.chroma_sample_position() == 2 { 1 } else { 2 };
         ebml::put_master(b, id::COLOUR, |c| {
-            ebml::put_uint(c, id::MATRIX_COEFFICIENTS, 1);
+            ebml::put_uint(c, id::MATRIX_COEFFICIENTS, colour.matrix.into());
             ebml::put_uint(c, id::BITS_PER_CHANNEL, 8);
             ebml::put_uint(c, id::CHROMA_SITING_HORZ, 1);
-            ebml::put_uint(c, id::CHROMA_SITING_VERT, 2);
-            ebml::put_uint(c, id::RANGE, 1);
-            ebml::put_uint(c, id::TRANSFER_CHARACTERISTICS, 1);
-            ebml::put_uint(c, id::PRIMARIES, 1);
+            ebml::put_uint(c, id::CHROMA_SITING_VERT, vertical_siting);
+            ebml::put_uint(c, id::RANGE, if colour.full_range { 2 } else { 1 });
+            ebml::put_uint(c, id::TRANSFER_CHARACTERISTICS, colour.transfer.into());
+            ebml::put_uint(c, id::PRIMARIES, colour.primaries.into());
         });
     });
 }
@@ -664,6 +668,41 @@ mod tests {
             pos += len;
         }
         panic!("no Video element");
+    }
+
+    /// The Colour element repeats the stream's description (here BT.601, full range, as a
+    /// hardware preset might leave it), so the container never contradicts the bitstream; a
+    /// stream that leaves its colours unspecified gets BT.709, which the converter produces.
+    #[test]
+    fn colour_comes_from_the_sequence_header() {
+        let colour_of = |cpm, full| {
+            let seq = crate::av1::testing::obu(&crate::av1::testing::coloured_payload(64, 64, cpm, full));
+            let video = VideoTrack {
+                av1c: crate::av1::av1c(&seq).unwrap(),
+                ..tracks().0
+            };
+            let mut entry = Vec::new();
+            write_video_track(&mut entry, &video);
+            let colour_at = entry
+                .windows(2)
+                .position(|w| w == [0x55, 0xB0])
+                .expect("a Colour element");
+            let body = &entry[colour_at + 3..];
+            let field = |element: u32| {
+                let bytes = element.to_be_bytes();
+                let at = body.windows(2).position(|w| w == &bytes[2..]).expect("the field");
+                body[at + 3]
+            };
+            [
+                field(id::PRIMARIES),
+                field(id::TRANSFER_CHARACTERISTICS),
+                field(id::MATRIX_COEFFICIENTS),
+                field(id::RANGE),
+            ]
+        };
+        assert_eq!(colour_of(Some((6, 6, 6)), true), [6, 6, 6, 2]);
+        assert_eq!(colour_of(Some((1, 1, 1)), false), [1, 1, 1, 1]);
+        assert_eq!(colour_of(None, false), [1, 1, 1, 1]);
     }
 
     /// A hardware encoder opened at 1920x1080 that codes 1088 rows (AMD's 64x16 alignment):

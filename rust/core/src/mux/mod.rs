@@ -16,6 +16,7 @@ pub use mp4::Mp4Writer;
 pub use output::Output;
 pub use staged::StagedFile;
 
+use crate::av1::Colour;
 use crate::config::AudioCodec;
 
 /// Ticks per video frame on the video track's clock (see [`VideoTrack::timescale`]).
@@ -59,6 +60,32 @@ impl VideoTrack {
             .get(4..)
             .and_then(crate::av1::parse_sequence_header)
             .map_or((self.coded_width, self.coded_height), |s| (s.max_width, s.max_height))
+    }
+
+    /// The colour description the container repeats: the sequence header's; where the stream
+    /// leaves primaries, transfer and matrix unspecified (or has no readable sequence header),
+    /// BT.709, which is what the colour converter and every backend produce.
+    pub fn colour(&self) -> Colour {
+        let stream = self.av1c.get(4..).and_then(crate::av1::parse_sequence_header);
+        match stream {
+            Some(s) if s.colour.described => s.colour,
+            other => Colour {
+                described: true,
+                primaries: Colour::BT709,
+                transfer: Colour::BT709,
+                matrix: Colour::BT709,
+                full_range: other.is_some_and(|s| s.colour.full_range),
+            },
+        }
+    }
+
+    /// The stream's chroma_sample_position (0 unknown, 1 vertical: left and between two rows,
+    /// 2 colocated with the top-left luma sample), 0 without a readable sequence header.
+    pub fn chroma_sample_position(&self) -> u8 {
+        self.av1c
+            .get(4..)
+            .and_then(crate::av1::parse_sequence_header)
+            .map_or(0, |s| s.chroma_sample_position)
     }
 
     /// Ticks per second: a multiple of the frame rate, so Movie Maker's frames fall on exact

@@ -102,9 +102,6 @@ impl Worker {
         (pixels, audio): (Pool<u8>, Pool<i32>),
     ) -> Result<()> {
         let result = (|| {
-            if let Some(seq) = self.encoder.sequence_header().map(<[u8]>::to_vec) {
-                self.open_tracks(&seq)?;
-            }
             let frame_job = |w: &mut Self, job: FrameJob| {
                 let started = Instant::now();
                 let r = w.encode_job(&job);
@@ -315,17 +312,30 @@ impl Worker {
             match self.encoder.receive_packet(&mut self.packet)? {
                 Received::Packet { pts, keyframe } => {
                     if self.tracks.is_none() {
+                        // The tracks (av1C, pixel size, colours) come from the stream's own first
+                        // sequence header, not from what the encoder handed out before encoding:
+                        // SVT-AV1's differs from its in-band one (other coding tools), and
+                        // FFmpeg's VA-API header is written before the driver picks its size.
+                        // That one stands in only where the first packet carries none.
                         let seq = av1::find_sequence_header(&self.packet)
+                            .or(self.encoder.sequence_header())
                             .map(<[u8]>::to_vec)
                             .ok_or_else(|| Error::Encoder {
                                 backend: self.encoder.kind(),
-                                message: "the first packet carries no AV1 sequence header".into(),
+                                message:
+                                    "the first packet carries no AV1 sequence header, and the encoder handed none out"
+                                        .into(),
                             })?;
                         self.open_tracks(&seq)?;
                     }
                     let time = self.clock.packet_time(pts);
                     let mut data = self.interleaver.buffer(Track::Video);
                     av1::strip_temporal_delimiters(&self.packet, &mut data);
+                    // Every keyframe carries the sequence header, whatever the encoder sent: the
+                    // one av1C holds (the first packet's).
+                    if let Some(seq) = self.tracks.as_ref().and_then(|(v, _)| v.av1c.get(4..)) {
+                        av1::ensure_sequence_header(&mut data, keyframe, seq);
+                    }
                     self.interleaver.push(MuxPacket {
                         track: Track::Video,
                         time,
