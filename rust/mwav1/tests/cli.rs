@@ -337,6 +337,7 @@ fn farm_refuses_a_hand_edited_job_json_by_name() {
             assert!(stderr(&o).contains(want), "farm {command}: {}", stderr(&o));
         }
     }
+}
 
 const CHECKS: [&str; 6] = ["av1C", "keyframes", "size", "crop", "colour", "container colour"];
 
