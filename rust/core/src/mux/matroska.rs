@@ -598,6 +598,7 @@ mod tests {
             Container::WebM,
             &video,
             Some(&audio),
+            &[],
         )
         .unwrap();
         let mut failed = false;
