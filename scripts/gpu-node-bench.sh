@@ -13,7 +13,7 @@
 #              cargo-zigbuild zigbuild --release --target x86_64-unknown-linux-gnu.2.28 \
 #                -p movie_writer_av1 --features bench-null-writer
 #   Runs each engine through $RUN (default: plain), e.g. RUN="bash run-headless.sh 3840x2160"
-#   for an NVIDIA machine without a display (../shared/tools/gpu-node/ has that recipe).
+#   for an NVIDIA machine without a display (docs/gpu-node.md has that recipe).
 #   SIZES (default "1920x1080 3840x2160") and WRITERS (default "none null avi webm") pick the
 #   runs. A webm writer takes options after commas: `webm,p8` records at speed_preset 8 (through
 #   the project's override.cfg); `webm,renice` puts every thread but the engine's main one at
