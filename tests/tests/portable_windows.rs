@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::repo;
@@ -163,9 +164,14 @@ fn wine() -> Option<PathBuf> {
     found
 }
 
+/// One wine program at a time: the first run makes the prefix, and a second one started
+/// meanwhile fails half-way into it ("failed to open rundll32.exe", exit status 53).
+static WINE: Mutex<()> = Mutex::new(());
+
 /// Runs `exe args…` under wine in a prefix of its own below the target dir (made on first use),
 /// and returns what it printed; panics if it fails.
 fn under_wine(wine: &Path, exe: &Path, args: &[&str], limit: Duration) -> String {
+    let _one = WINE.lock().unwrap_or_else(|e| e.into_inner());
     let prefix = release_dir().join("wine-prefix");
     let mut cmd = Command::new(wine);
     cmd.arg(exe)
