@@ -34,7 +34,7 @@ failed=$(sed -n 's/^test result: .*; \([0-9]\+\) failed.*/\1/p' "$log" | awk '{s
 ignored=$(sed -n 's/^test result: .*; \([0-9]\+\) ignored.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
 # A test skipped for two reasons (say, no build and no tool) wrote two lines: it counts once, with
 # its reasons joined.
-skip_list=$(sort -u "$skips" | awk -F'\t' '{r[$1] = ($1 in r) ? r[$1] "; " $2 : $2} END {for (t in r) print t "\t" r[t]}' | sort)
+skip_list=$(sort -u "$skips" | awk -F'\t' '{if ($1 in r) r[$1] = r[$1] "; " $2; else r[$1] = $2} END {for (t in r) print t "\t" r[t]}' | sort)
 skipped=$(printf '%s' "$skip_list" | grep -c . || true)
 
 echo
