@@ -22,6 +22,20 @@ pub fn installed() -> bool {
         .all(|p| which(p).is_some())
 }
 
+/// Whether a cgroup filesystem is mounted under /sys/fs/cgroup. Debian 12's slurmd (22.05)
+/// refuses to start without one ("cgroup filesystem not mounted"), whatever the plugins
+/// chosen; a chroot that binds /sys without its submounts has none.
+pub fn cgroups_mounted() -> bool {
+    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE SUPER
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|info| {
+        info.lines().any(|line| {
+            let mount_point = line.split(' ').nth(4).unwrap_or("");
+            let fs_type = line.split(" - ").nth(1).and_then(|t| t.split(' ').next()).unwrap_or("");
+            mount_point.starts_with("/sys/fs/cgroup") && fs_type.starts_with("cgroup")
+        })
+    })
+}
+
 fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -48,20 +62,23 @@ impl Cluster {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o400)).map_err(|e| Error(e.to_string()))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(|e| Error(e.to_string()))?;
         let d = dir.display();
-        daemon(Command::new(which("munged").expect("installed")).args([
-            format!("--socket={d}/munge.socket"),
-            format!("--key-file={d}/munge.key"),
-            format!("--pid-file={d}/munged.pid"),
-            format!("--log-file={d}/munged.log"),
-            format!("--seed-file={d}/munged.seed"),
-            "--force".into(),
-        ]))?;
+        daemon(
+            Command::new(which("munged").expect("installed")).args([
+                format!("--socket={d}/munge.socket"),
+                format!("--key-file={d}/munge.key"),
+                format!("--pid-file={d}/munged.pid"),
+                format!("--log-file={d}/munged.log"),
+                format!("--seed-file={d}/munged.seed"),
+                "--force".into(),
+            ]),
+            &dir.join("munged.log"),
+        )?;
         let host = tool::run_text(Command::new("hostname").arg("-s"), Duration::from_secs(10))?;
         let port = 20_000 + (std::process::id() % 20_000) as u16 * 2;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let user = tool::run_text(Command::new("id").arg("-un"), Duration::from_secs(10))?;
         let conf = format!(
-            "ClusterName=mwav1test\nSlurmctldHost={host}\nSlurmctldPort={port}\nSlurmdPort={}\n\
+            "ClusterName=mwav1test\nSlurmctldHost={host}(127.0.0.1)\nSlurmctldPort={port}\nSlurmdPort={}\n\
              SlurmUser={user}\nSlurmdUser={user}\nAuthType=auth/munge\nCredType=cred/munge\n\
              AuthInfo=socket={d}/munge.socket\nProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n\
              SwitchType=switch/none\nMpiDefault=none\nSelectType=select/cons_tres\nSelectTypeParameters=CR_CPU\n\
@@ -69,14 +86,14 @@ impl Cluster {
              SlurmctldPidFile={d}/slurmctld.pid\nSlurmdPidFile={d}/slurmd.pid\n\
              SlurmctldLogFile={d}/slurmctld.log\nSlurmdLogFile={d}/slurmd.log\nJobCompType=jobcomp/none\n\
              AccountingStorageType=accounting_storage/none\n\
-             NodeName={host} CPUs={cpus} State=UNKNOWN\nPartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
+             NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN\nPartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n",
             port + 1,
             host = host.trim(),
             user = user.trim(),
         );
         std::fs::write(&cluster.conf, conf).map_err(|e| Error(e.to_string()))?;
-        daemon(cluster.command("slurmctld").arg("-i"))?;
-        daemon(&mut cluster.command("slurmd"))?;
+        daemon(cluster.command("slurmctld").arg("-i"), &dir.join("slurmctld.log"))?;
+        daemon(&mut cluster.command("slurmd"), &dir.join("slurmd.log"))?;
         // Ready when the node is idle.
         let started = Instant::now();
         loop {
@@ -114,11 +131,19 @@ fn read_urandom(n: usize) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Runs a daemon's start command, which forks and returns.
-fn daemon(cmd: &mut Command) -> Result<()> {
+/// Runs a daemon's start command, which forks and returns; a failure quotes the end of the
+/// daemon's log, where the daemons write why (their exit says nothing).
+fn daemon(cmd: &mut Command, log: &Path) -> Result<()> {
     let done = tool::run(cmd, Duration::from_secs(30))?;
     if !done.status.success() {
-        return Err(Error::failed(cmd, &done));
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(8).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(Error(format!(
+            "{}\nits log ends:\n{}",
+            Error::failed(cmd, &done).0,
+            tail.join("\n")
+        )));
     }
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! here as a one-node cluster (tests/src/slurm.rs) and stopped afterwards, run the 4-chunk job as
 //! an `sbatch --array` with the merge queued `--dependency=afterok`. The job renders demo_project's
 //! seekable cutscene with the real engine (see `engine.rs` for when engine tests are skipped),
-//! each array task on its own Xvfb display, numbered by the task. Without Slurm installed the
-//! test is counted as skipped.
+//! each array task on its own Xvfb display, numbered by the task. Without Slurm installed, or
+//! without the cgroup filesystem its slurmd needs, the test is counted as skipped.
 
 use std::process::Command;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use movie_writer_av1_tests::engine::{godot, project, ENGINE};
 use movie_writer_av1_tests::farm::{assert_merged, plan_cutscene, text};
 use movie_writer_av1_tests::skip::{current_test, skip, Need};
-use movie_writer_av1_tests::slurm::{installed, Cluster};
+use movie_writer_av1_tests::slurm::{cgroups_mounted, installed, Cluster};
 use movie_writer_av1_tests::{mwav1, with_time_limit};
 
 const FPS: u32 = 60;
@@ -25,6 +25,15 @@ fn slurm_array_renders_every_chunk_and_the_dependent_job_merges() {
             &current_test(),
             Need::Tool("slurm"),
             "slurmctld, slurmd, munged or sbatch is not installed",
+        );
+        return;
+    }
+    if !cgroups_mounted() {
+        skip(
+            &current_test(),
+            Need::Tool("slurm"),
+            "no cgroup filesystem is mounted under /sys/fs/cgroup, and Debian 12's slurmd does not \
+             start without one (a chroot that binds /sys without its submounts has none)",
         );
         return;
     }

@@ -78,6 +78,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// Live capture's control queue is full: the encode thread is that far behind (a stalled
+    /// disk, an encoder slower than the game), so `what` was not queued. Try again later.
+    #[error("the encode thread is seconds behind and its queue is full: {0} was not queued; try again when it has caught up")]
+    Behind(&'static str),
+
     /// `save_replay` was given a path it must not write: the same file (after resolving the
     /// folder's links) as the recording's, or as a replay not yet finished.
     #[error("save_replay('{}'): {clash}; give the replay a path of its own", path.display())]

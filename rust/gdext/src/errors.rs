@@ -46,6 +46,7 @@ pub fn to_godot(e: &Error, class: Class) -> (GdError, String) {
         Error::Frame(_) | Error::Chunk { .. } => GdError::ERR_INVALID_DATA,
         Error::Usage(_) => GdError::ERR_UNCONFIGURED,
         Error::ReplayPathInUse { .. } => GdError::ERR_ALREADY_IN_USE,
+        Error::Behind(_) => GdError::ERR_BUSY,
     };
     let (text, hint) = match e {
         Error::Config(c) => match class.engine_setting(&c.setting) {

@@ -5,7 +5,7 @@
 
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender, TrySendError};
 
 use super::messages::{Control, Event, FrameJob, Opened};
 use super::replay::ReplaySaved;
@@ -72,14 +72,16 @@ impl EncodeThread {
         self.frames.as_ref().expect("the frame queue is open until finish")
     }
 
-    /// Sends a control message (live capture); the thread's error if it has stopped.
-    pub fn send_control(&mut self, msg: Control) -> Result<()> {
+    /// Queues a control message (live capture) without waiting: `Ok(false)` when the queue is
+    /// full (the thread is that far behind), the thread's error if it has stopped.
+    pub fn try_send_control(&mut self, msg: Control) -> Result<bool> {
         self.check()?;
         let control = self.control.as_ref().expect("live capture has a control channel");
-        if control.send(msg).is_err() {
-            return Err(self.stopped());
+        match control.try_send(msg) {
+            Ok(()) => Ok(true),
+            Err(TrySendError::Full(_)) => Ok(false),
+            Err(TrySendError::Disconnected(_)) => Err(self.stopped()),
         }
-        Ok(())
     }
 
     /// The error the recording already failed with, if it did.

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, unbounded, TrySendError};
+use crossbeam_channel::{bounded, TrySendError};
 
 use super::encode_thread::EncodeThread;
 use super::messages::{Control, FrameJob, Layout, Outputs, Pixels};
@@ -83,7 +83,16 @@ impl LiveConfig {
 pub struct LiveStats {
     pub frames_queued: u64,
     pub frames_dropped: u64,
+    /// Audio blocks not queued because the encode thread was [`CONTROL_CAPACITY`] messages
+    /// behind; the file has silence in their place and stays in sync.
+    pub audio_blocks_dropped: u64,
 }
+
+/// The control channel's bound, in messages: an audio block per engine frame (a few kB each)
+/// and the rare replay request. About 8 s of a 60 fps game: by then the encode thread is
+/// stalled (a disk that stopped answering, an encoder far slower than the game) and frames are
+/// already being dropped; audio is dropped too rather than piling up in memory without bound.
+pub const CONTROL_CAPACITY: usize = 512;
 
 pub struct LiveRecorder {
     thread: EncodeThread,
@@ -139,11 +148,10 @@ impl LiveRecorder {
         let sample_rate = rec.audio.sample_rate;
         let channels = rec.audio.channels as usize;
         let recording = config.recording;
-        // Audio and replay requests are small and must never be dropped: unbounded.
         let thread = EncodeThread::start(
             "movie_writer_av1 live encode",
             bounded(depth),
-            Some(unbounded()),
+            Some(bounded(CONTROL_CAPACITY)),
             pools,
             move |events| Ok(Worker::new(recording, encoder, audio, outputs, events)),
         )?;
@@ -262,15 +270,21 @@ impl LiveRecorder {
     /// Queues interleaved PCM taken from the engine `at` after the recording started, mixed
     /// at `rate` Hz (resampled to the recording's rate here, on the caller's thread: it is a
     /// few hundred samples a frame). Call it every frame, with no samples when there is no
-    /// audio, so the recording's audio keeps up with its video.
+    /// audio, so the recording's audio keeps up with its video. Never blocks: a block that
+    /// finds the encode thread [`CONTROL_CAPACITY`] messages behind is dropped and counted
+    /// (`audio_blocks_dropped`), and the file gets silence in its place.
     pub fn push_audio(&mut self, samples: &[f32], rate: u32, at: Duration) -> Result<()> {
         self.thread.check()?;
         let mut block = Vec::with_capacity(samples.len() * self.sample_rate as usize / rate.max(1) as usize + 64);
         self.resampler.process(samples, rate, &mut block)?;
-        self.thread.send_control(Control::Audio {
+        let queued = self.thread.try_send_control(Control::Audio {
             samples: block,
             taken_us: Some(at.as_micros() as i64),
-        })
+        })?;
+        if !queued {
+            self.stats.audio_blocks_dropped += 1;
+        }
+        Ok(())
     }
 
     /// Asks the encode thread to write the last `seconds` of the replay buffer to `path`; the
@@ -311,10 +325,12 @@ impl LiveRecorder {
         if let Some(clash) = clash {
             return Err(Error::ReplayPathInUse { path, clash });
         }
-        self.thread.send_control(Control::SaveReplay {
+        if !self.thread.try_send_control(Control::SaveReplay {
             path: path.clone(),
             seconds,
-        })?;
+        })? {
+            return Err(Error::Behind("the replay request"));
+        }
         self.replays_in_flight.push((path, file));
         Ok(())
     }
@@ -324,6 +340,7 @@ impl LiveRecorder {
     pub fn finish(mut self) -> (Result<RecordingStats>, Vec<ReplaySaved>) {
         let result = self.thread.finish().map(|mut stats| {
             stats.frames_dropped = self.stats.frames_dropped;
+            stats.audio_blocks_dropped = self.stats.audio_blocks_dropped;
             stats
         });
         (result, self.take_replays_saved())

@@ -83,7 +83,8 @@ pub(super) enum Event {
     Ended(Result<()>, RecordingStats),
 }
 
-/// Live capture's other messages, on a channel apart from the frames so they are never dropped.
+/// Live capture's other messages, on a channel apart from the frames (see `live.rs` for its
+/// bound and what happens when it is full).
 pub(super) enum Control {
     /// Interleaved f32 PCM, already at the recording's sample rate, taken from the engine
     /// `taken_us` after the recording started (`None`: silence we generate).

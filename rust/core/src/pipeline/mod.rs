@@ -38,8 +38,8 @@ mod timing;
 mod worker;
 
 #[cfg(feature = "fault-injection")]
-pub use fault::FAULT_ENV;
-pub use live::{LiveConfig, LiveRecorder, LiveStats, MAX_REPLAY_MB};
+pub use fault::{FAULT_ENV, STALL_ENV};
+pub use live::{LiveConfig, LiveRecorder, LiveStats, CONTROL_CAPACITY, MAX_REPLAY_MB};
 pub use messages::Opened;
 pub use replay::ReplaySaved;
 // The render farm's merge times its one audio encode as a recording does.
@@ -81,6 +81,9 @@ pub struct RecordingStats {
     pub frames_rescaled: u64,
     /// Live capture: samples of silence put in where the engine's audio fell behind the video.
     pub audio_silence_inserted: u64,
+    /// Live capture: audio blocks dropped because the encode thread was far behind (see
+    /// `LiveStats`); their time is in `audio_silence_inserted`.
+    pub audio_blocks_dropped: u64,
 }
 
 type Held = Box<dyn HeldPixels>;

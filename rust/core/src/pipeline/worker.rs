@@ -210,7 +210,10 @@ impl Worker {
 
     fn encode_job(&mut self, job: &FrameJob) -> Result<()> {
         #[cfg(feature = "fault-injection")]
-        self.fault.check(job.index, self.encoder.kind())?;
+        {
+            self.fault.stall(job.index);
+            self.fault.check(job.index, self.encoder.kind())?;
+        }
         // Movie Maker hands each frame its audio block; live audio comes on the control channel.
         if job.ts_us.is_none() {
             let audio = &mut self.audio;

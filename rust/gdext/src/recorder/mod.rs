@@ -125,6 +125,7 @@ impl AV1Recorder {
                 stats.set("encode_fps", s.encode_fps);
                 stats.set("frames_dropped", s.frames_dropped as i64);
                 stats.set("audio_silence_inserted", s.audio_silence_inserted as i64);
+                stats.set("audio_blocks_dropped", s.audio_blocks_dropped as i64);
                 let path = path.map(|p| p.display().to_string()).unwrap_or_default();
                 godot_print!(
                     "AV1Recorder: stopped{}: {} frames in {:.2} s, {} dropped; main thread {:.3} ms per frame on average ({:.3} ms at most)",
@@ -151,7 +152,7 @@ impl AV1Recorder {
     #[func]
     fn save_replay(&mut self, path: GString, seconds: f64) -> GdError {
         let Some(session) = &self.session else {
-            return self.report(&Error::Thread(
+            return self.report(&Error::Usage(
                 "save_replay needs a recording: call start() first".into(),
             ));
         };
@@ -167,8 +168,9 @@ impl AV1Recorder {
         self.session.is_some()
     }
 
-    /// While recording: `frames_seen`, `frames_queued`, `frames_dropped`, `in_flight`,
-    /// `gpu_conversion`, `backend`, `main_thread_ms_mean`, `main_thread_ms_max`.
+    /// While recording: `frames_seen`, `frames_queued`, `frames_dropped`,
+    /// `audio_blocks_dropped` (the encode thread was seconds behind: silence in their place),
+    /// `in_flight`, `gpu_conversion`, `backend`, `main_thread_ms_mean`, `main_thread_ms_max`.
     #[func]
     fn get_stats(&self) -> VarDictionary {
         self.session.as_ref().map(Session::stats).unwrap_or_default()

@@ -224,7 +224,7 @@ impl Session {
     }
 
     /// `recording`, `backend`, `gpu_conversion`, `frames_seen`, `frames_queued`,
-    /// `frames_dropped`, `in_flight`, `main_thread_ms_mean`, `main_thread_ms_max`.
+    /// `frames_dropped`, `audio_blocks_dropped`, `in_flight`, `main_thread_ms_mean`, `main_thread_ms_max`.
     pub fn stats(&self) -> VarDictionary {
         let shared = self.shared.borrow();
         let live = shared.recorder.as_ref().map(|r| r.stats()).unwrap_or_default();
@@ -238,6 +238,7 @@ impl Session {
             "frames_seen" => t.frames_seen as i64,
             "frames_queued" => live.frames_queued as i64,
             "frames_dropped" => live.frames_dropped as i64,
+            "audio_blocks_dropped" => live.audio_blocks_dropped as i64,
             "in_flight" => shared.in_flight as i64,
             "main_thread_ms_mean" => total.as_secs_f64() * 1000.0 / frames,
             "main_thread_ms_max" => t.max.as_secs_f64() * 1000.0,
