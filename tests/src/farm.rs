@@ -54,7 +54,7 @@ pub fn planned(root: &Path) -> PathBuf {
     let godot = root.join("stand-in-godot");
     std::fs::write(&godot, STAND_IN).expect("write the stand-in");
     let job = root.join("job");
-    plan(&job, &project, &godot, FRAMES, FPS, &[], "sh");
+    plan(&mwav1::binary(), &job, &project, &godot, (FRAMES, FPS, 4), &[], "sh");
     job
 }
 
@@ -63,6 +63,17 @@ pub fn planned(root: &Path) -> PathBuf {
 /// keyframe grid with 5 frames of pre-roll, each engine on an Xvfb of its own (the screen the
 /// engine tests use) into `movie.webm`.
 pub fn plan_cutscene(godot: &Path, project: &Path, frames: u64, fps: u32, size: (u32, u32)) -> PathBuf {
+    plan_cutscene_with(&mwav1::binary(), 4, godot, project, (frames, fps, size))
+}
+
+/// [`plan_cutscene`] planned by the `mwav1` at `planner` into `chunks` chunks.
+pub fn plan_cutscene_with(
+    planner: &Path,
+    chunks: u32,
+    godot: &Path,
+    project: &Path,
+    (frames, fps, size): (u64, u32, (u32, u32)),
+) -> PathBuf {
     // A script, because the screen argument holds spaces and the plan splits on them. Engines
     // start side by side (a pool, Slurm array tasks), where two `xvfb-run -a` can pick the same
     // display, and a fixed number can be held by an Xvfb another test left: so each takes a
@@ -80,21 +91,29 @@ pub fn plan_cutscene(godot: &Path, project: &Path, frames: u64, fps: u32, size: 
     set_window_size(project, size.0, size.1);
     let engine_args: Vec<&str> = COMPATIBILITY.to_vec();
     plan(
+        planner,
         &job,
         project,
         godot,
-        frames,
-        fps,
+        (frames, fps, chunks),
         &engine_args,
         wrapper.to_str().unwrap(),
     );
     job
 }
 
-/// `mwav1 farm plan` of `frames` at `fps` into `job`: 4 chunks on a 30-frame keyframe grid with 5
-/// frames of pre-roll, the cutscene scene, `movie.webm`.
-fn plan(job: &Path, project: &Path, godot: &Path, frames: u64, fps: u32, engine_args: &[&str], wrapper: &str) {
-    let (frames, fps) = (frames.to_string(), fps.to_string());
+/// `planner farm plan` of `frames` at `fps` into `job`: `chunks` chunks on a 30-frame keyframe
+/// grid with 5 frames of pre-roll, the cutscene scene, `movie.webm`.
+fn plan(
+    planner: &Path,
+    job: &Path,
+    project: &Path,
+    godot: &Path,
+    (frames, fps, chunks): (u64, u32, u32),
+    engine_args: &[&str],
+    wrapper: &str,
+) {
+    let (frames, fps, chunks) = (frames.to_string(), fps.to_string(), chunks.to_string());
     let mut args = vec![
         "plan",
         job.to_str().unwrap(),
@@ -107,7 +126,7 @@ fn plan(job: &Path, project: &Path, godot: &Path, frames: u64, fps: u32, engine_
         "--fps",
         &fps,
         "--chunks",
-        "4",
+        &chunks,
         "--keyframe-frames",
         "30",
         "--preroll",
@@ -122,18 +141,28 @@ fn plan(job: &Path, project: &Path, godot: &Path, frames: u64, fps: u32, engine_
     for arg in engine_args {
         args.extend(["--engine-arg", arg]);
     }
-    let done = farm(&args);
+    let done = Command::new(planner)
+        .arg("farm")
+        .args(&args)
+        .output()
+        .expect("mwav1 runs");
     assert!(done.status.success(), "farm plan: {}", text(&done));
 }
 
-/// The merged file of a finished job: `frames` frames, exactly the 4 chunks' frames (copied,
-/// not re-encoded), and every file check passes.
+/// The merged file of a finished job: `frames` frames, exactly its chunks' frames (copied, not
+/// re-encoded), and every file check passes.
 pub fn assert_merged(job: &Path, size: (u32, u32), fps: u32, frames: u64) {
     let merged = job.join("movie.webm");
     assert_eq!(ffprobe(&merged).expect("ffprobe").video[0].packets, frames);
-    let from_chunks: Vec<u8> = (0..4)
-        .flat_map(|i| decoded(&job.join("chunks").join(format!("{i:04}.mkv"))))
+    let mut chunks: Vec<PathBuf> = std::fs::read_dir(job.join("chunks"))
+        .expect("the job's chunks folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mkv") && !p.to_string_lossy().contains(".partial."))
         .collect();
+    chunks.sort();
+    assert!(!chunks.is_empty(), "no chunk in {}", job.display());
+    let from_chunks: Vec<u8> = chunks.iter().flat_map(|c| decoded(c)).collect();
     assert!(decoded(&merged) == from_chunks, "the merge is not the chunks' frames");
     let expected = Expected::unknown_source(size.0, size.1, fps, Some(frames));
     check_recording(&merged, &expected).expect("checks run").assert_ok();

@@ -13,8 +13,9 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use movie_writer_av1_tests::engine::{
-    assert_no_loader_errors, error_lines, fresh_copy, godot, godot_run, godot_run_status, leak_lines, our_errors,
-    project, register_extension, use_fault_injection_library, COMPATIBILITY, ENGINE, EXTENSION, RUN_LIMIT,
+    assert_no_loader_errors, error_lines, fresh_copy, godot, godot_run, godot_run_status, godot_run_with_env,
+    leak_lines, our_errors, project, register_extension, use_fault_injection_library, COMPATIBILITY, ENGINE, EXTENSION,
+    RUN_LIMIT,
 };
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
@@ -49,13 +50,25 @@ fn record_demo(renderer: &'static [&'static str], label: &'static str) {
 
         let dir = project(&godot, label, true);
         let out = dir.join("movie.webm");
-        let log = godot_run(
+        // The progress line, every 0.2 s here rather than every 5 s.
+        let log = godot_run_with_env(
             &godot,
             &dir,
             &record_args(out.to_str().unwrap(), renderer, &frames),
             true,
+            &[("MWAV1_PROGRESS_SECONDS", "0.2".to_string())],
         );
         assert_no_loader_errors(&log);
+        let progress: Vec<&str> = log
+            .lines()
+            .filter(|l| l.starts_with("MovieWriterAV1: frame "))
+            .collect();
+        assert!(
+            progress
+                .iter()
+                .any(|l| l.contains(&format!(" of {FRAMES} (")) && l.contains(" fps, ") && l.ends_with(" left")),
+            "no progress line with the frames to go: {progress:#?}"
+        );
         assert!(
             log.contains("MovieWriterAV1: recording 1280x720 at 60 fps"),
             "the writer did not start"

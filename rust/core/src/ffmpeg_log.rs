@@ -20,6 +20,24 @@ thread_local! {
 
 static INSTALL: Once = Once::new();
 
+/// FFmpeg's messages from every thread that no [`capture`] took, also kept here once
+/// [`keep_journal`] is called: `mwav1 hwcheck` puts those of a failed case into its report,
+/// the encode thread's included. Off (None) in the extension, which never calls it.
+static JOURNAL: parking_lot::Mutex<Option<Vec<String>>> = parking_lot::Mutex::new(None);
+/// The journal keeps the newest lines only: a failing encoder can repeat itself every frame.
+const JOURNAL_LINES: usize = 200;
+
+/// From now on, keeps FFmpeg's printed messages (see [`take_journal`]) besides printing them.
+pub fn keep_journal() {
+    install();
+    JOURNAL.lock().get_or_insert_with(Vec::new);
+}
+
+/// The messages kept since the last call (empty unless [`keep_journal`] was called).
+pub fn take_journal() -> Vec<String> {
+    JOURNAL.lock().as_mut().map(std::mem::take).unwrap_or_default()
+}
+
 /// Routes FFmpeg's log through [`callback`] (once per process).
 pub fn install() {
     // SAFETY: the callback is a plain function that lives as long as the process.
@@ -73,6 +91,12 @@ unsafe extern "C" fn callback(avcl: *mut c_void, level: c_int, fmt: *const c_cha
             .is_some()
     });
     if !kept {
+        if let Some(journal) = JOURNAL.lock().as_mut() {
+            if journal.len() == JOURNAL_LINES {
+                journal.remove(0);
+            }
+            journal.push(text.trim_end().to_string());
+        }
         // Not eprint!, which panics when stderr is gone (a closed pipe: EPIPE), and a panic
         // cannot leave an extern "C" function: the process, the engine, would abort.
         let _ = std::io::stderr().write_all(text.as_bytes());
@@ -93,6 +117,25 @@ mod tests {
         assert_eq!(lines, ["probe says 42"]);
         let (_, none) = capture(|| ());
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn the_journal_keeps_messages_of_other_threads_once_asked() {
+        let log = |text: &'static std::ffi::CStr| {
+            std::thread::spawn(move || {
+                // SAFETY: a format string without arguments.
+                unsafe { ffi::av_log(std::ptr::null_mut(), ffi::AV_LOG_ERROR, text.as_ptr()) };
+            })
+            .join()
+            .unwrap();
+        };
+        log(c"before the journal\n");
+        keep_journal();
+        log(c"encoder says no\n");
+        let kept = take_journal();
+        assert!(kept.contains(&"encoder says no".to_string()), "{kept:?}");
+        assert!(!kept.iter().any(|l| l.contains("before the journal")), "{kept:?}");
+        assert!(take_journal().iter().all(|l| l != "encoder says no"), "taken once");
     }
 
     /// A message printed while stderr is a pipe nobody reads (EPIPE) is lost, and the process

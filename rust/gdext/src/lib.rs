@@ -21,6 +21,7 @@ mod guard;
 mod main_thread_time;
 #[cfg(feature = "bench-null-writer")]
 mod null_writer;
+mod progress_line;
 mod range;
 mod recorder;
 mod settings;

@@ -24,6 +24,7 @@ use crate::engine_frame::EngineFrame;
 use crate::errors::{self, Class};
 use crate::guard::guarded;
 use crate::main_thread_time::MainThreadTime;
+use crate::progress_line::ProgressLine;
 use crate::{capabilities, range, settings};
 
 const MIX_RATE: u32 = 48_000;
@@ -46,6 +47,7 @@ pub struct MovieWriterAV1 {
     /// The encoder the encode thread opened has been logged.
     announced: bool,
     time: MainThreadTime,
+    progress: Option<ProgressLine>,
 }
 
 #[godot_api]
@@ -79,10 +81,11 @@ impl IMovieWriter for MovieWriterAV1 {
             let audio_block = engine_audio_block(fps)?;
             let config = config_from_project(&path, movie_size, fps)?;
             let film = describe_film(&config, fps);
-            Ok((Recorder::start(config)?, audio_block, film))
+            let progress = ProgressLine::new(started, &config);
+            Ok((Recorder::start(config)?, audio_block, film, progress))
         });
         match begun {
-            Ok((recorder, audio_block, film)) => {
+            Ok((recorder, audio_block, film, progress)) => {
                 // The backend is said once the encode thread has opened it (`announce`).
                 godot_print!(
                     "MovieWriterAV1: recording {}x{} at {fps} fps{film} to {}",
@@ -92,6 +95,7 @@ impl IMovieWriter for MovieWriterAV1 {
                 );
                 self.audio_block = audio_block;
                 self.recorder = Some(recorder);
+                self.progress = Some(progress);
                 self.time = MainThreadTime::begun(started);
                 GdError::OK
             }
@@ -147,6 +151,9 @@ impl IMovieWriter for MovieWriterAV1 {
             godot_warn!("MovieWriterAV1: {warning}");
         }
         let range_done = result.is_ok() && !self.range_done && recorder.range_done();
+        if let Some(progress) = self.progress.as_mut() {
+            progress.frame(recorder.path());
+        }
         self.announce();
         if range_done {
             self.range_done = true;
@@ -162,6 +169,9 @@ impl IMovieWriter for MovieWriterAV1 {
 
     fn write_end(&mut self) {
         let started = Instant::now();
+        if let Some(mut progress) = self.progress.take() {
+            progress.end();
+        }
         self.announce();
         let Some(mut recorder) = self.recorder.take() else {
             return;

@@ -18,6 +18,7 @@ use std::process::Command;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use movie_writer_av1_core::backend::{self, BackendKind, Probe};
 use movie_writer_av1_core::conformance::{self, bitstream, oracle, Case};
+use movie_writer_av1_core::ffmpeg_log;
 
 use crate::machine;
 
@@ -53,9 +54,26 @@ enum Outcome {
     Fail,
 }
 
-/// The outcome of one case, as one report line. `pixels`: whether FFmpeg's tools are here to
+/// FFmpeg's lines quoted under a failed case: the newest, where the failure is.
+const FFMPEG_LINES_QUOTED: usize = 20;
+
+/// The outcome of one case, as one report line; a failed case quotes what FFmpeg said while it
+/// ran (the encoder's own words, from any thread). `pixels`: whether FFmpeg's tools are here to
 /// judge the decoded pictures.
 fn run_case(case: &Case, dir: &Path, pixels: bool) -> (Outcome, String) {
+    ffmpeg_log::take_journal();
+    let (outcome, mut line) = judge_case(case, dir, pixels);
+    if outcome == Outcome::Fail {
+        let said = ffmpeg_log::take_journal();
+        let newest = &said[said.len().saturating_sub(FFMPEG_LINES_QUOTED)..];
+        for l in newest {
+            let _ = write!(line, "\n       ffmpeg: {l}");
+        }
+    }
+    (outcome, line)
+}
+
+fn judge_case(case: &Case, dir: &Path, pixels: bool) -> (Outcome, String) {
     let path = dir.join(case.file_name());
     let what = case.to_string();
     let recorded = match conformance::record(case, &path) {
@@ -164,6 +182,7 @@ pub fn run(o: &Args) -> Result<(), String> {
         report.push_str(&line);
         report.push('\n');
     };
+    ffmpeg_log::keep_journal();
     say(format!("MovieWriterAV1 hwcheck (mwav1 {})", env!("CARGO_PKG_VERSION")));
     say("\n== machine".into());
     machine::describe().into_iter().for_each(&mut say);

@@ -35,7 +35,54 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-/// The machine section of the report, one fact a line.
+/// The distribution's name from os-release (Linux), else the OS's name as Rust knows it.
+fn os_name() -> String {
+    ["/etc/os-release", "/usr/lib/os-release"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_string())
+}
+
+/// Each display adapter the kernel knows (Linux: /sys/class/drm), by PCI vendor:device and
+/// driver, so a report names the GPU even where no vendor tool is installed.
+fn gpus() -> String {
+    let Ok(cards) = std::fs::read_dir("/sys/class/drm") else {
+        return "unknown: no /sys/class/drm (not Linux, or a container without it)".into();
+    };
+    let mut found: Vec<String> = cards
+        .flatten()
+        .filter(|c| {
+            let name = c.file_name().to_string_lossy().into_owned();
+            name.starts_with("card") && !name.contains('-')
+        })
+        .filter_map(|c| {
+            let device = c.path().join("device");
+            let read = |f: &str| {
+                std::fs::read_to_string(device.join(f))
+                    .ok()
+                    .map(|v| v.trim().to_string())
+            };
+            let driver = std::fs::read_link(device.join("driver"))
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "no driver".into());
+            Some(format!("{}:{} ({driver})", read("vendor")?, read("device")?))
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    if found.is_empty() {
+        "none the kernel shows".into()
+    } else {
+        found.join(", ")
+    }
+}
+
+/// The machine section of the report, one fact a line: the OS, CPU and GPUs first.
 pub fn describe() -> Vec<String> {
     // /proc is Linux's; elsewhere only the OS's name is known here.
     let kernel = match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
@@ -43,12 +90,14 @@ pub fn describe() -> Vec<String> {
         Err(_) => format!("{} (release unknown: no /proc)", std::env::consts::OS),
     };
     let mut out = vec![
+        format!("os: {}", os_name()),
         format!("kernel: {kernel}"),
         format!(
             "cpu: {} ({} threads)",
             cpu_model(),
             std::thread::available_parallelism().map_or(0, |n| n.get())
         ),
+        format!("gpu (PCI vendor:device, driver): {}", gpus()),
     ];
     out.push(format!(
         "nvidia-smi: {}",
