@@ -1,36 +1,58 @@
 @tool
 extends EditorPlugin
-## Shows, in a dock, which AV1 encoders MovieWriterAV1 can use on this machine and why the
-## others are unavailable, so a user sees at a glance whether recording will use the GPU.
+## Shows, in the editor's top bar beside the run buttons and Movie Maker's, which AV1 encoder a
+## recording will use. Its tooltip, and the window a click opens, list every encoder, whether
+## it is usable and why not, so a user sees at a glance whether recording will use the GPU.
 
-var _dock: RichTextLabel
+var _button: Button
+var _dialog: AcceptDialog
 
 
 func _enter_tree() -> void:
-	_dock = RichTextLabel.new()
-	_dock.name = "AV1 Encoders"
-	_dock.bbcode_enabled = true
-	_dock.fit_content = true
-	_dock.text = _report()
-	add_control_to_dock(DOCK_SLOT_RIGHT_UL, _dock)
+	var report := _report()
+	_button = Button.new()
+	_button.name = "MovieWriterAV1Encoders"
+	_button.flat = true
+	_button.focus_mode = Control.FOCUS_NONE
+	_button.text = report[0]
+	_button.tooltip_text = report[1]
+	_dialog = AcceptDialog.new()
+	_dialog.title = "AV1 encoders (MovieWriterAV1)"
+	var text := RichTextLabel.new()
+	text.bbcode_enabled = true
+	text.fit_content = true
+	text.custom_minimum_size = Vector2(560, 0)
+	text.text = report[2]
+	_dialog.add_child(text)
+	_button.pressed.connect(_dialog.popup_centered)
+	add_control_to_container(CONTAINER_TOOLBAR, _button)
+	EditorInterface.get_base_control().add_child(_dialog)
 
 
 func _exit_tree() -> void:
-	remove_control_from_docks(_dock)
-	_dock.queue_free()
+	remove_control_from_container(CONTAINER_TOOLBAR, _button)
+	_button.queue_free()
+	_dialog.queue_free()
 
 
-func _report() -> String:
+## [the button's text, its tooltip (plain), the window's text (BBCode)]
+func _report() -> PackedStringArray:
 	if not ClassDB.class_exists("MovieWriterAV1"):
-		return "[color=red]The MovieWriterAV1 library is not loaded: build it with ./dev build.[/color]"
+		var missing := "The MovieWriterAV1 library is not loaded: see the Output panel."
+		return PackedStringArray(["AV1: not loaded", missing, "[color=red]%s[/color]" % missing])
 	var caps: Dictionary = ClassDB.class_call_static("MovieWriterAV1", "get_encoding_capabilities")
-	var lines := PackedStringArray(["[b]Recording uses:[/b] %s" % caps["backends"][caps["auto_backend"]]["name"]])
+	var chosen: String = caps["backends"][caps["auto_backend"]]["name"]
+	var plain := PackedStringArray(["Movie Maker and AV1Recorder record with %s." % chosen])
+	var rich := PackedStringArray(["[b]Recording uses:[/b] %s" % chosen])
 	for id in caps["backends"]:
 		var b: Dictionary = caps["backends"][id]
 		if b["available"] and b["experimental"]:
-			lines.append("[color=yellow]experimental[/color] %s (%s): used only when chosen by name" % [b["name"], b["version"]])
+			plain.append("experimental: %s (%s), used only when chosen by name" % [b["name"], b["version"]])
+			rich.append("[color=yellow]experimental[/color] %s (%s): used only when chosen by name" % [b["name"], b["version"]])
 		elif b["available"]:
-			lines.append("[color=green]available[/color] %s (%s)" % [b["name"], b["version"]])
+			plain.append("available: %s (%s)" % [b["name"], b["version"]])
+			rich.append("[color=green]available[/color] %s (%s)" % [b["name"], b["version"]])
 		else:
-			lines.append("[color=gray]unavailable[/color] %s: %s" % [b["name"], b["reason"]])
-	return "\n".join(lines)
+			plain.append("unavailable: %s: %s" % [b["name"], b["reason"]])
+			rich.append("[color=gray]unavailable[/color] %s: %s" % [b["name"], b["reason"]])
+	return PackedStringArray(["AV1: " + chosen, "\n".join(plain), "\n".join(rich)])
