@@ -225,10 +225,19 @@ pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
     if first.kind != OBU_SEQUENCE_HEADER {
         return None;
     }
-    let mut r = BitReader {
-        data: &obu[first.payload_start..first.end],
-        bit: 0,
-    };
+    parse_payload(&obu[first.payload_start..first.end]).map(|(info, _)| info)
+}
+
+/// Where color_config's colour fields lie in a sequence header's payload, in bits.
+struct ColourBits {
+    /// color_description_present_flag.
+    described_at: usize,
+    /// color_range; `None` where it is not coded (monochrome codes it elsewhere, sRGB never).
+    range_at: Option<usize>,
+}
+
+fn parse_payload(payload: &[u8]) -> Option<(SequenceInfo, ColourBits)> {
+    let mut r = BitReader { data: payload, bit: 0 };
     let profile = r.f(3)? as u8;
     let _still_picture = r.f(1)?;
     let reduced = r.f(1)? == 1;
@@ -308,6 +317,7 @@ pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
     let twelve_bit = profile == 2 && high_bitdepth && r.f(1)? == 1;
     let monochrome = profile != 1 && r.f(1)? == 1;
     let (mut cp, mut tc, mut mc) = (2, 2, 2);
+    let described_at = r.bit;
     let described = r.f(1)? == 1;
     if described {
         cp = r.f(8)?;
@@ -315,6 +325,7 @@ pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
         mc = r.f(8)?;
     }
     let (sx, sy, csp, full_range);
+    let mut range_at = None;
     if monochrome {
         full_range = r.f(1)? == 1;
         (sx, sy, csp) = (true, true, 0);
@@ -322,6 +333,7 @@ pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
         // sRGB: 4:4:4, full range, nothing more coded.
         (sx, sy, csp, full_range) = (false, false, 0, true);
     } else {
+        range_at = Some(r.bit);
         full_range = r.f(1)? == 1;
         (sx, sy) = match profile {
             0 => (true, true),
@@ -334,7 +346,7 @@ pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
         };
         csp = if sx && sy { r.f(2)? as u8 } else { 0 };
     }
-    Some(SequenceInfo {
+    let info = SequenceInfo {
         profile,
         level,
         tier,
@@ -353,7 +365,88 @@ pub fn parse_sequence_header(obu: &[u8]) -> Option<SequenceInfo> {
             matrix: mc as u8,
             full_range,
         },
-    })
+    };
+    Some((info, ColourBits { described_at, range_at }))
+}
+
+/// `sequence_header` (one whole OBU) rewritten to describe BT.709 primaries, transfer and matrix
+/// with limited range, every other bit as it was: what our samples are, whatever an encoder we
+/// cannot configure wrote (NVENC through its crate keeps the driver preset's colours, which
+/// may be unspecified, or RGB where a preset leaves a zero matrix). The description and the
+/// range flag sit before anything that depends on them, so the rest is copied bit for bit.
+/// `None` for a header that does not parse, or codes no range to change (monochrome, sRGB).
+pub fn with_bt709_limited(sequence_header: &[u8]) -> Option<Vec<u8>> {
+    let first = obus(sequence_header).next()??;
+    if first.kind != OBU_SEQUENCE_HEADER {
+        return None;
+    }
+    let payload = &sequence_header[first.payload_start..first.end];
+    let (info, at) = parse_payload(payload)?;
+    let range_at = at.range_at.filter(|_| !info.monochrome)?;
+    // trailing_bits(): the last one bit of the payload; everything before it is the header.
+    let last = payload.iter().rposition(|&b| b != 0)?;
+    let end = last * 8 + 7 - payload[last].trailing_zeros() as usize;
+    let mut r = BitReader { data: payload, bit: 0 };
+    let mut w = BitWriter::default();
+    let copy = |w: &mut BitWriter, r: &mut BitReader, until: usize| -> Option<()> {
+        while r.bit < until {
+            w.put(1, r.f(1)?);
+        }
+        Some(())
+    };
+    copy(&mut w, &mut r, at.described_at)?;
+    w.put(1, 1);
+    for _ in 0..3 {
+        w.put(8, u32::from(Colour::BT709));
+    }
+    r.bit = range_at;
+    w.put(1, 0);
+    r.bit += 1;
+    copy(&mut w, &mut r, end)?;
+    w.put(1, 1);
+    let payload = w.bytes;
+    let mut out = vec![(OBU_SEQUENCE_HEADER << 3) | 0x02];
+    write_leb128(payload.len() as u64, &mut out);
+    out.extend_from_slice(&payload);
+    Some(out)
+}
+
+/// Copies `packet` into `out` without its Sequence Header OBUs (malformed input unchanged), for
+/// a backend whose in-band headers must give way to the one it stores (see
+/// [`with_bt709_limited`]): the worker puts that in front of every keyframe.
+pub fn strip_sequence_headers(packet: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(packet.len());
+    for obu in obus(packet) {
+        let Some(obu) = obu else {
+            out.clear();
+            out.extend_from_slice(packet);
+            return;
+        };
+        if obu.kind != OBU_SEQUENCE_HEADER {
+            out.extend_from_slice(&packet[obu.start..obu.end]);
+        }
+    }
+}
+
+/// Writes bits most significant first, a byte at a time.
+#[derive(Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    bits: usize,
+}
+
+impl BitWriter {
+    fn put(&mut self, n: u32, value: u32) {
+        for i in (0..n).rev() {
+            if self.bits.is_multiple_of(8) {
+                self.bytes.push(0);
+            }
+            let bit = ((value >> i) & 1) as u8;
+            *self.bytes.last_mut().expect("pushed") |= bit << (7 - self.bits % 8);
+            self.bits += 1;
+        }
+    }
 }
 
 /// Builds the AV1CodecConfigurationRecord (`av1C`) for Matroska's CodecPrivate.
@@ -379,23 +472,7 @@ pub fn av1c(sequence_header: &[u8]) -> Option<Vec<u8>> {
 /// hardware encoder that pads would hand over, without the hardware.
 #[cfg(test)]
 pub(crate) mod testing {
-    struct BitWriter {
-        bytes: Vec<u8>,
-        bits: usize,
-    }
-
-    impl BitWriter {
-        fn put(&mut self, n: u32, value: u32) {
-            for i in (0..n).rev() {
-                if self.bits.is_multiple_of(8) {
-                    self.bytes.push(0);
-                }
-                let bit = ((value >> i) & 1) as u8;
-                *self.bytes.last_mut().expect("pushed") |= bit << (7 - self.bits % 8);
-                self.bits += 1;
-            }
-        }
-    }
+    use super::BitWriter;
 
     /// The payload of an AV1 Main, 8-bit 4:2:0, BT.709 limited-range sequence header (AV1
     /// spec §5.5) at level 4.0 for `width × height` frames, ending in trailing bits.
@@ -472,6 +549,62 @@ mod tests {
     const SEQ_720P: [u8; 16] = [
         0x0a, 0x0e, 0x00, 0x00, 0x00, 0x2d, 0x4c, 0xff, 0xb3, 0xcf, 0xbf, 0x91, 0x01, 0x01, 0x01, 0x04,
     ];
+
+    /// NVENC's preset may leave the colour unspecified or signal an RGB matrix (a zero); the
+    /// rewrite makes it BT.709 limited range and keeps every other field, and a header that
+    /// already says BT.709 comes back byte for byte.
+    #[test]
+    fn a_sequence_header_is_rewritten_to_bt709_limited_and_nothing_else() {
+        assert_eq!(
+            with_bt709_limited(&SEQ_720P).as_deref(),
+            Some(&SEQ_720P[..]),
+            "already BT.709"
+        );
+        for (cpm, full_range) in [(None, false), (Some((0, 0, 0)), true), (Some((6, 6, 6)), false)] {
+            let before = testing::obu(&testing::coloured_payload(1922, 1082, cpm, full_range));
+            let after = with_bt709_limited(&before).unwrap();
+            let (was, now) = (
+                parse_sequence_header(&before).unwrap(),
+                parse_sequence_header(&after).unwrap(),
+            );
+            assert!(
+                now.colour.described && now.colour.is_bt709_limited(),
+                "{cpm:?}: {:?}",
+                now.colour
+            );
+            let same = |i: &SequenceInfo| SequenceInfo {
+                colour: Colour {
+                    described: true,
+                    primaries: 1,
+                    transfer: 1,
+                    matrix: 1,
+                    full_range: false,
+                },
+                ..i.clone()
+            };
+            assert_eq!(same(&was), now, "{cpm:?}: only the colour changed");
+            assert_eq!(
+                after,
+                testing::obu(&testing::coloured_payload(1922, 1082, Some((1, 1, 1)), false))
+            );
+        }
+        // sRGB codes no range (4:4:4 is implied), so it cannot be turned into 4:2:0 BT.709.
+        let srgb = testing::obu(&testing::coloured_payload(64, 64, Some((1, 13, 0)), true));
+        assert_eq!(with_bt709_limited(&srgb), None);
+    }
+
+    #[test]
+    fn sequence_headers_are_stripped_from_a_packet_and_nothing_else() {
+        let header = testing::sequence_header(64, 64);
+        let frame = [0x32, 0x02, 0xaa, 0xbb]; // OBU_FRAME with a 2-byte payload
+        let mut packet = header.clone();
+        packet.extend_from_slice(&frame);
+        let mut out = Vec::new();
+        strip_sequence_headers(&packet, &mut out);
+        assert_eq!(out, frame);
+        strip_sequence_headers(&[0x32, 0x09], &mut out);
+        assert_eq!(out, [0x32, 0x09], "malformed: unchanged");
+    }
 
     #[test]
     fn parses_svt_sequence_header_into_av1c() {

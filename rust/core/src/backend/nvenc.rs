@@ -15,10 +15,14 @@
 //! - a peak bitrate at start: VBR's `maxBitRate` is set equal to the average; a cap is applied
 //!   with `reconfigure` right after opening.
 //! - the AV1 colour description (`NV_ENC_CONFIG_AV1`'s colorPrimaries / transferCharacteristics
-//!   / matrixCoefficients / colorRange): the sequence header keeps the driver preset's
-//!   defaults, and the container repeats them (BT.709 where they are unspecified); the samples
-//!   are BT.709 limited range. Where a preset describes other colours (in SDK 13 a zero matrix
-//!   means RGB), the bitstream judge (`crate::judge`, run by `hwcheck`) fails the recording.
+//!   / matrixCoefficients / colorRange): the driver preset's defaults may be unspecified, or RGB
+//!   (in SDK 13 a zero matrix means RGB). So the sequence header NVENC hands over is rewritten
+//!   to say BT.709 limited range, which the samples are (`av1::with_bt709_limited`), and the
+//!   in-band copies are dropped from the packets: the worker puts the rewritten one in front of
+//!   every keyframe. The bitstream judge (`crate::judge`, run by `hwcheck`) checks the result.
+//! - the input pitch: the crate registers its input buffers with a pitch of the frame's width,
+//!   where NVIDIA's samples align it. The coded width is rounded up to [`PITCH_ALIGN`] instead
+//!   (the container crops the extra columns), so every plane's pitch is aligned.
 //! - tiles and film grain (`numTileColumns`, `filmGrainParams`): the driver picks tiles, and
 //!   film grain is not synthesised.
 //! - B-frames and look-ahead: its encode call treats `NV_ENC_ERR_NEED_MORE_INPUT` as a failed
@@ -48,6 +52,16 @@ use crate::frame::{I420Planes, VideoFrame};
 /// worker has freed its buffer, so keeping fewer than 4 frames unanswered on our side can never
 /// trip that limit.
 const MAX_IN_FLIGHT: u64 = 3;
+
+/// Luma pitch alignment, in bytes (chroma: half). An odd width such as 1282 would otherwise
+/// give a chroma pitch of 641.
+const PITCH_ALIGN: u32 = 16;
+
+/// The coded size NVENC gets: even, at least `min`, and a width whose pitch is aligned.
+fn nvenc_coded_size(width: u32, height: u32, min: u32) -> (u32, u32) {
+    let (w, h) = coded_size(width, height, min);
+    (w.next_multiple_of(PITCH_ALIGN), h)
+}
 
 type NvResult = std::result::Result<EncodedFrame<u64>, nv::Error>;
 
@@ -166,16 +180,86 @@ pub fn open(config: &RecordingConfig) -> Result<Box<dyn VideoEncoder>> {
 
 pub struct NvencEncoder {
     encoder: Encoder<FnEncodeHandler<u64>>,
-    results: Receiver<NvResult>,
-    /// Results taken off the channel early, to keep the in-flight count below the crate's limit.
-    ready: VecDeque<NvResult>,
+    in_flight: InFlight<NvResult>,
     coded: (u32, u32),
     sequence_header: Option<Vec<u8>>,
     /// The frame at coded size as contiguous I420 (see [`fill_input`]), reused every frame.
     input: Vec<u8>,
+}
+
+/// The frames between `encode` and their answer, which the crate's worker thread sends on a
+/// channel: at most [`MAX_IN_FLIGHT`] unanswered, answers handed out in order, and the end of a
+/// flush known by count. Apart from the crate's calls, so that a fake can drive it.
+struct InFlight<R> {
+    results: Receiver<R>,
+    /// Answers taken off the channel early, to make room for a frame.
+    ready: VecDeque<R>,
     sent: u64,
     answered: u64,
     flushed: bool,
+}
+
+/// What [`InFlight::next`] found.
+#[derive(Debug, PartialEq)]
+enum Next<R> {
+    Answer(R),
+    /// Nothing answered yet, and more frames may come.
+    NeedMoreInput,
+    /// Flushed, and every frame sent has been answered and handed out.
+    Done,
+}
+
+impl<R> InFlight<R> {
+    fn new(results: Receiver<R>) -> Self {
+        Self {
+            results,
+            ready: VecDeque::new(),
+            sent: 0,
+            answered: 0,
+            flushed: false,
+        }
+    }
+
+    /// Waits, if it must, until one more frame may be sent.
+    fn make_room(&mut self) -> Result<()> {
+        while self.sent - self.answered >= MAX_IN_FLIGHT {
+            let r = self.results.recv().map_err(|_| Error::Encoder {
+                backend: BackendKind::Nvenc,
+                message: "the NVENC worker thread stopped".into(),
+            })?;
+            self.answered += 1;
+            self.ready.push_back(r);
+        }
+        Ok(())
+    }
+
+    fn sent_one(&mut self) {
+        self.sent += 1;
+    }
+
+    fn flushed(&mut self) {
+        self.flushed = true;
+    }
+
+    /// The next answer in order, without waiting. After the flush (the crate returns from it once
+    /// every answer is on the channel) an answer still missing is an error.
+    fn next(&mut self) -> Result<Next<R>> {
+        if let Some(r) = self.ready.pop_front() {
+            return Ok(Next::Answer(r));
+        }
+        match self.results.try_recv() {
+            Ok(r) => {
+                self.answered += 1;
+                Ok(Next::Answer(r))
+            }
+            Err(TryRecvError::Empty) if !self.flushed => Ok(Next::NeedMoreInput),
+            Err(_) if self.flushed && self.answered == self.sent => Ok(Next::Done),
+            Err(_) => Err(Error::Encoder {
+                backend: BackendKind::Nvenc,
+                message: format!("NVENC returned {} of {} frames", self.answered, self.sent),
+            }),
+        }
+    }
 }
 
 impl NvencEncoder {
@@ -197,7 +281,7 @@ impl NvencEncoder {
             }
         };
         let min = device.caps.width_min.max(device.caps.height_min).max(2) as u32;
-        let coded = coded_size(v.width, v.height, min);
+        let coded = nvenc_coded_size(v.width, v.height, min);
         let keyint = ((v.keyframe_interval_s * v.fps as f32).round() as u32).max(1);
         let (preset, tuning_info) = session_preset(v.preset);
         let nv_config = EncoderConfig {
@@ -234,20 +318,19 @@ impl NvencEncoder {
                 })
                 .map_err(nv_err)?;
         }
+        // BT.709 limited range, whatever the preset said (see the module's notes); a header the
+        // rewrite cannot take is kept as it is, for the judge to report.
         let sequence_header = encoder
             .get_sequence_params()
             .ok()
-            .and_then(|p| crate::av1::normalize_sequence_header(&p));
+            .and_then(|p| crate::av1::normalize_sequence_header(&p))
+            .map(|h| crate::av1::with_bt709_limited(&h).unwrap_or(h));
         Ok(Self {
             encoder,
-            results,
-            ready: VecDeque::new(),
+            in_flight: InFlight::new(results),
             coded,
             sequence_header,
             input: vec![0; input_len(coded)],
-            sent: 0,
-            answered: 0,
-            flushed: false,
         })
     }
 }
@@ -295,14 +378,7 @@ impl VideoEncoder for NvencEncoder {
     }
 
     fn send_frame(&mut self, frame: &VideoFrame<'_>, index: u64) -> Result<()> {
-        while self.sent - self.answered >= MAX_IN_FLIGHT {
-            let r = self.results.recv().map_err(|_| Error::Encoder {
-                backend: BackendKind::Nvenc,
-                message: "the NVENC worker thread stopped".into(),
-            })?;
-            self.answered += 1;
-            self.ready.push_back(r);
-        }
+        self.in_flight.make_room()?;
         fill_input(&mut self.input, self.coded, frame);
         let options = EncodeOptions {
             force_intra: false,
@@ -310,7 +386,7 @@ impl VideoEncoder for NvencEncoder {
             output_spspps: false,
         };
         self.encoder.encode(&self.input, &options, index).map_err(nv_err)?;
-        self.sent += 1;
+        self.in_flight.sent_one();
         Ok(())
     }
 
@@ -318,31 +394,24 @@ impl VideoEncoder for NvencEncoder {
         // P-frames only and no lookahead: every submitted frame comes out without an EOS; the
         // crate's flush returns once each one's result has been handed to us.
         self.encoder.flush().map_err(nv_err)?;
-        self.flushed = true;
+        self.in_flight.flushed();
         Ok(())
     }
 
     fn receive_packet(&mut self, out: &mut Vec<u8>) -> Result<Received> {
-        let next = match self.ready.pop_front() {
-            Some(r) => r,
-            None => match self.results.try_recv() {
-                Ok(r) => {
-                    self.answered += 1;
-                    r
-                }
-                Err(TryRecvError::Empty) if !self.flushed => return Ok(Received::NeedMoreInput),
-                Err(TryRecvError::Empty) if self.answered == self.sent => return Ok(Received::Done),
-                Err(_) => {
-                    return Err(Error::Encoder {
-                        backend: BackendKind::Nvenc,
-                        message: format!("NVENC returned {} of {} frames", self.answered, self.sent),
-                    })
-                }
-            },
+        let frame = match self.in_flight.next()? {
+            Next::Answer(r) => r.map_err(nv_err)?,
+            Next::NeedMoreInput => return Ok(Received::NeedMoreInput),
+            Next::Done => return Ok(Received::Done),
         };
-        let frame = next.map_err(nv_err)?;
-        out.clear();
-        out.extend_from_slice(frame.data());
+        // NVENC's own sequence headers carry the preset's colours: the worker puts the
+        // rewritten one in front of each keyframe instead (when there is one to put).
+        if self.sequence_header.is_some() {
+            crate::av1::strip_sequence_headers(frame.data(), out);
+        } else {
+            out.clear();
+            out.extend_from_slice(frame.data());
+        }
         Ok(Received::Packet {
             pts: *frame.user_data(),
             // As FFmpeg's nvenc does: NVENC marks AV1 key frames as IDR.
@@ -354,6 +423,73 @@ impl VideoEncoder for NvencEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bookkeeping driven by a fake worker: answers that come late (NVENC's EAGAIN, here
+    /// "need more input") mixed with answers, the in-flight cap with an answer taken early and
+    /// handed out first, and a flush that ends exactly when every frame is answered.
+    #[test]
+    fn in_flight_frames_are_answered_in_order_and_the_flush_ends_on_the_count() {
+        let (tx, rx) = mpsc::channel::<u64>();
+        let mut f = InFlight::new(rx);
+        f.make_room().unwrap();
+        f.sent_one();
+        assert_eq!(f.next().unwrap(), Next::NeedMoreInput);
+        tx.send(0).unwrap();
+        assert_eq!(f.next().unwrap(), Next::Answer(0));
+        for _ in 1..=MAX_IN_FLIGHT {
+            f.make_room().unwrap();
+            f.sent_one();
+        }
+        // Full: the next make_room waits for the worker's answer to frame 1.
+        let late = tx.clone();
+        let worker = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            late.send(1).unwrap();
+        });
+        f.make_room().unwrap();
+        worker.join().unwrap();
+        f.sent_one();
+        tx.send(2).unwrap();
+        assert_eq!(f.next().unwrap(), Next::Answer(1), "the answer taken early comes first");
+        assert_eq!(f.next().unwrap(), Next::Answer(2));
+        assert_eq!(f.next().unwrap(), Next::NeedMoreInput);
+        tx.send(3).unwrap();
+        tx.send(4).unwrap();
+        f.flushed();
+        assert_eq!(f.next().unwrap(), Next::Answer(3));
+        assert_eq!(f.next().unwrap(), Next::Answer(4));
+        assert_eq!(f.next().unwrap(), Next::Done);
+    }
+
+    #[test]
+    fn a_flush_missing_an_answer_or_a_stopped_worker_is_an_error() {
+        let (tx, rx) = mpsc::channel::<u64>();
+        let mut f = InFlight::new(rx);
+        for _ in 0..2 {
+            f.make_room().unwrap();
+            f.sent_one();
+        }
+        tx.send(0).unwrap();
+        f.flushed();
+        assert_eq!(f.next().unwrap(), Next::Answer(0));
+        let e = f.next().unwrap_err().to_string();
+        assert!(e.contains("NVENC returned 1 of 2 frames"), "{e}");
+        let (tx, rx) = mpsc::channel::<u64>();
+        let mut f = InFlight::new(rx);
+        for _ in 0..MAX_IN_FLIGHT {
+            f.sent_one();
+        }
+        drop(tx);
+        let e = f.make_room().unwrap_err().to_string();
+        assert!(e.contains("the NVENC worker thread stopped"), "{e}");
+    }
+
+    #[test]
+    fn the_coded_width_gives_aligned_pitches() {
+        assert_eq!(nvenc_coded_size(1282, 721, 2), (1296, 722));
+        assert_eq!(nvenc_coded_size(1920, 1080, 2), (1920, 1080));
+        assert_eq!(nvenc_coded_size(8, 8, 128), (128, 128));
+    }
 
     /// Look-ahead makes NVENC answer NV_ENC_ERR_NEED_MORE_INPUT, which the crate takes for a
     /// failed frame: no speed preset may pick a configuration that turns it on (P6 and P7

@@ -1,5 +1,5 @@
-//! MP4 (ISO-BMFF) through FFmpeg's mov muxer: an `av01` track with `av1C`, `colr` (nclx,
-//! BT.709, limited range) and, for padded odd sizes, `clap`; an AAC (`mp4a`) or Opus track
+//! MP4 (ISO-BMFF) through FFmpeg's mov muxer: an `av01` track with `av1C`, `colr` (nclx, the
+//! stream's colour description) and, for padded odd sizes, `clap`; an AAC (`mp4a`) or Opus track
 //! whose delay is an edit list. Why FFmpeg's muxer and not our own: see ARCHITECTURE.md.
 //!
 //! Crash safety works like OBS's "hybrid MP4": while recording ([`Layout::Fragmented`]) the file
@@ -73,10 +73,15 @@ impl Mp4Writer {
             par.width = pw as i32;
             par.height = ph as i32;
             par.format = ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32;
-            par.color_range = ffi::AVColorRange::AVCOL_RANGE_MPEG;
-            par.color_primaries = ffi::AVColorPrimaries::AVCOL_PRI_BT709;
-            par.color_trc = ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
-            par.color_space = ffi::AVColorSpace::AVCOL_SPC_BT709;
+            // `colr` repeats the stream's description, as Matroska's Colour does (see
+            // `VideoTrack::colour`): a container that contradicts the bitstream makes players
+            // that trust it show other colours.
+            let colour = video.colour();
+            par.color_range = match colour.full_range {
+                true => ffi::AVColorRange::AVCOL_RANGE_JPEG,
+                false => ffi::AVColorRange::AVCOL_RANGE_MPEG,
+            };
+            (par.color_primaries, par.color_trc, par.color_space) = colr(colour);
             par.chroma_location = ffi::AVChromaLocation::AVCHROMA_LOC_LEFT;
             set_extradata(par, &video.av1c)?;
             if (pw, ph) != (video.display_width, video.display_height) {
@@ -298,6 +303,80 @@ fn copy_packets(from: &Path, to: &Path, written: [u64; 2], first: [(i64, ffi::AV
     out.finish()
 }
 
+/// FFmpeg's names for the stream's H.273 code points (its enums hold the same numbers); a code
+/// point FFmpeg has no name for is written as unspecified, never as something else.
+fn colr(
+    c: crate::av1::Colour,
+) -> (
+    ffi::AVColorPrimaries,
+    ffi::AVColorTransferCharacteristic,
+    ffi::AVColorSpace,
+) {
+    use ffi::AVColorPrimaries as P;
+    use ffi::AVColorSpace as S;
+    use ffi::AVColorTransferCharacteristic as T;
+    let primaries = [
+        P::AVCOL_PRI_BT709,
+        P::AVCOL_PRI_BT470M,
+        P::AVCOL_PRI_BT470BG,
+        P::AVCOL_PRI_SMPTE170M,
+        P::AVCOL_PRI_SMPTE240M,
+        P::AVCOL_PRI_FILM,
+        P::AVCOL_PRI_BT2020,
+        P::AVCOL_PRI_SMPTE428,
+        P::AVCOL_PRI_SMPTE431,
+        P::AVCOL_PRI_SMPTE432,
+        P::AVCOL_PRI_EBU3213,
+    ];
+    let transfers = [
+        T::AVCOL_TRC_BT709,
+        T::AVCOL_TRC_GAMMA22,
+        T::AVCOL_TRC_GAMMA28,
+        T::AVCOL_TRC_SMPTE170M,
+        T::AVCOL_TRC_SMPTE240M,
+        T::AVCOL_TRC_LINEAR,
+        T::AVCOL_TRC_LOG,
+        T::AVCOL_TRC_LOG_SQRT,
+        T::AVCOL_TRC_IEC61966_2_4,
+        T::AVCOL_TRC_BT1361_ECG,
+        T::AVCOL_TRC_IEC61966_2_1,
+        T::AVCOL_TRC_BT2020_10,
+        T::AVCOL_TRC_BT2020_12,
+        T::AVCOL_TRC_SMPTE2084,
+        T::AVCOL_TRC_SMPTE428,
+        T::AVCOL_TRC_ARIB_STD_B67,
+    ];
+    let matrices = [
+        S::AVCOL_SPC_RGB,
+        S::AVCOL_SPC_BT709,
+        S::AVCOL_SPC_FCC,
+        S::AVCOL_SPC_BT470BG,
+        S::AVCOL_SPC_SMPTE170M,
+        S::AVCOL_SPC_SMPTE240M,
+        S::AVCOL_SPC_YCGCO,
+        S::AVCOL_SPC_BT2020_NCL,
+        S::AVCOL_SPC_BT2020_CL,
+        S::AVCOL_SPC_SMPTE2085,
+        S::AVCOL_SPC_CHROMA_DERIVED_NCL,
+        S::AVCOL_SPC_CHROMA_DERIVED_CL,
+        S::AVCOL_SPC_ICTCP,
+    ];
+    (
+        primaries
+            .into_iter()
+            .find(|p| *p as u32 == u32::from(c.primaries))
+            .unwrap_or(P::AVCOL_PRI_UNSPECIFIED),
+        transfers
+            .into_iter()
+            .find(|t| *t as u32 == u32::from(c.transfer))
+            .unwrap_or(T::AVCOL_TRC_UNSPECIFIED),
+        matrices
+            .into_iter()
+            .find(|m| *m as u32 == u32::from(c.matrix))
+            .unwrap_or(S::AVCOL_SPC_UNSPECIFIED),
+    )
+}
+
 fn rational(num: i64, den: i64) -> ffi::AVRational {
     ffi::AVRational {
         num: num as i32,
@@ -493,5 +572,32 @@ impl Drop for Muxer {
             ffi::avformat_free_context(self.ctx);
             ffi::av_packet_free(&mut self.packet);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::av1::Colour;
+
+    /// `colr` carries the stream's code points, BT.709 and others alike, and an unnamed one as
+    /// unspecified.
+    #[test]
+    fn colr_takes_the_stream_code_points() {
+        let colour = |p, t, m| Colour {
+            described: true,
+            primaries: p,
+            transfer: t,
+            matrix: m,
+            full_range: false,
+        };
+        let (p, t, m) = colr(colour(1, 1, 1));
+        assert_eq!((p as u32, t as u32, m as u32), (1, 1, 1));
+        let (p, t, m) = colr(colour(9, 16, 9));
+        assert_eq!((p as u32, t as u32, m as u32), (9, 16, 9));
+        let (p, t, m) = colr(colour(6, 6, 0));
+        assert_eq!((p as u32, t as u32, m as u32), (6, 6, 0));
+        let (p, t, m) = colr(colour(200, 200, 200));
+        assert_eq!((p as u32, t as u32, m as u32), (2, 2, 2));
     }
 }
