@@ -17,7 +17,8 @@ pub const H: u32 = 240;
 pub const FPS: u32 = 30;
 pub const FRAMES: u64 = 120;
 
-/// Renders scene frames START..END of `testsrc2` and a 440 Hz tone into the --write-movie path,
+/// Renders scene frames START..END of `testsrc2` and a 440 Hz tone into the --write-movie path
+/// (libaom: Debian's FFmpeg with libsvtav1 writes a CodecPrivate that the chunk check refuses),
 /// as the writer's render range would, with the `--movie-job` identity as its MWAV1_JOB tag;
 /// fails on purpose when START is $MWAV1_STAND_IN_FAIL, and when START is $MWAV1_STAND_IN_HANG
 /// writes part of its file and hangs, as an engine killed mid-render would leave it. Each
@@ -40,7 +41,8 @@ if [ "$start" = "${MWAV1_STAND_IN_HANG:-none}" ]; then head -c 4096 /dev/urandom
 exec ffmpeg -nostdin -hide_banner -v error -y -f lavfi -i testsrc2=size=320x240:rate=30:duration=5 \
   -f lavfi -i sine=frequency=440:sample_rate=48000:duration=5 \
   -filter_complex "[0:v]trim=start_frame=$start:end_frame=$end,setpts=PTS-STARTPTS[v];[1:a]atrim=start_sample=$((start * 1600)):end_sample=$((end * 1600)),asetpts=PTS-STARTPTS[a]" \
-  -map '[v]' -map '[a]' -c:v libsvtav1 -preset 12 -g 100000 -pix_fmt yuv420p \
+  -map '[v]' -map '[a]' -c:v libaom-av1 -usage realtime -cpu-used 8 -g 100000 -pix_fmt yuv420p \
+  -color_primaries bt709 -color_trc bt709 -colorspace bt709 -color_range tv \
   -c:a pcm_f32le -ar 48000 -ac 2 -metadata "MWAV1_JOB=$job" "$out" 2>/dev/null
 "#;
 

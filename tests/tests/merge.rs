@@ -28,6 +28,18 @@ fn dir() -> PathBuf {
     dir
 }
 
+/// FFmpeg's options for a BT.709 limited-range stream and container.
+const BT709: [&str; 8] = [
+    "-color_primaries",
+    "bt709",
+    "-color_trc",
+    "bt709",
+    "-colorspace",
+    "bt709",
+    "-color_range",
+    "tv",
+];
+
 /// Frames `first..first + CHUNK_FRAMES` of the pattern and their tone, as a chunk; `extra`
 /// goes to the encoder.
 fn make_chunk(index: u64, extra: &[&str], name: &str) -> PathBuf {
@@ -47,15 +59,22 @@ fn make_chunk(index: u64, extra: &[&str], name: &str) -> PathBuf {
         .arg(format!("sine=frequency=440:sample_rate=48000:duration={seconds}"))
         .args(["-filter_complex", &graph, "-map", "[v]", "-map", "[a]"])
         .args([
+            // libaom, not Debian's libsvtav1 (1.4.1 through FFmpeg 5.1): its CodecPrivate is a
+            // sequence header other than the one in its stream, which the chunk check refuses.
             "-c:v",
-            "libsvtav1",
-            "-preset",
-            "12",
+            "libaom-av1",
+            "-usage",
+            "realtime",
+            "-cpu-used",
+            "8",
             "-g",
             "100000",
             "-pix_fmt",
             "yuv420p",
         ])
+        // BT.709 limited range, said in the stream and the container, as the recorder's chunks
+        // say it: the chunk check runs the bitstream judge.
+        .args(BT709)
         .args(extra)
         .args(["-c:a", "pcm_f32le", "-ar", "48000", "-ac", "2"])
         .arg(&path);
@@ -182,6 +201,22 @@ fn refuses_a_chunk_with_another_sequence_header() {
         let odd = make_chunk(1, &["-pix_fmt", "yuv420p10le"], "ten_bit.mkv");
         let list = [chunks()[0].clone(), odd.clone(), chunks()[2].clone()];
         assert_refused(&dir().join("refused_header.webm"), &list, &odd, "sequence header");
+    });
+}
+
+/// The bitstream judge runs in the chunk check: a chunk whose container says BT.470BG while
+/// its stream says BT.709 is refused, naming the judge's check.
+#[test]
+fn refuses_a_chunk_whose_container_contradicts_its_stream() {
+    with_time_limit(LIMIT, || {
+        let odd = chunk_copy(1, "contradicted", "0001_bt470bg.mkv");
+        let mut edit = Command::new("mkvpropedit");
+        edit.arg(&odd)
+            .args(["--edit", "track:v1", "--set", "colour-matrix-coefficients=5"]);
+        let done = tool::run(&mut edit, LIMIT).expect("mkvpropedit runs");
+        assert!(done.status.success(), "mkvpropedit: {}", done.stderr);
+        let list = [chunks()[0].clone(), odd.clone(), chunks()[2].clone()];
+        assert_refused(&dir().join("refused_colour.webm"), &list, &odd, "container colour");
     });
 }
 

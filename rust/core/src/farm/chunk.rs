@@ -231,8 +231,9 @@ pub fn read_chunk(
     })
 }
 
-/// Reads the chunk and decodes every video frame with libaom: the chunk check of the render
-/// farm (see the module docs).
+/// Reads the chunk, decodes every video frame with libaom and runs the bitstream judge
+/// (`crate::judge`: av1C, sequence headers on keyframes, size, crop, colour, container colour):
+/// the chunk check of the render farm (see the module docs).
 pub fn check_chunk(path: &Path, expected: &Expected) -> Result<ChunkInfo> {
     let mut decoder: Option<Av1Decoder> = None;
     let mut index = 0u64;
@@ -261,6 +262,7 @@ pub fn check_chunk(path: &Path, expected: &Expected) -> Result<ChunkInfo> {
             format!("{} frames are stored, but {decoded} decode", info.frames),
         ));
     }
+    crate::judge::verdict(path, None).map_err(|problem| Error::chunk(path, problem))?;
     Ok(info)
 }
 
