@@ -45,16 +45,7 @@ fn encode(name: &str, encoder: &[&str], more: &[&str]) -> PathBuf {
     ])
     .args(encoder)
     .args(["-pix_fmt", "yuv420p"])
-    .args([
-        "-color_primaries",
-        "bt709",
-        "-color_trc",
-        "bt709",
-        "-colorspace",
-        "bt709",
-        "-color_range",
-        "tv",
-    ])
+    .args(tool::FFMPEG_BT709)
     .args(more)
     .arg(&path);
     tool::run_text(&mut cmd, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));

@@ -28,18 +28,6 @@ fn dir() -> PathBuf {
     dir
 }
 
-/// FFmpeg's options for a BT.709 limited-range stream and container.
-const BT709: [&str; 8] = [
-    "-color_primaries",
-    "bt709",
-    "-color_trc",
-    "bt709",
-    "-colorspace",
-    "bt709",
-    "-color_range",
-    "tv",
-];
-
 /// Frames `first..first + CHUNK_FRAMES` of the pattern and their tone, as a chunk; `extra`
 /// goes to the encoder.
 fn make_chunk(index: u64, extra: &[&str], name: &str) -> PathBuf {
@@ -74,7 +62,7 @@ fn make_chunk(index: u64, extra: &[&str], name: &str) -> PathBuf {
         ])
         // BT.709 limited range, said in the stream and the container, as the recorder's chunks
         // say it: the chunk check runs the bitstream judge.
-        .args(BT709)
+        .args(tool::FFMPEG_BT709)
         .args(extra)
         .args(["-c:a", "pcm_f32le", "-ar", "48000", "-ac", "2"])
         .arg(&path);

@@ -15,16 +15,7 @@ use movie_writer_av1_tests::{gst, mp4, tool};
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 240;
 /// What a recording's colour description must say: BT.709, limited range.
-const BT709: [&str; 8] = [
-    "-color_primaries",
-    "bt709",
-    "-color_trc",
-    "bt709",
-    "-colorspace",
-    "bt709",
-    "-color_range",
-    "tv",
-];
+const BT709: [&str; 8] = tool::FFMPEG_BT709;
 const FINISHED: [&str; 2] = ["-movflags", "+faststart+write_colr"];
 
 fn out_dir() -> PathBuf {

@@ -73,6 +73,14 @@ fn obus(data: &[u8]) -> impl Iterator<Item = Option<Obu>> + '_ {
 /// Runs once per video packet, so it copies as it walks instead of collecting the OBUs first
 /// (which allocated every frame), and starts over with the whole packet if one is malformed.
 pub fn strip_temporal_delimiters(packet: &[u8], out: &mut Vec<u8>) {
+    copy_obus(packet, out, |kind| {
+        kind != OBU_TEMPORAL_DELIMITER && kind != OBU_PADDING
+    });
+}
+
+/// Copies the OBUs of `packet` whose type `keep` accepts into `out`; a malformed packet is
+/// copied whole.
+fn copy_obus(packet: &[u8], out: &mut Vec<u8>, keep: impl Fn(u8) -> bool) {
     out.clear();
     // One growth at most for a recycled buffer that held a smaller packet.
     out.reserve(packet.len());
@@ -82,7 +90,7 @@ pub fn strip_temporal_delimiters(packet: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(packet);
             return;
         };
-        if obu.kind != OBU_TEMPORAL_DELIMITER && obu.kind != OBU_PADDING {
+        if keep(obu.kind) {
             out.extend_from_slice(&packet[obu.start..obu.end]);
         }
     }
@@ -415,18 +423,7 @@ pub fn with_bt709_limited(sequence_header: &[u8]) -> Option<Vec<u8>> {
 /// a backend whose in-band headers must give way to the one it stores (see
 /// [`with_bt709_limited`]): the worker puts that in front of every keyframe.
 pub fn strip_sequence_headers(packet: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(packet.len());
-    for obu in obus(packet) {
-        let Some(obu) = obu else {
-            out.clear();
-            out.extend_from_slice(packet);
-            return;
-        };
-        if obu.kind != OBU_SEQUENCE_HEADER {
-            out.extend_from_slice(&packet[obu.start..obu.end]);
-        }
-    }
+    copy_obus(packet, out, |kind| kind != OBU_SEQUENCE_HEADER);
 }
 
 /// Writes bits most significant first, a byte at a time.
