@@ -394,7 +394,7 @@ fn benchmark_main_thread_and_encode_thread_cost() {
             let mut config = RecordingConfig::new(&path, input.0, input.1, 30);
             config.output_size = (input != output).then_some(output);
             config.motion_blur = MotionBlur { samples, shutter: 1.0 };
-            config.video.preset = 12;
+            config.video.speed_preset = movie_writer_av1_core::config::SpeedPreset::Fixed(12);
             let block = (48_000 / config.engine_fps()) as usize * 2;
             let scene = TestScene::new(input.0, input.1, 30 * samples, 1);
             let mut recorder = Recorder::start(config).unwrap();

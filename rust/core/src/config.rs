@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::kinds::BackendPreference;
 pub use crate::kinds::RateControl;
 use crate::render_range::{RangeRequest, RenderRange};
+pub use crate::speed_preset::SpeedPreset;
 
 /// The output file's format, chosen by the path's extension (case-insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +109,9 @@ pub struct VideoConfig {
     pub bitrate_kbps: u32,
     /// 0 = no cap.
     pub max_bitrate_kbps: u32,
-    /// SVT-AV1 preset, 0 (slowest, smallest) – 13 (fastest). Hardware backends map it to their own.
-    pub preset: u8,
+    /// SVT-AV1 preset, fixed or chosen for the frame size, rate and cores ([`VideoConfig::preset`]).
+    /// Hardware backends map it to their own.
+    pub speed_preset: SpeedPreset,
     pub keyframe_interval_s: f32,
     pub tile_columns_log2: u8,
     pub tile_rows_log2: u8,
@@ -226,6 +228,14 @@ pub fn parse_output_size(text: &str) -> Result<Option<(u32, u32)>, String> {
 pub const MAX_WIDTH: u32 = 8192;
 pub const MAX_HEIGHT: u32 = 4320;
 
+impl VideoConfig {
+    /// The SVT-AV1 preset to encode with, 0 (slowest, smallest) – 13 (fastest): `auto` resolved
+    /// for this size, rate and the cores this process may use.
+    pub fn preset(&self) -> u8 {
+        self.speed_preset.resolve(self.width, self.height, self.fps)
+    }
+}
+
 impl Default for VideoConfig {
     fn default() -> Self {
         Self {
@@ -236,7 +246,7 @@ impl Default for VideoConfig {
             quality: 0.75,
             bitrate_kbps: 6000,
             max_bitrate_kbps: 0,
-            preset: 10,
+            speed_preset: SpeedPreset::Auto,
             keyframe_interval_s: 2.0,
             tile_columns_log2: 0,
             tile_rows_log2: 0,
@@ -402,14 +412,14 @@ mod tests {
     #[test]
     fn errors_name_setting_value_and_range() {
         let mut c = cfg();
-        c.video.preset = 14;
+        c.video.speed_preset = SpeedPreset::Fixed(14);
         let Error::Config(e) = c.validate().unwrap_err() else {
             panic!("not a setting error");
         };
         assert_eq!(e.setting, "editor/movie_writer/av1/speed_preset");
         assert_eq!(
             e.to_string(),
-            "editor/movie_writer/av1/speed_preset = 14 is not allowed: 0 to 13"
+            "editor/movie_writer/av1/speed_preset = \"14\" is not allowed: one of auto, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"
         );
 
         let mut c = cfg();
@@ -448,7 +458,10 @@ mod tests {
         let cases: Vec<(&str, Mutation)> = vec![
             ("video_quality", Box::new(|c| c.video.quality = 1.5)),
             ("keyframe_interval", Box::new(|c| c.video.keyframe_interval_s = -0.5)),
-            ("speed_preset", Box::new(|c| c.video.preset = 14)),
+            (
+                "speed_preset",
+                Box::new(|c| c.video.speed_preset = SpeedPreset::Fixed(14)),
+            ),
             ("tile_columns", Box::new(|c| c.video.tile_columns_log2 = 5)),
             ("tile_rows", Box::new(|c| c.video.tile_rows_log2 = 5)),
             ("film_grain", Box::new(|c| c.video.film_grain = 51)),

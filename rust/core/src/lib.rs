@@ -58,6 +58,7 @@ pub mod scene;
 pub mod settings;
 #[cfg(any(test, feature = "test-support"))]
 pub mod skip;
+pub mod speed_preset;
 mod validate;
 
 pub use config::{Container, MotionBlur, RecordingConfig};

@@ -6,6 +6,7 @@ use crate::config::{parse_output_size, AudioCodec, RateControl, RecordingConfig}
 use crate::error::ConfigError;
 use crate::kinds::{BackendKind, BackendPreference};
 use crate::render_range::parse_range_setting;
+use crate::speed_preset::{self, SpeedPreset};
 
 /// Where our settings live in Project Settings.
 pub const PREFIX: &str = "editor/movie_writer/av1/";
@@ -100,7 +101,11 @@ pub fn all() -> Vec<Setting> {
         ),
         ours("bitrate_kbps", int(50, 500_000, 6000), "Target bitrate for vbr and cbr, in kbit/s."),
         ours("max_bitrate_kbps", int(0, 500_000, 0), "Peak bitrate cap for vbr (0 = no cap), in kbit/s."),
-        ours("speed_preset", int(0, 13, 10), "SVT-AV1 preset: 0 slowest/smallest … 13 fastest. Hardware encoders map it to their own presets."),
+        ours(
+            "speed_preset",
+            Kind::Choice { options: speed_preset::NAMES.to_vec(), default: "auto" },
+            "SVT-AV1 preset: 0 slowest/smallest … 11 fastest; SVT-AV1 2.3 runs 12 and 13 as 11 (the same file). auto: the slowest of 7–11 that encodes the frame size at the frame rate in real time on 40 % of the cores (720p30 on 2 cores: 10, 720p60: 11, 1080p60 on 16 cores: 8). Hardware encoders map it to their own presets.",
+        ),
         ours(
             "keyframe_interval",
             Kind::Float { min: 0.0, max: 300.0, default: 2.0 },
@@ -198,10 +203,13 @@ fn check(setting: &Setting, value: Value) -> Result<Value, ConfigError> {
             Ok(Value::Float(v))
         }
         Kind::Choice { options, .. } => {
-            let Value::Text(v) = &value else {
-                return Err(err("must be text".into()));
+            // A number is taken as its text: speed_preset's choices are "auto" and 0–13, and
+            // projects saved before it had "auto" hold a whole number.
+            let v = match &value {
+                Value::Text(v) => v.to_ascii_lowercase(),
+                Value::Int(v) => v.to_string(),
+                Value::Float(_) => return Err(err("must be text".into())),
             };
-            let v = v.to_ascii_lowercase();
             if !options.contains(&v.as_str()) {
                 return Err(err(format!("one of {}", options.join(", "))));
             }
@@ -222,7 +230,6 @@ fn read(c: &RecordingConfig, field: &str) -> Value {
     match field {
         "bitrate_kbps" => Value::Int(v.bitrate_kbps.into()),
         "max_bitrate_kbps" => Value::Int(v.max_bitrate_kbps.into()),
-        "speed_preset" => Value::Int(v.preset.into()),
         "tile_columns" => Value::Int(v.tile_columns_log2.into()),
         "tile_rows" => Value::Int(v.tile_rows_log2.into()),
         "film_grain" => Value::Int(v.film_grain.into()),
@@ -237,6 +244,7 @@ fn read(c: &RecordingConfig, field: &str) -> Value {
         VIDEO_QUALITY => Value::Float(v.quality.into()),
         "encoder" => Value::Text(c.backend.id().into()),
         "rate_control" => Value::Text(v.rate_control.name().into()),
+        "speed_preset" => Value::Text(v.speed_preset.name()),
         "audio_codec" => Value::Text(c.audio.codec.map_or("auto", AudioCodec::name).into()),
         other => unreachable!("setting {other} has no field"),
     }
@@ -247,7 +255,6 @@ fn store_int(c: &mut RecordingConfig, field: &str, v: i64) {
     match field {
         "bitrate_kbps" => c.video.bitrate_kbps = v as u32,
         "max_bitrate_kbps" => c.video.max_bitrate_kbps = v as u32,
-        "speed_preset" => c.video.preset = v as u8,
         "tile_columns" => c.video.tile_columns_log2 = v as u8,
         "tile_rows" => c.video.tile_rows_log2 = v as u8,
         "film_grain" => c.video.film_grain = v as u8,
@@ -277,6 +284,9 @@ fn store_text(c: &mut RecordingConfig, field: &str, v: &str) {
             c.video.rate_control = RateControl::from_name(v).expect("the option list is RateControl::NAMES")
         }
         "audio_codec" => c.audio.codec = AudioCodec::from_name(v),
+        "speed_preset" => {
+            c.video.speed_preset = SpeedPreset::from_name(v).expect("the option list is speed_preset::NAMES")
+        }
         other => unreachable!("choice setting {other} has no field"),
     }
 }
@@ -321,7 +331,7 @@ mod tests {
         let e = apply(&mut cfg(), "editor/movie_writer/av1/speed_preset", Value::Int(-1)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "editor/movie_writer/av1/speed_preset = -1 is not allowed: 0 to 13"
+            "editor/movie_writer/av1/speed_preset = -1 is not allowed: one of auto, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13"
         );
         let e = apply(&mut cfg(), "editor/movie_writer/av1/encoder", Value::Text("vp9".into())).unwrap_err();
         let ids: Vec<&str> = BackendKind::ALL.iter().map(|k| k.id()).collect();
@@ -331,7 +341,30 @@ mod tests {
             "{e}"
         );
         let e = apply(&mut cfg(), "editor/movie_writer/av1/rate_control", Value::Int(2)).unwrap_err();
+        assert!(e.to_string().ends_with("one of crf, cqp, vbr, cbr"), "{e}");
+        let e = apply(&mut cfg(), "editor/movie_writer/av1/rate_control", Value::Float(2.0)).unwrap_err();
         assert!(e.to_string().ends_with("must be text"), "{e}");
+    }
+
+    #[test]
+    fn speed_preset_takes_auto_or_a_number_saved_as_text_or_int() {
+        let mut c = cfg();
+        assert_eq!(c.video.speed_preset, SpeedPreset::Auto, "auto is the default");
+        // A project saved before `auto` existed holds the preset as a whole number.
+        apply(&mut c, "editor/movie_writer/av1/speed_preset", Value::Int(12)).unwrap();
+        assert_eq!((c.video.speed_preset, c.video.preset()), (SpeedPreset::Fixed(12), 12));
+        apply(
+            &mut c,
+            "editor/movie_writer/av1/speed_preset",
+            Value::Text("AUTO".into()),
+        )
+        .unwrap();
+        assert_eq!(c.video.speed_preset, SpeedPreset::Auto);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(c.video.preset(), speed_preset::auto_preset(640, 360, 60, cores));
+        apply(&mut c, "editor/movie_writer/av1/speed_preset", Value::Text("7".into())).unwrap();
+        assert_eq!(c.video.speed_preset, SpeedPreset::Fixed(7));
+        check_config(&c).unwrap();
     }
 
     #[test]

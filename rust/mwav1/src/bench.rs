@@ -25,13 +25,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::backend::{self, BackendKind};
-use movie_writer_av1_core::config::{quality_to_qindex, VideoConfig};
+use movie_writer_av1_core::config::{quality_to_qindex, SpeedPreset, VideoConfig};
 use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{BackendPreference, PixelFormat, Recorder, RecordingConfig, RecordingStats, RgbImage};
 
 /// Frame rate of every benchmark recording: Godot's Movie Maker default of 60 fps.
 const FPS: u32 = 60;
 const SEED: u64 = 1;
+/// The SVT-AV1 preset the benchmarks run at: fixed, so that their figures compare across
+/// machines (`speed_preset = auto` picks by the cores; 720p at 30 fps on 2 cores gets 10 too).
+const PRESET: u8 = 10;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -88,7 +91,7 @@ fn figures(quick: bool, dir: &Path) -> Result<(), String> {
     let clip = Clip::render(w, h, frames, frames);
     let defaults = VideoConfig::default();
     let crf = quality_to_qindex(defaults.quality);
-    let ours = versus_ffmpeg::run(&clip, defaults.preset, crf, rounds, dir)?;
+    let ours = versus_ffmpeg::run(&clip, PRESET, crf, rounds, dir)?;
     fidelity::report("file", &ours, &clip)
 }
 
@@ -169,7 +172,7 @@ impl Clip {
 pub fn config(path: &Path, clip: &Clip, preset: u8, crf: u8) -> RecordingConfig {
     let mut config = RecordingConfig::new(path, clip.width, clip.height, FPS);
     config.backend = BackendPreference::Only(BackendKind::SvtAv1);
-    config.video.preset = preset;
+    config.video.speed_preset = SpeedPreset::Fixed(preset);
     config.video.quality = quality_for(crf);
     config
 }

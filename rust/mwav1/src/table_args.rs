@@ -185,7 +185,10 @@ mod tests {
             "3",
         ])
         .unwrap();
-        assert_eq!(c.video.preset, 7);
+        assert_eq!(
+            c.video.speed_preset,
+            movie_writer_av1_core::config::SpeedPreset::Fixed(7)
+        );
         assert_eq!(c.video.quality, 0.5);
         assert_eq!(c.video.keyframe_interval_s, 1.5);
         assert_eq!(c.video.rate_control.name(), "vbr");
@@ -198,7 +201,12 @@ mod tests {
     #[test]
     fn a_value_outside_the_table_is_refused_naming_what_is_allowed() {
         let e = config(&["--preset", "14"]).unwrap_err();
-        assert!(e.contains("14 is not in 0..=13"), "{e}");
+        assert!(
+            e.contains("[possible values: auto, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]"),
+            "{e}"
+        );
+        let e = config(&["--queue", "0"]).unwrap_err();
+        assert!(e.contains("0 is not in 1..=120"), "{e}");
         let e = config(&["--quality", "1.5"]).unwrap_err();
         assert!(e.contains("1.5 is not in 0..=1"), "{e}");
         let e = config(&["--rate-control", "abr"]).unwrap_err();

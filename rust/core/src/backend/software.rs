@@ -69,7 +69,7 @@ impl Codec {
         let bitrate = v.bitrate_kbps as usize * 1000;
         match self {
             Self::Svt => {
-                opts.set("preset", &v.preset.to_string());
+                opts.set("preset", &v.preset().to_string());
                 // irefresh-type=2: every keyframe interval starts a closed GOP with a real key
                 // frame (the wrapper's default is open GOP, whose intra frames players cannot seek
                 // to, so only frame 0 would be a keyframe).
@@ -119,7 +119,7 @@ impl Codec {
                 // is odd and tiny sizes), so SVT presets 0–13 map onto real-time cpu-used 5–8;
                 // the default preset 10 lands on 8, which keeps pace with SVT-AV1 at preset 10.
                 // FFmpeg's libaom-av1 refuses cpu-used above 8 (its option's range is 0–8).
-                let cpu_used = v.preset.saturating_sub(2).clamp(5, 8);
+                let cpu_used = v.preset().saturating_sub(2).clamp(5, 8);
                 opts.set("cpu-used", &cpu_used.to_string());
                 opts.set("usage", "realtime");
                 opts.set("row-mt", "1");
@@ -431,7 +431,7 @@ mod tests {
                 for preset in [0, 13] {
                     let v = VideoConfig {
                         rate_control,
-                        preset,
+                        speed_preset: crate::config::SpeedPreset::Fixed(preset),
                         film_grain: 4,
                         tile_columns_log2: 1,
                         ..VideoConfig::default()

@@ -15,7 +15,7 @@ use movie_writer_av1_core::config::{quality_to_qindex, VideoConfig};
 use movie_writer_av1_core::Recorder;
 
 use super::alloc_count::Count;
-use super::{config, median, ms, percentile, Clip};
+use super::{config, median, ms, percentile, Clip, PRESET};
 
 /// Distinct frames replayed in a loop: at 720p these are 59 MB, more than the 32 MB L3 cache.
 const DISTINCT_FRAMES: u64 = 16;
@@ -47,7 +47,7 @@ pub fn run(size: &Size, dir: &Path) -> Result<(), String> {
     let config = config(
         &dir.join(format!("push-{w}x{h}.webm")),
         &clip,
-        defaults.preset,
+        PRESET,
         quality_to_qindex(defaults.quality),
     );
     let depth = config.max_queued_frames;

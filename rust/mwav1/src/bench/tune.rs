@@ -16,7 +16,7 @@ use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{PixelFormat, Recorder, RgbImage};
 
 use super::versus_ffmpeg::{ffmpeg_command, run_ffmpeg};
-use super::{config, fidelity, median, record, Clip, FPS, SEED};
+use super::{config, fidelity, median, record, Clip, FPS, PRESET, SEED};
 
 pub fn run(quick: bool, dir: &Path) -> Result<(), String> {
     let (w, h, frames) = if quick { (320, 180, 30) } else { (1280, 720, 120) };
@@ -98,7 +98,7 @@ fn sweep(clip: &Clip, depths: &[u32], rounds: usize, period: Option<Duration>, d
     let (mut pixels, mut audio) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         for (&depth, (walls, waits)) in depths.iter().zip(&mut results) {
-            let mut config = config(&dir.join("queue.webm"), clip, defaults.preset, crf);
+            let mut config = config(&dir.join("queue.webm"), clip, PRESET, crf);
             config.max_queued_frames = depth;
             let started = Instant::now();
             let mut recorder = Recorder::start(config).map_err(|e| e.to_string())?;
@@ -147,8 +147,8 @@ fn svt_threads(clip: &Clip, quick: bool, dir: &Path) -> Result<(), String> {
     let out = dir.join("threads.webm");
     let (mut one, mut all, mut speedup) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let single = run_ffmpeg(&mut ffmpeg_command(clip, defaults.preset, crf, &["lp=1"], &out), clip)?;
-        let every = run_ffmpeg(&mut ffmpeg_command(clip, defaults.preset, crf, &["lp=0"], &out), clip)?;
+        let single = run_ffmpeg(&mut ffmpeg_command(clip, PRESET, crf, &["lp=1"], &out), clip)?;
+        let every = run_ffmpeg(&mut ffmpeg_command(clip, PRESET, crf, &["lp=0"], &out), clip)?;
         one.push(single.as_secs_f64());
         all.push(every.as_secs_f64());
         speedup.push(single.as_secs_f64() / every.as_secs_f64());
@@ -159,7 +159,7 @@ fn svt_threads(clip: &Clip, quick: bool, dir: &Path) -> Result<(), String> {
         clip.width,
         clip.height,
         clip.frames,
-        defaults.preset,
+        PRESET,
         median(&mut one),
         median(&mut all),
         median(&mut speedup),
