@@ -228,11 +228,24 @@ pub fn parse_output_size(text: &str) -> Result<Option<(u32, u32)>, String> {
 pub const MAX_WIDTH: u32 = 8192;
 pub const MAX_HEIGHT: u32 = 4320;
 
+/// What `speed_preset = auto` means to a hardware encoder: the middle of the scale (the former
+/// default), mapped by each backend to its own presets.
+pub const HARDWARE_AUTO_PRESET: u8 = 10;
+
 impl VideoConfig {
     /// The SVT-AV1 preset to encode with, 0 (slowest, smallest) – 13 (fastest): `auto` resolved
     /// for this size, rate and the cores this process may use.
     pub fn preset(&self) -> u8 {
         self.speed_preset.resolve(self.width, self.height, self.fps)
+    }
+
+    /// The preset a hardware encoder maps to its own: `auto` is [`HARDWARE_AUTO_PRESET`], since
+    /// the CPU cost table `auto` reads says nothing about a GPU's encoder.
+    pub fn hardware_preset(&self) -> u8 {
+        match self.speed_preset {
+            crate::speed_preset::SpeedPreset::Auto => HARDWARE_AUTO_PRESET,
+            fixed => fixed.resolve(self.width, self.height, self.fps),
+        }
     }
 }
 

@@ -362,8 +362,11 @@ mod tests {
         assert_eq!(c.video.speed_preset, SpeedPreset::Auto);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(c.video.preset(), speed_preset::auto_preset(640, 360, 60, cores));
+        // Hardware encoders: auto is the middle of the scale, not a CPU cost.
+        assert_eq!(c.video.hardware_preset(), crate::config::HARDWARE_AUTO_PRESET);
         apply(&mut c, "editor/movie_writer/av1/speed_preset", Value::Text("7".into())).unwrap();
         assert_eq!(c.video.speed_preset, SpeedPreset::Fixed(7));
+        assert_eq!(c.video.hardware_preset(), 7);
         check_config(&c).unwrap();
     }
 

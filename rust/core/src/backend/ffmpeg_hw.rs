@@ -186,7 +186,7 @@ fn configure(s: &Spec, enc: &mut encoder::video::Video, video: &VideoConfig) -> 
     // The sequence header as extradata, so the muxer can write av1C before the first packet.
     let mut flags = codec::Flags::GLOBAL_HEADER;
     let q = quality_to_qindex(video.quality);
-    let speed = speed_1_to_7(video.preset());
+    let speed = speed_1_to_7(video.hardware_preset());
     let bitrate = video.bitrate_kbps as usize * 1000;
     let cap = video.max_bitrate_kbps as usize * 1000;
     let keyint = ((video.keyframe_interval_s * video.fps as f32).round() as u32).max(1);
@@ -233,7 +233,7 @@ fn configure(s: &Spec, enc: &mut encoder::video::Video, video: &VideoConfig) -> 
         BackendKind::FfmpegAmf => {
             opts.set(
                 "quality",
-                match video.preset() {
+                match video.hardware_preset() {
                     0..=4 => "quality",
                     5..=9 => "balanced",
                     _ => "speed",

@@ -283,7 +283,7 @@ impl NvencEncoder {
         let min = device.caps.width_min.max(device.caps.height_min).max(2) as u32;
         let coded = nvenc_coded_size(v.width, v.height, min);
         let keyint = ((v.keyframe_interval_s * v.fps as f32).round() as u32).max(1);
-        let (preset, tuning_info) = session_preset(v.preset());
+        let (preset, tuning_info) = session_preset(v.hardware_preset());
         let nv_config = EncoderConfig {
             codec: CodecConfig::Av1(Av1EncoderConfig {
                 profile: Some(Av1Profile::Main),

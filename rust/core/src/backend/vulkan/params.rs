@@ -69,7 +69,8 @@ impl EncodeParams {
         let std_header_version = std_header_version(caps)?;
         // SVT-AV1's presets run 0 (slowest) – 13 (fastest); higher Vulkan quality levels are
         // slower and better, so the slow end gets the highest level.
-        let quality_level = caps.max_quality_levels.saturating_sub(1) * (13 - u32::from(v.preset().min(13))) / 13;
+        let quality_level =
+            caps.max_quality_levels.saturating_sub(1) * (13 - u32::from(v.hardware_preset().min(13))) / 13;
         Ok(Self {
             coded,
             display: (v.width, v.height),
