@@ -179,6 +179,19 @@ pub fn with_time_limit<T: Send + 'static>(limit: Duration, body: impl FnOnce() -
     }
 }
 
+/// FFmpeg's options for a stream and container that say BT.709 with limited range, as every
+/// recording of ours does: files made by FFmpeg to stand in for ours carry them.
+pub const FFMPEG_BT709: [&str; 8] = [
+    "-color_primaries",
+    "bt709",
+    "-color_trc",
+    "bt709",
+    "-colorspace",
+    "bt709",
+    "-color_range",
+    "tv",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,16 +231,3 @@ mod tests {
         assert!(slow.is_err());
     }
 }
-
-/// FFmpeg's options for a stream and container that say BT.709 with limited range, as every
-/// recording of ours does: files made by FFmpeg to stand in for ours carry them.
-pub const FFMPEG_BT709: [&str; 8] = [
-    "-color_primaries",
-    "bt709",
-    "-color_trc",
-    "bt709",
-    "-colorspace",
-    "bt709",
-    "-color_range",
-    "tv",
-];
