@@ -70,7 +70,11 @@ fn no_command_prints_the_help_and_fails() {
 fn a_setting_out_of_the_tables_range_is_refused_naming_the_range() {
     let o = mwav1(&["record", "--preset", "14"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("14 is not in 0..=13"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid value '14' for '--preset <PRESET>'") && stderr(&o).contains("auto, 0, 1"),
+        "{}",
+        stderr(&o)
+    );
     let o = mwav1(&["record", "--keyint", "-1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("-1 is not in 0..=300"), "{}", stderr(&o));
