@@ -452,12 +452,12 @@ pub fn coded_size(width: u32, height: u32, min: u32) -> (u32, u32) {
 }
 
 /// A made-up probe result, for tests of what is built on probes.
-#[cfg(test)]
-pub(crate) mod test_probe {
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_probe {
     use super::*;
     use crate::kinds::RateControl;
 
-    pub(crate) fn probe_of(kind: BackendKind, available: bool, rate_controls: &[RateControl]) -> Probe {
+    pub fn probe_of(kind: BackendKind, available: bool, rate_controls: &[RateControl]) -> Probe {
         Probe {
             kind,
             available,
