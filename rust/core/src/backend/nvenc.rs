@@ -18,7 +18,7 @@
 //!   / matrixCoefficients / colorRange): the sequence header keeps the driver preset's
 //!   defaults, and the container repeats them (BT.709 where they are unspecified); the samples
 //!   are BT.709 limited range. Where a preset describes other colours (in SDK 13 a zero matrix
-//!   means RGB), the bitstream judge (`crate::judge`, run by `hwcheck`) fails the recording.
+//!   means RGB), the bitstream judge (`movie_writer_av1_tools::judge`, run by `hwcheck`) fails the recording.
 //! - tiles and film grain (`numTileColumns`, `filmGrainParams`): the driver picks tiles, and
 //!   film grain is not synthesised.
 //! - B-frames and look-ahead: its encode call treats `NV_ENC_ERR_NEED_MORE_INPUT` as a failed
@@ -37,11 +37,12 @@ use shiguredo_nvcodec::{
     TuningInfo,
 };
 
-use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
+use super::encoder::{coded_size, Received, VideoEncoder};
 use crate::color::fill_i420;
 use crate::config::{RateControl, RecordingConfig};
 use crate::error::{Error, Result};
 use crate::frame::{I420Planes, VideoFrame};
+use crate::kinds::{BackendKind, Probe};
 
 /// The crate's worker refuses a frame ("encoder buffer is full") once `frame_interval_p + 3`
 /// = 4 frames are between submission and output. A frame's result reaches us only after the
