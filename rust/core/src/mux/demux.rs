@@ -73,7 +73,10 @@ impl Demuxer {
     }
 
     /// Reads the next packet into `packet`; false at the end of the file.
-    pub fn read_into(&mut self, packet: *mut ffi::AVPacket) -> io::Result<bool> {
+    ///
+    /// # Safety
+    /// `packet` comes from `av_packet_alloc` and is blank (unreferenced since its last use).
+    pub unsafe fn read_into(&mut self, packet: *mut ffi::AVPacket) -> io::Result<bool> {
         // SAFETY: ctx is open and `packet` is an allocated, blank packet.
         let rc = unsafe { ffi::av_read_frame(self.ctx, packet) };
         if rc == ffi::AVERROR_EOF {

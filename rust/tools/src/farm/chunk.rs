@@ -149,7 +149,8 @@ pub fn read_chunk(
     let packet = Packet::alloc().ok_or_else(|| bad("cannot be read: out of memory".into()))?;
     let (mut frames, mut samples, mut pcm) = (0u64, 0u64, Vec::new());
     loop {
-        let (read, log) = movie_writer_av1_core::ffmpeg_log::capture(|| input.read_into(packet.0));
+        // SAFETY: the packet is allocated above and unreferenced after each use below.
+        let (read, log) = movie_writer_av1_core::ffmpeg_log::capture(|| unsafe { input.read_into(packet.0) });
         if !read.map_err(|e| bad(format!("cannot be read to its end: {e} {}", log.join("; "))))? {
             break;
         }

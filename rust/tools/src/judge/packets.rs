@@ -78,7 +78,8 @@ pub(crate) fn read(path: &Path, each: &mut dyn FnMut(&[u8], bool)) -> Result<Pac
     }
     let mut out = Packets::default();
     let result = loop {
-        let (read, log) = movie_writer_av1_core::ffmpeg_log::capture(|| input.read_into(packet));
+        // SAFETY: the packet is allocated above and unreferenced after each use below.
+        let (read, log) = movie_writer_av1_core::ffmpeg_log::capture(|| unsafe { input.read_into(packet) });
         match read {
             Err(e) => {
                 break Err(HeaderError::Malformed(format!(
