@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{Container, PixelFormat, Recorder, RecordingConfig, RecordingStats, RgbImage};
+use movie_writer_av1_tools::scene::TestScene;
 
 /// What to record: the scene is fully determined by size, rate and seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Conformance of every encoder backend: each one records the core's conformance cases
-//! (`movie_writer_av1_core::conformance::cases`: every rate control it offers, its slowest and
+//! (`movie_writer_av1_tools::conformance::cases`: every rate control it offers, its slowest and
 //! fastest preset, 330 frames in one keyframe interval so order hints wrap, 1080p and an odd
 //! size), forced with `BackendPreference::Only`, from the colour-patch scene. Each file must
 //! pass two independent judges:
@@ -20,11 +20,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::backend::probe;
-use movie_writer_av1_core::conformance::{self, bitstream, oracle, Case};
 use movie_writer_av1_core::BackendKind;
 use movie_writer_av1_tests::probe as file_probe;
 use movie_writer_av1_tests::skip::{current_test, skip, Need};
 use movie_writer_av1_tests::{check_recording, table_tests, with_time_limit, Expected};
+use movie_writer_av1_tools::conformance::{self, bitstream, oracle, Case};
 
 fn out_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance");

@@ -238,8 +238,8 @@ func _initialize() -> void:
 #[test]
 fn gpu_colour_conversion_matches_the_cpu_within_one() {
     use movie_writer_av1_core::color::{rgb_to_i420, I420Buffer};
-    use movie_writer_av1_core::scene::Rng;
     use movie_writer_av1_core::{PixelFormat, RgbImage};
+    use movie_writer_av1_tools::scene::Rng;
 
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let Some(godot) = godot() else { return };

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::scale::{Linear, Resampler};
-use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::settings::{self, Value};
 use movie_writer_av1_core::{MotionBlur, PixelFormat, Recorder, RecordingConfig, RgbImage};
 use movie_writer_av1_tests::film::{self, linear_of_luma, luma_frames, record_frames};
 use movie_writer_av1_tests::skip::{self, Need};
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
+use movie_writer_av1_tools::scene::TestScene;
 
 fn out_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("film");

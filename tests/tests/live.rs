@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::color::rgb_to_i420;
 use movie_writer_av1_core::frame::I420Planes;
-use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{
     Error, I420Image, LiveConfig, LiveRecorder, PixelFormat, RecordingConfig, ReplayClash, RgbImage, VideoFrame,
 };
 use movie_writer_av1_tests::probe::{video_packets, video_time_base};
 use movie_writer_av1_tests::{check_recording, with_time_limit, Expected};
+use movie_writer_av1_tools::scene::TestScene;
 
 const W: u32 = 640;
 const H: u32 = 360;

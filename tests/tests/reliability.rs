@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::skip::{current_test, skip, Need};
 use movie_writer_av1_core::{backend, BackendPreference, HeldPixels, PixelFormat, Recorder, RecordingConfig, RgbImage};
 use movie_writer_av1_tests::tool::run;
 use movie_writer_av1_tests::{
     browser, check_recording, decode, fault, memory, mwav1, probe, with_time_limit, Expected, SceneSpec,
 };
+use movie_writer_av1_tools::scene::TestScene;
 
 const FPS: u32 = 30;
 

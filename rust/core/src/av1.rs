@@ -467,8 +467,8 @@ pub fn av1c(sequence_header: &[u8]) -> Option<Vec<u8>> {
 
 /// Sequence headers written from scratch for tests (the muxer's, the backends'): what a
 /// hardware encoder that pads would hand over, without the hardware.
-#[cfg(test)]
-pub(crate) mod testing {
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing {
     use super::BitWriter;
 
     /// The payload of an AV1 Main, 8-bit 4:2:0, BT.709 limited-range sequence header (AV1

@@ -1,8 +1,10 @@
 //! Engine-independent core of MovieWriterAV1: records RGB(A) frames and PCM audio as AV1 + Opus
 //! in WebM or Matroska. The Godot extension (`rust/gdext`) is a thin layer over [`Recorder`];
 //! the `mwav1` CLI drives the same pipeline with a built-in test scene. [`LiveRecorder`] is the
-//! real-time variant behind the extension's `AV1Recorder` node. [`farm`] checks and merges the
-//! chunks of a recording rendered in frame ranges on many processes or machines.
+//! real-time variant behind the extension's `AV1Recorder` node. The render farm, the conformance
+//! suite, the bitstream judge and the test scene live in `movie_writer_av1_tools`, outside the
+//! shipped library; what they need from here is public and documented (`ffmpeg_log::capture`,
+//! `quiet::apply`, `pipeline::AudioShape`, `mux::demux`).
 //!
 //! ## Cargo features
 //!
@@ -21,7 +23,9 @@
 //!
 //!   `skip`: a test that cannot run here records why in `$MWAV1_SKIP_LOG`, where
 //!   `scripts/run-tests.sh` counts it, or fails when `MWAV1_REQUIRE` names what is missing.
-//!   The core's own unit tests have it without the feature.
+//!   Also `av1::testing` (sequence headers written from scratch) and `backend::test_probe` (a
+//!   made-up probe), for the tools crate's unit tests. The core's own unit tests have all of it
+//!   without the feature.
 //!
 //! * **`fault-injection`** (private: for this project's test suite only)
 //!
@@ -36,25 +40,21 @@ pub mod av1;
 pub mod backend;
 pub mod color;
 pub mod config;
-pub mod conformance;
 pub mod error;
-pub mod farm;
 pub mod ffmpeg_log;
 pub mod frame;
-pub mod judge;
 pub mod kinds;
 pub mod mux;
 pub mod pipeline;
 mod pool;
 pub mod progress;
-mod quiet;
+pub mod quiet;
 pub mod render_range;
 mod resample;
 // libva and libvpl (dlopened on Linux only; the Windows stack has neither VA-API nor QSV).
 #[cfg(target_os = "linux")]
 mod runtime_libs;
 pub mod scale;
-pub mod scene;
 pub mod settings;
 #[cfg(any(test, feature = "test-support"))]
 pub mod skip;

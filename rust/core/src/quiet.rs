@@ -13,10 +13,12 @@ use ffmpeg_next as ffmpeg;
 
 static APPLY: Once = Once::new();
 
+/// Whether the user asked for the encoder libraries' own output (`MOVIE_WRITER_AV1_VERBOSE`).
 pub fn verbose() -> bool {
     std::env::var_os("MOVIE_WRITER_AV1_VERBOSE").is_some_and(|v| v != "0")
 }
 
+/// Sets FFmpeg's log level (once per process); call before opening anything through FFmpeg.
 pub fn apply() {
     APPLY.call_once(|| {
         let level = if verbose() {

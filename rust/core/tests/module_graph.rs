@@ -1,6 +1,8 @@
-//! No import circles between the core's top-level modules (`config`, `backend`, `error`, …).
+//! No import circles between the top-level modules of the core (`config`, `backend`, `error`, …)
+//! or of the tools crate (`farm`, `judge`, …). The compiler forbids circles between crates, not
+//! inside one: this is the part of the layering it cannot check.
 //!
-//! Reads every source file of the library, strips comments and literals, and follows each path
+//! Reads every source file of a library, strips comments and literals, and follows each path
 //! that starts at `crate::` or `super::` (`use` trees included) to the top-level module it names;
 //! `crate::Name` re-exported by `lib.rs` counts as the module it comes from. Then every edge that
 //! lies on a cycle is reported with the file and line that makes it. A module may reach into
@@ -367,6 +369,20 @@ fn describe(cycle: &[String], edges: &Edges) -> String {
     text
 }
 
+fn assert_no_cycles(crate_dir: &str, edges: &Edges) {
+    let found = cycles(edges);
+    assert!(
+        found.is_empty(),
+        "{} import cycle(s) between the top-level modules of {crate_dir}/src:\n  - {}",
+        found.len(),
+        found
+            .iter()
+            .map(|c| describe(c, edges))
+            .collect::<Vec<_>>()
+            .join("\n  - ")
+    );
+}
+
 #[test]
 fn module_graph_has_no_import_cycles() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -380,17 +396,20 @@ fn module_graph_has_no_import_cycles() {
             known.1
         );
     }
-    let found = cycles(&edges);
+    assert_no_cycles("rust/core", &edges);
+}
+
+/// The tools crate (rust/tools) sits beside the core; its modules reach each other too
+/// (`conformance` → `judge`, `conformance` → `farm`).
+#[test]
+fn tools_module_graph_has_no_import_cycles() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/src");
+    let edges = module_edges(&src);
     assert!(
-        found.is_empty(),
-        "{} import cycle(s) between the top-level modules of rust/core/src:\n  - {}",
-        found.len(),
-        found
-            .iter()
-            .map(|c| describe(c, &edges))
-            .collect::<Vec<_>>()
-            .join("\n  - ")
+        edges.contains_key(&("conformance".to_string(), "judge".to_string())),
+        "the parser missed conformance → judge"
     );
+    assert_no_cycles("rust/tools", &edges);
 }
 
 /// The parser on made-up source: `use` trees, `super` out of an inline module, a lifetime, and

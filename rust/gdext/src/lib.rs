@@ -70,6 +70,7 @@ fn register_writer(editor: bool) {
 /// extensions before script languages exist (extensions_hint.rs); 4.7 binds the call.
 const EDITOR_REGISTERS_AT_MAIN_LOOP: bool = cfg!(feature = "godot-4-6");
 
+// SAFETY: this is the library's only ExtensionLibrary, so gdext exports one entry point.
 #[gdextension]
 unsafe impl ExtensionLibrary for MovieWriterAV1Extension {
     fn on_stage_init(stage: InitStage) {

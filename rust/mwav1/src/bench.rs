@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::backend::{self, BackendKind};
 use movie_writer_av1_core::config::{quality_to_qindex, SpeedPreset, VideoConfig};
-use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{BackendPreference, PixelFormat, Recorder, RecordingConfig, RecordingStats, RgbImage};
+use movie_writer_av1_tools::scene::TestScene;
 
 /// Frame rate of every benchmark recording: Godot's Movie Maker default of 60 fps.
 const FPS: u32 = 60;

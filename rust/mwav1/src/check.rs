@@ -1,10 +1,10 @@
-//! `mwav1 check FILE…`: the bitstream judge (`movie_writer_av1_core::judge`) on any AV1
+//! `mwav1 check FILE…`: the bitstream judge (`movie_writer_av1_tools::judge`) on any AV1
 //! recording in WebM, Matroska or MP4, ours or not. Prints every check of every file; fails
 //! (status 1) naming each file and each check it failed, or why it could not be judged.
 
 use std::path::PathBuf;
 
-use movie_writer_av1_core::judge::judge_file;
+use movie_writer_av1_tools::judge::judge_file;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use movie_writer_av1_core::farm::job::{shell_join, JOB_FILE, SLURM_FILE};
-use movie_writer_av1_core::farm::{check_chunk, merge, Expected, Job, PlanRequest, Split};
+use movie_writer_av1_tools::farm::job::{shell_join, JOB_FILE, SLURM_FILE};
+use movie_writer_av1_tools::farm::{check_chunk, merge, Expected, Job, PlanRequest, Split};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -1,5 +1,5 @@
 //! `mwav1 hwcheck`: the one command a hardware owner runs. It probes every backend, records
-//! the conformance cases (`movie_writer_av1_core::conformance`) with every hardware backend
+//! the conformance cases (`movie_writer_av1_tools::conformance`) with every hardware backend
 //! whose probe passes (and the software ones with `--software`), judges each file by its
 //! bitstream and a libaom decode of every frame (`conformance::bitstream`, on every machine) and
 //! by its pixels through FFmpeg's tools where they are installed, runs the Vulkan checks under
@@ -17,8 +17,8 @@ use std::process::Command;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use movie_writer_av1_core::backend::{self, BackendKind, Probe};
-use movie_writer_av1_core::conformance::{self, bitstream, oracle, Case};
 use movie_writer_av1_core::ffmpeg_log;
+use movie_writer_av1_tools::conformance::{self, bitstream, oracle, Case};
 
 use crate::machine;
 

@@ -105,7 +105,7 @@ fn vulkan_check() -> Result<(), String> {
 }
 
 fn merge(args: &MergeArgs) -> Result<(), String> {
-    let m = movie_writer_av1_core::farm::merge(&args.chunks, None, &args.out).map_err(|e| e.to_string())?;
+    let m = movie_writer_av1_tools::farm::merge(&args.chunks, None, &args.out).map_err(|e| e.to_string())?;
     println!(
         "merged {} chunks: {} frames, {} audio samples per channel, {} bytes to {}",
         args.chunks.len(),

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{PixelFormat, Recorder, RecordingConfig, RgbImage};
+use movie_writer_av1_tools::scene::TestScene;
 
 use crate::table_args::SettingArgs;
 

@@ -1,6 +1,6 @@
 //! Measurements against expectations: every problem found, as a line a person can act on.
 
-use movie_writer_av1_core::scene::TONE_HZ;
+use movie_writer_av1_tools::scene::TONE_HZ;
 
 use super::matroska::matroska_problems;
 use super::mp4::mp4_problems;

@@ -88,6 +88,8 @@ impl Aac {
             if rc < 0 {
                 return Err(ff_err("encoding failed", rc));
             }
+            // SAFETY: the packet received above is ours until unreferenced here; its `size` bytes
+            // at `data` are read only while it lives.
             let sent = unsafe {
                 let p = &*self.packet;
                 // An empty packet may have no buffer at all: no slice from a null pointer.

@@ -16,11 +16,13 @@ use ffmpeg::ffi::{self, AVHWDeviceType};
 use ffmpeg::{codec, color, encoder, format::Pixel, Dictionary};
 use ffmpeg_next as ffmpeg;
 
-use super::{coded_size, ffmpeg_open, BackendKind, Probe, Received, VideoEncoder};
+use super::encoder::{coded_size, receive_ffmpeg_packet, Received, VideoEncoder};
+use super::ffmpeg_open;
 use crate::color::{fill_i420, I420Buffer};
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig, MAX_HEIGHT, MAX_WIDTH};
 use crate::error::{Error, Result};
 use crate::frame::{I420Planes, VideoFrame};
+use crate::kinds::{BackendKind, Probe};
 #[cfg(target_os = "linux")]
 use crate::runtime_libs::{self, Group};
 use crate::{ffmpeg_log, quiet};
@@ -541,7 +543,7 @@ impl VideoEncoder for HwEncoder {
     }
 
     fn receive_packet(&mut self, out: &mut Vec<u8>) -> Result<Received> {
-        super::receive_ffmpeg_packet(&mut self.encoder, &mut self.packet, out).map_err(|e| ff_err(self.kind, e))
+        receive_ffmpeg_packet(&mut self.encoder, &mut self.packet, out).map_err(|e| ff_err(self.kind, e))
     }
 }
 

@@ -19,7 +19,7 @@
 //!   (in SDK 13 a zero matrix means RGB). So the sequence header NVENC hands over is rewritten
 //!   to say BT.709 limited range, which the samples are (`av1::with_bt709_limited`), and the
 //!   in-band copies are dropped from the packets: the worker puts the rewritten one in front of
-//!   every keyframe. The bitstream judge (`crate::judge`, run by `hwcheck`) checks the result.
+//!   every keyframe. The bitstream judge (`movie_writer_av1_tools::judge`, run by `hwcheck`) checks the result.
 //! - the input pitch: the crate registers its input buffers with a pitch of the frame's width,
 //!   where NVIDIA's samples align it. The coded width is rounded up to [`PITCH_ALIGN`] instead
 //!   (the container crops the extra columns), so every plane's pitch is aligned.
@@ -41,11 +41,12 @@ use shiguredo_nvcodec::{
     TuningInfo,
 };
 
-use super::{coded_size, BackendKind, Probe, Received, VideoEncoder};
+use super::encoder::{coded_size, Received, VideoEncoder};
 use crate::color::fill_i420;
 use crate::config::{RateControl, RecordingConfig};
 use crate::error::{Error, Result};
 use crate::frame::{I420Planes, VideoFrame};
+use crate::kinds::{BackendKind, Probe};
 
 /// The crate's worker refuses a frame ("encoder buffer is full") once `frame_interval_p + 3`
 /// = 4 frames are between submission and output. A frame's result reaches us only after the

@@ -3,9 +3,10 @@
 //! generated for Windows here, so it is a Linux-only dependency. Everywhere else the backend
 //! probes as unavailable, saying so; FFmpeg's `av1_nvenc` (`ffmpeg_nvenc`) drives NVENC there.
 
-use super::{BackendKind, Probe, VideoEncoder};
+use super::encoder::VideoEncoder;
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
+use crate::kinds::{BackendKind, Probe};
 
 pub const NOT_THIS_OS: &str = "not available on this OS: its crate (shiguredo_nvcodec) loads the Linux NVIDIA \
                                driver's libraries only; ffmpeg_nvenc drives NVENC here";

@@ -9,11 +9,13 @@ use ffmpeg::{codec, color, encoder, format::Pixel, Dictionary};
 use ffmpeg_next as ffmpeg;
 use parking_lot::Mutex;
 
-use super::{coded_size, ffmpeg_open, BackendKind, Probe, Received, VideoEncoder};
+use super::encoder::{coded_size, receive_ffmpeg_packet, Received, VideoEncoder};
+use super::ffmpeg_open;
 use crate::color::fill_i420;
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig};
 use crate::error::{Error, Result};
 use crate::frame::{I420Planes, VideoFrame};
+use crate::kinds::{BackendKind, Probe};
 use crate::quiet;
 
 /// SVT-AV1 1.4.1 changes process-wide state without synchronisation while an encoder is set up
@@ -369,7 +371,7 @@ impl VideoEncoder for SoftwareEncoder {
         let codec = self.codec;
         let encoder = self.encoder.as_mut().expect("open");
         loop {
-            match super::receive_ffmpeg_packet(encoder, &mut self.packet, out) {
+            match receive_ffmpeg_packet(encoder, &mut self.packet, out) {
                 // The throw-away frame of a never-fed encoder (see `flush`).
                 Ok(Received::Packet { .. }) if self.discard_output => continue,
                 received => return received.map_err(|e| ff_err(codec, e)),

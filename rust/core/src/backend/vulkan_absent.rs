@@ -3,9 +3,10 @@
 //! so it is not compiled into what users install; the row stays, so the capability report and
 //! `encoder = vulkan` say why it is missing instead of naming an unknown backend.
 
-use super::{BackendKind, Probe, VideoEncoder};
+use super::encoder::VideoEncoder;
 use crate::config::RecordingConfig;
 use crate::error::{Error, Result};
+use crate::kinds::{BackendKind, Probe};
 
 pub const NOT_COMPILED_IN: &str = "not compiled in: experimental, never run on hardware that encodes AV1; \
                                    build with the Cargo feature `experimental-vulkan` to try it";

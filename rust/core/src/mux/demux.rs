@@ -15,7 +15,7 @@ fn ff_io(what: &str, rc: i32) -> io::Error {
 
 /// The path as FFmpeg's file protocol takes it: the OS's bytes on Unix; UTF-8 on Windows, which
 /// FFmpeg widens to UTF-16 for the OS.
-pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
+pub fn c_path(path: &Path) -> io::Result<CString> {
     #[cfg(unix)]
     let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
     #[cfg(windows)]
@@ -27,12 +27,13 @@ pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
 }
 
 /// An opened input; closed and freed on drop.
-pub(crate) struct Demuxer {
+pub struct Demuxer {
     ctx: *mut ffi::AVFormatContext,
 }
 
 impl Demuxer {
-    pub(crate) fn open(path: &Path) -> io::Result<Self> {
+    /// Opens `path` and reads its stream headers.
+    pub fn open(path: &Path) -> io::Result<Self> {
         let cpath = c_path(path)?;
         let mut ctx = ptr::null_mut();
         // SAFETY: FFmpeg allocates and opens the context; on failure it frees it.
@@ -43,7 +44,8 @@ impl Demuxer {
         Ok(Self { ctx })
     }
 
-    pub(crate) fn streams(&self) -> Vec<*mut ffi::AVStream> {
+    /// The file's streams, owned by the demuxer: valid while it lives.
+    pub fn streams(&self) -> Vec<*mut ffi::AVStream> {
         // SAFETY: streams holds nb_streams valid pointers.
         unsafe {
             (0..(*self.ctx).nb_streams as usize)
@@ -53,7 +55,7 @@ impl Demuxer {
     }
 
     /// The file's global tag `key` (Matroska: a SimpleTag of a Tag without targets), as text.
-    pub(crate) fn metadata(&self, key: &str) -> Option<String> {
+    pub fn metadata(&self, key: &str) -> Option<String> {
         let key = CString::new(key).ok()?;
         // SAFETY: ctx is open; av_dict_get accepts a null dictionary; the entry's value is a
         // C string owned by the dictionary, copied before it can change.
@@ -64,14 +66,17 @@ impl Demuxer {
     }
 
     /// The file's duration as its header states it (Matroska: the Segment's Duration), in µs.
-    pub(crate) fn duration_us(&self) -> Option<i64> {
+    pub fn duration_us(&self) -> Option<i64> {
         // SAFETY: ctx is open.
         let d = unsafe { (*self.ctx).duration };
         (d != ffi::AV_NOPTS_VALUE).then_some(d)
     }
 
     /// Reads the next packet into `packet`; false at the end of the file.
-    pub(crate) fn read_into(&mut self, packet: *mut ffi::AVPacket) -> io::Result<bool> {
+    ///
+    /// # Safety
+    /// `packet` comes from `av_packet_alloc` and is blank (unreferenced since its last use).
+    pub unsafe fn read_into(&mut self, packet: *mut ffi::AVPacket) -> io::Result<bool> {
         // SAFETY: ctx is open and `packet` is an allocated, blank packet.
         let rc = unsafe { ffi::av_read_frame(self.ctx, packet) };
         if rc == ffi::AVERROR_EOF {

@@ -2,7 +2,7 @@
 //! mov muxer, and the interleaver that orders audio and video packets by time; reading files
 //! back through FFmpeg's demuxers.
 
-pub(crate) mod demux;
+pub mod demux;
 pub mod ebml;
 mod interleave;
 pub mod matroska;

@@ -278,11 +278,13 @@ fn copy_packets(from: &Path, to: &Path, written: [u64; 2], first: [(i64, ffi::AV
     let mut offset: [Option<i64>; 2] = [None, None];
     let mut copied = [0u64; 2];
     // Each packet goes from the demuxer to the muxer as it is: no copy of its data.
-    while input.read_into(out.packet)? {
+    // SAFETY: out.packet is allocated, and unreferenced after each packet (muxed or dropped).
+    while unsafe { input.read_into(out.packet) }? {
         // SAFETY: read_into filled the packet; the muxer takes it (or it is unreferenced).
         let p = unsafe { &mut *out.packet };
         let i = p.stream_index as usize;
         if i > 1 {
+            // SAFETY: the packet is ours (read_into filled it) and nothing else refers to it.
             unsafe { ffi::av_packet_unref(out.packet) };
             continue;
         }

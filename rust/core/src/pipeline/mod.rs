@@ -43,7 +43,7 @@ pub use live::{LiveConfig, LiveRecorder, LiveStats, CONTROL_CAPACITY, MAX_REPLAY
 pub use messages::Opened;
 pub use replay::ReplaySaved;
 // The render farm's merge times its one audio encode as a recording does.
-pub(crate) use timing::AudioShape;
+pub use timing::AudioShape;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -97,19 +97,20 @@ impl BusyTime {
 /// What an audio packet's timing depends on, copied out of the encoder so packets can be
 /// made while it is borrowed.
 #[derive(Clone, Copy)]
-pub(crate) struct AudioShape {
+pub struct AudioShape {
     delay: u64,
 }
 
 impl AudioShape {
-    pub(crate) fn of(audio: &AudioEncoder) -> Self {
+    /// The shape of `audio`'s packets (its encoder delay).
+    pub fn of(audio: &AudioEncoder) -> Self {
         Self {
             delay: audio.delay().into(),
         }
     }
 
     /// An audio packet for the muxer. Validation guarantees 48 kHz, so samples/48 are ms.
-    pub(crate) fn packet(self, p: &AudioPacket<'_>, data: Vec<u8>) -> MuxPacket {
+    pub fn packet(self, p: &AudioPacket<'_>, data: Vec<u8>) -> MuxPacket {
         let trim = u64::from(p.end_trim_samples.unwrap_or(0));
         let audible_end = (p.pts_samples + p.samples).saturating_sub(self.delay + trim);
         MuxPacket {

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::config::{quality_to_qindex, VideoConfig};
-use movie_writer_av1_core::scene::TestScene;
 use movie_writer_av1_core::{PixelFormat, Recorder, RgbImage};
+use movie_writer_av1_tools::scene::TestScene;
 
 use super::versus_ffmpeg::{ffmpeg_command, run_ffmpeg};
 use super::{config, fidelity, median, record, Clip, FPS, PRESET, SEED};

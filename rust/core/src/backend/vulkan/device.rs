@@ -191,6 +191,7 @@ impl Gpu {
         };
         // SAFETY: both families were created with one queue each.
         let compute_queue = unsafe { device.get_device_queue(compute_family, 0) };
+        // SAFETY: as above, the encode family was created with one queue.
         let encode = encode_family.map(|f| (f, unsafe { device.get_device_queue(f, 0) }));
         // SAFETY: physical is valid.
         let memory = unsafe { instance.get_physical_device_memory_properties(physical) };
@@ -425,6 +426,7 @@ impl Commands {
         // Drop destroys whatever was made.
         let mut out = Self {
             gpu: gpu.clone(),
+            // SAFETY: as above.
             pool: unsafe { d.create_command_pool(&info, None) }.map_err(vk_error("vkCreateCommandPool"))?,
             cmd: vk::CommandBuffer::null(),
             fence: vk::Fence::null(),

@@ -140,7 +140,7 @@ impl FrameInfos {
             reserved1: [0; 3],
             p_extension_header: ptr::null(),
         };
-        // SAFETY (zeroed): plain C structs of integers and arrays, for which zero is valid (no
+        // SAFETY: zeroed plain C structs of integers and arrays, for which zero is valid (no
         // segmentation, no CDEF strengths, no restoration, identity global motion).
         let (mut quantization, mut loop_filter): (StdVideoAV1Quantization, StdVideoAV1LoopFilter) =
             unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
@@ -181,7 +181,9 @@ impl FrameInfos {
             loop_filter,
             // SAFETY: as above.
             cdef: unsafe { std::mem::zeroed() },
+            // SAFETY: as above.
             restoration: unsafe { std::mem::zeroed() },
+            // SAFETY: as above.
             global_motion: unsafe { std::mem::zeroed() },
             std_picture: av1_ffi::StdPictureInfo {
                 flags,

@@ -56,8 +56,9 @@ use std::ffi::{c_void, CStr};
 
 use ash::vk;
 
-use super::{BackendKind, Probe, VideoEncoder};
+use super::encoder::VideoEncoder;
 use crate::config::{RateControl, RecordingConfig};
+use crate::kinds::{BackendKind, Probe};
 
 /// What the probe found on one physical device.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::error::{ConfigError, Result};
+use movie_writer_av1_core::error::{ConfigError, Result};
 
 /// `text` when it holds no control character (newline, carriage return, tab, escape, …).
 pub fn plain_text<'a>(what: &str, text: &'a str) -> Result<&'a str> {

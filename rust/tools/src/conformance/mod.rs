@@ -23,12 +23,12 @@ pub mod patches;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::audio::AudioEncoder;
-use crate::backend::{BackendKind, BackendPreference, Probe};
-use crate::config::{RateControl, RecordingConfig};
-use crate::error::Result;
-use crate::frame::{PixelFormat, RgbImage};
-use crate::pipeline::{Recorder, RecordingStats};
+use movie_writer_av1_core::audio::AudioEncoder;
+use movie_writer_av1_core::backend::{BackendKind, BackendPreference, Probe};
+use movie_writer_av1_core::config::{RateControl, RecordingConfig};
+use movie_writer_av1_core::error::Result;
+use movie_writer_av1_core::frame::{PixelFormat, RgbImage};
+use movie_writer_av1_core::pipeline::{Recorder, RecordingStats};
 
 /// Bitrate of the rate-controlled cases: ample for the scene at every size used.
 pub const BITRATE_KBPS: u32 = 8000;
@@ -187,7 +187,7 @@ mod tests {
     use super::*;
 
     fn probe_of(kind: BackendKind, rate_controls: &[RateControl]) -> Probe {
-        crate::backend::test_probe::probe_of(kind, true, rate_controls)
+        movie_writer_av1_core::backend::test_probe::probe_of(kind, true, rate_controls)
     }
 
     /// Every offered rate control, both preset extremes, a wrapping GOP, 1080p and an odd size.

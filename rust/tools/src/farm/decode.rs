@@ -40,7 +40,8 @@ impl Av1Decoder {
             ptr::copy_nonoverlapping(av1c.as_ptr(), extra, av1c.len());
             (*dec.ctx).extradata = extra;
             (*dec.ctx).extradata_size = av1c.len() as i32;
-            let (rc, log) = crate::ffmpeg_log::capture(|| ffi::avcodec_open2(dec.ctx, codec, ptr::null_mut()));
+            let (rc, log) =
+                movie_writer_av1_core::ffmpeg_log::capture(|| ffi::avcodec_open2(dec.ctx, codec, ptr::null_mut()));
             if rc < 0 {
                 return Err(message("the AV1 decoder did not open", rc, &log));
             }
@@ -52,7 +53,7 @@ impl Av1Decoder {
     pub fn decode(&mut self, data: &[u8]) -> Result<(), String> {
         // SAFETY: the packet is (re)allocated for `data` before it is filled, and unreferenced
         // after the decoder took its copy.
-        let (rc, log) = crate::ffmpeg_log::capture(|| unsafe {
+        let (rc, log) = movie_writer_av1_core::ffmpeg_log::capture(|| unsafe {
             let rc = ffi::av_new_packet(self.packet, data.len() as i32);
             if rc < 0 {
                 return rc;
@@ -82,7 +83,9 @@ impl Av1Decoder {
     fn receive(&mut self) -> Result<(), String> {
         loop {
             // SAFETY: the context is open; the frame is unreferenced after each one.
-            let (rc, log) = crate::ffmpeg_log::capture(|| unsafe { ffi::avcodec_receive_frame(self.ctx, self.frame) });
+            let (rc, log) = movie_writer_av1_core::ffmpeg_log::capture(|| unsafe {
+                ffi::avcodec_receive_frame(self.ctx, self.frame)
+            });
             if rc == ffi::AVERROR(ffi::EAGAIN) || rc == ffi::AVERROR_EOF {
                 return Ok(());
             }

@@ -4,7 +4,7 @@
 //! inter prediction and rate control real work.
 //!
 //! The expected values come from the BT.709 formula in floating point, written here from the
-//! standard, not from `crate::color`'s fixed-point converter: the backends run that converter
+//! standard, not from `movie_writer_av1_core::color`'s fixed-point converter: the backends run that converter
 //! (or their own), and the check must not share code with what it checks.
 
 /// The patches' colours (RGB), in a 4 × 2 grid: white, black, red, green, blue, mid grey,
@@ -117,8 +117,8 @@ pub fn reference_i420(width: u32, height: u32, rgba: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::color::{rgb_to_i420, I420Buffer};
-    use crate::frame::{PixelFormat, RgbImage};
+    use movie_writer_av1_core::color::{rgb_to_i420, I420Buffer};
+    use movie_writer_av1_core::frame::{PixelFormat, RgbImage};
 
     #[test]
     fn the_formula_gives_the_standards_reference_values() {

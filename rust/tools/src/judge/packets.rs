@@ -7,8 +7,8 @@ use std::path::Path;
 use ffmpeg_next::ffi;
 
 use super::HeaderError;
-use crate::av1;
-use crate::mux::demux::Demuxer;
+use movie_writer_av1_core::av1;
+use movie_writer_av1_core::mux::demux::Demuxer;
 
 /// How many frame numbers a finding lists before it only counts.
 const LISTED: usize = 8;
@@ -61,8 +61,8 @@ impl Packets {
 /// Reads the first AV1 track of the file at `path`, handing each packet (and whether the
 /// container marks it a keyframe) to `each` too.
 pub(crate) fn read(path: &Path, each: &mut dyn FnMut(&[u8], bool)) -> Result<Packets, HeaderError> {
-    crate::quiet::apply();
-    let (opened, log) = crate::ffmpeg_log::capture(|| Demuxer::open(path));
+    movie_writer_av1_core::quiet::apply();
+    let (opened, log) = movie_writer_av1_core::ffmpeg_log::capture(|| Demuxer::open(path));
     let mut input =
         opened.map_err(|e| HeaderError::Malformed(format!("FFmpeg cannot read it: {e} {}", log.join("; "))))?;
     let video = input
@@ -78,7 +78,8 @@ pub(crate) fn read(path: &Path, each: &mut dyn FnMut(&[u8], bool)) -> Result<Pac
     }
     let mut out = Packets::default();
     let result = loop {
-        let (read, log) = crate::ffmpeg_log::capture(|| input.read_into(packet));
+        // SAFETY: the packet is allocated above and unreferenced after each use below.
+        let (read, log) = movie_writer_av1_core::ffmpeg_log::capture(|| unsafe { input.read_into(packet) });
         match read {
             Err(e) => {
                 break Err(HeaderError::Malformed(format!(

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next::ffi;
 
 use super::decode::Av1Decoder;
-use crate::config::{MAX_HEIGHT, MAX_WIDTH};
-use crate::error::{Error, Result};
-use crate::mux::demux::Demuxer;
-use crate::render_range::JOB_TAG;
+use movie_writer_av1_core::config::{MAX_HEIGHT, MAX_WIDTH};
+use movie_writer_av1_core::error::{Error, Result};
+use movie_writer_av1_core::mux::demux::Demuxer;
+use movie_writer_av1_core::render_range::JOB_TAG;
 
 /// The recorder's frame rates (`editor/movie_writer/fixed_fps`).
 const MAX_FPS: u32 = 1000;
@@ -127,8 +127,8 @@ pub fn read_chunk(
     if !path.is_file() {
         return Err(bad("is missing".into()));
     }
-    crate::quiet::apply();
-    let (opened, log) = crate::ffmpeg_log::capture(|| Demuxer::open(path));
+    movie_writer_av1_core::quiet::apply();
+    let (opened, log) = movie_writer_av1_core::ffmpeg_log::capture(|| Demuxer::open(path));
     let mut input = opened.map_err(|e| bad(format!("is not a readable Matroska file: {e} {}", log.join("; "))))?;
     let (video, audio, format) = tracks(&input).map_err(bad)?;
     if let Some(want) = &expected.identity {
@@ -149,7 +149,8 @@ pub fn read_chunk(
     let packet = Packet::alloc().ok_or_else(|| bad("cannot be read: out of memory".into()))?;
     let (mut frames, mut samples, mut pcm) = (0u64, 0u64, Vec::new());
     loop {
-        let (read, log) = crate::ffmpeg_log::capture(|| input.read_into(packet.0));
+        // SAFETY: the packet is allocated above and unreferenced after each use below.
+        let (read, log) = movie_writer_av1_core::ffmpeg_log::capture(|| unsafe { input.read_into(packet.0) });
         if !read.map_err(|e| bad(format!("cannot be read to its end: {e} {}", log.join("; "))))? {
             break;
         }
@@ -170,7 +171,7 @@ pub fn read_chunk(
                 ));
             }
             within_limits(
-                crate::av1::sequence_header_sizes(data),
+                movie_writer_av1_core::av1::sequence_header_sizes(data),
                 &format!("a sequence header in its frame {frames}"),
             )
             .map_err(bad)?;
@@ -349,7 +350,7 @@ fn tracks(input: &Demuxer) -> std::result::Result<(i32, i32, ChunkFormat), Strin
         ));
     }
     within_limits(
-        crate::av1::sequence_header_sizes(&av1c[4..]),
+        movie_writer_av1_core::av1::sequence_header_sizes(&av1c[4..]),
         "its CodecPrivate's sequence header",
     )?;
     let (crop_right, crop_bottom) = crop(vpar);
@@ -446,9 +447,9 @@ impl Drop for Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::av1::testing::sequence_header;
-    use crate::config::{AudioCodec, Container};
-    use crate::mux::{AudioTrack, MatroskaWriter, VideoTrack};
+    use movie_writer_av1_core::av1::testing::sequence_header;
+    use movie_writer_av1_core::config::{AudioCodec, Container};
+    use movie_writer_av1_core::mux::{AudioTrack, MatroskaWriter, VideoTrack};
 
     /// A one-frame chunk at 30 fps written by the recorder's muxer: a 64×64 CodecPrivate,
     /// `packet` as its temporal unit, a frame's worth of PCM, and `tags`.
@@ -461,7 +462,7 @@ mod tests {
             display_width: 64,
             display_height: 64,
             fps: 30,
-            av1c: crate::av1::av1c(&sequence_header(64, 64)).unwrap(),
+            av1c: movie_writer_av1_core::av1::av1c(&sequence_header(64, 64)).unwrap(),
         };
         let audio = AudioTrack {
             codec: AudioCodec::Pcm,

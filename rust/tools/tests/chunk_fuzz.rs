@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use movie_writer_av1_core::av1;
 use movie_writer_av1_core::config::{MAX_HEIGHT, MAX_WIDTH};
-use movie_writer_av1_core::farm::chunk::{read_chunk, ChunkPacket};
-use movie_writer_av1_core::farm::{check_chunk, merge, Expected};
-use movie_writer_av1_core::scene::{Rng, TestScene};
 use movie_writer_av1_core::{PixelFormat, Recorder, RecordingConfig, RgbImage};
+use movie_writer_av1_tools::farm::chunk::{read_chunk, ChunkPacket};
+use movie_writer_av1_tools::farm::{check_chunk, merge, Expected};
+use movie_writer_av1_tools::scene::{Rng, TestScene};
 
 const FRAMES: u64 = 12;
 const JOB: &str = "fuzz0123:0:12";

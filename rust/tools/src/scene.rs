@@ -4,7 +4,7 @@
 //! changes every frame. Audio is a 440 Hz tone that starts at a known frame, delivered in blocks
 //! the size the engine's Movie Maker hands to a writer.
 
-use crate::audio::AudioEncoder;
+use movie_writer_av1_core::audio::AudioEncoder;
 
 pub const TONE_HZ: f64 = 440.0;
 const TILE: usize = 32;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::text::{fnv1a, plain_path, plain_text};
-use crate::error::{ConfigError, Error, Result};
+use movie_writer_av1_core::error::{ConfigError, Error, Result};
 
 /// What `mwav1 farm plan` is asked for.
 #[derive(Debug, Clone, PartialEq)]

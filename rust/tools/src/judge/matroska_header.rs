@@ -5,7 +5,7 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use super::{ContainerColour, Crop, HeaderError, TrackHeader};
-use crate::mux::ebml::id;
+use movie_writer_av1_core::mux::ebml::id;
 
 /// A Tracks element larger than this is not a recording's (ours is under 1 KiB).
 const MAX_TRACKS_BYTES: u64 = 16 << 20;

@@ -27,7 +27,7 @@ use std::fmt;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::av1::{self, Colour, SequenceInfo};
+use movie_writer_av1_core::av1::{self, Colour, SequenceInfo};
 use packets::Packets;
 
 /// Crop of the coded picture, in pixels.
@@ -558,7 +558,7 @@ fn container_colour_check(h: &TrackHeader, s: &Colour) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::av1::testing;
+    use movie_writer_av1_core::av1::testing;
 
     fn header(av1c_obu: &[u8]) -> TrackHeader {
         TrackHeader {

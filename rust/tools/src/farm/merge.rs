@@ -15,11 +15,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::chunk::{check_chunks, read_chunk, ChunkInfo, ChunkPacket, Expected};
-use crate::audio::AudioEncoder;
-use crate::config::{AudioConfig, Container};
-use crate::error::{ConfigError, Error, Result};
-use crate::mux::{AudioTrack, Interleaver, MuxPacket, Output, Timing, Track, VideoTrack, TICKS_PER_FRAME};
-use crate::pipeline::AudioShape;
+use movie_writer_av1_core::audio::AudioEncoder;
+use movie_writer_av1_core::config::{AudioConfig, Container};
+use movie_writer_av1_core::error::{ConfigError, Error, Result};
+use movie_writer_av1_core::mux::{
+    AudioTrack, Interleaver, MuxPacket, Output, Timing, Track, VideoTrack, TICKS_PER_FRAME,
+};
+use movie_writer_av1_core::pipeline::AudioShape;
 
 /// What [`merge`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
