@@ -73,7 +73,7 @@ impl Case {
         let mut config = RecordingConfig::new(path, self.width, self.height, self.fps);
         config.backend = BackendPreference::Only(self.backend);
         config.video.rate_control = self.rate_control;
-        config.video.speed_preset = crate::config::SpeedPreset::Fixed(self.preset);
+        config.video.speed_preset = movie_writer_av1_core::config::SpeedPreset::Fixed(self.preset);
         config.video.bitrate_kbps = BITRATE_KBPS;
         config.video.keyframe_interval_s = self.keyframe_interval_s;
         config
