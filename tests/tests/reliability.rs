@@ -661,3 +661,44 @@ fn the_smallest_and_largest_frame_sizes_record_and_decode() {
         }
     });
 }
+
+/// Two SVT-AV1 recordings at once in one process at other presets and sizes (two
+/// `AV1Recorder`s, or one beside Movie Maker). SVT-AV1 keeps one block-geometry table per
+/// process and each encoder rebuilds it when it opens: before the encoders took turns
+/// (`backend/svt_geometry.rs`), an open under a running encoder could leave that one looping
+/// in its entropy coder. Both recordings must end, and each file passes every check.
+#[test]
+fn svt_recordings_of_other_presets_at_once_both_end() {
+    with_time_limit(Duration::from_secs(180), || {
+        let record = |name: &str, size: (u32, u32), preset: u8, frames: u64| {
+            let path = out_dir().join(name);
+            let mut config = RecordingConfig::new(&path, size.0, size.1, 30);
+            config.video.speed_preset = movie_writer_av1_core::config::SpeedPreset::Fixed(preset);
+            config.backend = BackendPreference::Only(movie_writer_av1_core::BackendKind::SvtAv1);
+            let scene = TestScene::new(size.0, size.1, 30, 3);
+            let mut recorder = Recorder::start(config).unwrap();
+            let mut pixels = Vec::new();
+            let audio = vec![0i32; 1600 * 2];
+            for i in 0..frames {
+                scene.render(i, &mut pixels);
+                let image = RgbImage::packed(size.0, size.1, PixelFormat::Rgba8, &pixels).unwrap();
+                recorder.push_frame(&image, &audio).unwrap();
+            }
+            recorder.finish().unwrap();
+            path
+        };
+        let long = thread::spawn(move || record("geometry_720p_p12.webm", (1280, 720), 12, 150));
+        let short: Vec<PathBuf> = (0..4)
+            .map(|i| record(&format!("geometry_180p_p7_{i}.webm"), (320, 180), 7, 20))
+            .collect();
+        let long = long.join().unwrap();
+        check_recording(&long, &Expected::unknown_source(1280, 720, 30, Some(150)))
+            .unwrap()
+            .assert_ok();
+        for path in short {
+            check_recording(&path, &Expected::unknown_source(320, 180, 30, Some(20)))
+                .unwrap()
+                .assert_ok();
+        }
+    });
+}

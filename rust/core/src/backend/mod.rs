@@ -33,6 +33,7 @@ mod nvenc;
 #[path = "nvenc_elsewhere.rs"]
 mod nvenc;
 mod software;
+mod svt_geometry;
 #[cfg(feature = "experimental-vulkan")]
 mod vulkan;
 #[cfg(not(feature = "experimental-vulkan"))]

@@ -10,7 +10,7 @@ use ffmpeg_next as ffmpeg;
 use parking_lot::Mutex;
 
 use super::encoder::{coded_size, receive_ffmpeg_packet, Received, VideoEncoder};
-use super::ffmpeg_open;
+use super::{ffmpeg_open, svt_geometry};
 use crate::color::fill_i420;
 use crate::config::{quality_to_qindex, RateControl, RecordingConfig, VideoConfig};
 use crate::error::{Error, Result};
@@ -200,6 +200,9 @@ pub struct SoftwareEncoder {
     /// Set when the encoder was flushed without a single real frame (see `flush`).
     discard_output: bool,
     flushed: bool,
+    /// SVT-AV1's share of its process-wide block-geometry table (see `svt_geometry.rs`); dropped
+    /// after `drop` has closed the encoder.
+    _geometry: Option<svt_geometry::Claim>,
 }
 
 // SAFETY: the FFmpeg context, frame and packet are owned exclusively by this value and only
@@ -213,6 +216,10 @@ impl SoftwareEncoder {
         let v = &config.video;
         let coded = codec.coded_size(v.width, v.height);
         let (enc, opts) = context(codec, v, coded)?;
+        let geometry = match codec {
+            Codec::Svt => Some(claim_geometry(v, coded)?),
+            Codec::Aom => None,
+        };
         let encoder = {
             let _open = OPEN_CLOSE.lock();
             ffmpeg_open::open(enc, opts).map_err(|e| Error::Encoder {
@@ -239,8 +246,30 @@ impl SoftwareEncoder {
             frames_sent: 0,
             discard_output: false,
             flushed: false,
+            _geometry: geometry,
         })
     }
+}
+
+/// Waits, if it must, until SVT-AV1 encoders of another block geometry have closed.
+fn claim_geometry(v: &VideoConfig, coded: (u32, u32)) -> Result<svt_geometry::Claim> {
+    let geometry = svt_geometry::Geometry {
+        preset: v.preset(),
+        width: coded.0,
+        height: coded.1,
+        all_intra: v.keyframe_interval_s == 0.0,
+    };
+    svt_geometry::claim(geometry, svt_geometry::WAIT).map_err(|running| Error::Unavailable {
+        backend: BackendKind::SvtAv1,
+        reason: format!(
+            "another SVT-AV1 recording in this process (preset {}, {}x{}) did not end within {} s; SVT-AV1 runs \
+             encoders of one preset and size at a time, since they share one table per process",
+            running.preset,
+            running.width,
+            running.height,
+            svt_geometry::WAIT.as_secs()
+        ),
+    })
 }
 
 /// An unopened `codec` context at `coded` size for `v`, with the options to open it with.
